@@ -1,0 +1,12 @@
+//! # pimtl — permutation-invariant multi-task RL for sequential resource allocation
+//!
+//! (crate docs are written at the end of the foundation work)
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod io;
+pub mod policy;
+pub mod simplex;
+pub mod tasks;
+
+pub use error::{Error, Result};
