@@ -27,13 +27,25 @@ struct Case<T> {
 }
 
 fn case<T: Scalar>(batch: usize, entities: usize) -> Case<T> {
-    let policy = EquivariantPolicy::<f64>::new(PolicyConfig::paper_portfolio(3), 0).expect("valid config").cast::<T>();
+    let policy = EquivariantPolicy::<f64>::new(PolicyConfig::paper_portfolio(3), 0)
+        .expect("valid config")
+        .cast::<T>();
     let shape = Shape::new(batch, entities, 50);
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let x = (0..shape.rows() * 50 * 3).map(|_| T::of(rng.random_range(0.9..1.1))).collect();
+    let x = (0..shape.rows() * 50 * 3)
+        .map(|_| T::of(rng.random_range(0.9..1.1)))
+        .collect();
     let prev = vec![T::of(1.0 / entities as f64); shape.rows()];
-    let g = (0..shape.rows()).map(|_| T::of(rng.random_range(-1.0..1.0))).collect();
-    Case { policy, x, prev, g, shape }
+    let g = (0..shape.rows())
+        .map(|_| T::of(rng.random_range(-1.0..1.0)))
+        .collect();
+    Case {
+        policy,
+        x,
+        prev,
+        g,
+        shape,
+    }
 }
 
 fn bench_type<T: Scalar>(c: &mut Criterion, type_name: &str) {
@@ -56,7 +68,9 @@ fn bench_type<T: Scalar>(c: &mut Criterion, type_name: &str) {
         group.bench_function(BenchmarkId::new("forward_backward", label), |b| {
             b.iter(|| {
                 k.policy.forward(black_box(&input), &mut ws).expect("valid input");
-                k.policy.backward(&mut ws, &k.g, &mut grad, false).expect("valid gradient");
+                k.policy
+                    .backward(&mut ws, &k.g, &mut grad, false)
+                    .expect("valid gradient");
                 black_box(grad[0]);
             })
         });

@@ -97,7 +97,11 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// Shorthand for [`Error::InvalidParameter`].
     pub fn param(name: &'static str, value: impl std::fmt::Display, reason: impl Into<String>) -> Self {
-        Error::InvalidParameter { name, value: value.to_string(), reason: reason.into() }
+        Error::InvalidParameter {
+            name,
+            value: value.to_string(),
+            reason: reason.into(),
+        }
     }
 
     /// Shorthand for [`Error::ShapeMismatch`].

@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod experiments;
 pub mod io;
 pub mod policy;
 pub mod simplex;

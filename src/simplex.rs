@@ -111,10 +111,7 @@ pub fn try_softmax<T: Float>(scores: &[T], out: &mut [T]) -> Result<()> {
 pub fn softmax_vjp<T: Float>(a: &[T], g: &[T], out: &mut [T]) {
     debug_assert_eq!(a.len(), g.len(), "softmax_vjp: length of g");
     debug_assert_eq!(a.len(), out.len(), "softmax_vjp: length of out");
-    let dot = a
-        .iter()
-        .zip(g)
-        .fold(T::zero(), |acc, (&ai, &gi)| acc + ai * gi);
+    let dot = a.iter().zip(g).fold(T::zero(), |acc, (&ai, &gi)| acc + ai * gi);
     for ((o, &ai), &gi) in out.iter_mut().zip(a).zip(g) {
         *o = ai * (gi - dot);
     }
@@ -133,9 +130,7 @@ pub fn log_sum_exp<T: Float>(scores: &[T]) -> T {
             max
         };
     }
-    let sum = scores
-        .iter()
-        .fold(T::zero(), |acc, &s| acc + (s - max).exp());
+    let sum = scores.iter().fold(T::zero(), |acc, &s| acc + (s - max).exp());
     max + sum.ln()
 }
 
@@ -181,11 +176,7 @@ pub fn entropy<T: Float>(a: &[T]) -> T {
 /// [`Error::ShapeMismatch`] if `b.len() != a.len()`.
 pub fn l1_distance<T: Float>(a: &[T], b: &[T]) -> Result<T> {
     if a.len() != b.len() {
-        return Err(Error::shape(
-            "l1_distance second argument",
-            a.len(),
-            b.len(),
-        ));
+        return Err(Error::shape("l1_distance second argument", a.len(), b.len()));
     }
     Ok(a.iter()
         .zip(b)
@@ -198,11 +189,7 @@ pub fn l1_distance<T: Float>(a: &[T], b: &[T]) -> Result<T> {
 /// [`Error::ShapeMismatch`] if `b.len() != a.len()`.
 pub fn linf_distance<T: Float>(a: &[T], b: &[T]) -> Result<T> {
     if a.len() != b.len() {
-        return Err(Error::shape(
-            "linf_distance second argument",
-            a.len(),
-            b.len(),
-        ));
+        return Err(Error::shape("linf_distance second argument", a.len(), b.len()));
     }
     Ok(a.iter().zip(b).fold(T::zero(), |acc, (&x, &y)| {
         let d = (x - y).abs();
@@ -417,11 +404,7 @@ mod tests {
         assert!(close(entropy(&[0.5_f64, 0.0, 0.5]), 2.0_f64.ln(), 1e-15));
         assert_eq!(entropy::<f64>(&[]), 0.0);
         assert_eq!(x_log_x(0.0_f64), 0.0);
-        assert!(close(
-            x_log_x(std::f64::consts::E),
-            std::f64::consts::E,
-            1e-15
-        ));
+        assert!(close(x_log_x(std::f64::consts::E), std::f64::consts::E, 1e-15));
         assert!(x_log_x(-1.0_f64).is_nan());
     }
 
@@ -448,19 +431,13 @@ mod tests {
                 ..
             })
         ));
-        assert!(linf_distance(&[f64::NAN, 0.0], &[0.0, 5.0])
-            .unwrap()
-            .is_nan());
+        assert!(linf_distance(&[f64::NAN, 0.0], &[0.0, 5.0]).unwrap().is_nan());
     }
 
     #[test]
     fn linf_from_uniform_values() {
         assert_eq!(linf_from_uniform(&uniform(5)), 0.0);
-        assert!(close(
-            linf_from_uniform(&[1.0_f64, 0.0, 0.0, 0.0]),
-            0.75,
-            1e-15
-        ));
+        assert!(close(linf_from_uniform(&[1.0_f64, 0.0, 0.0, 0.0]), 0.75, 1e-15));
         assert!(close(
             linf_from_uniform(&[0.5_f64, 0.3, 0.2]),
             0.5 - 1.0 / 3.0,

@@ -168,11 +168,7 @@ impl Task {
     /// `≥ universe_size`, or an index occurs twice (the error names the index and positions).
     pub fn new(entities: Vec<usize>, universe_size: usize) -> Result<Self> {
         if entities.is_empty() {
-            return Err(Error::param(
-                "entities",
-                "[]",
-                "a task needs at least one entity",
-            ));
+            return Err(Error::param("entities", "[]", "a task needs at least one entity"));
         }
         let task = Task { entities };
         task.check_universe(universe_size)?;
@@ -325,12 +321,7 @@ pub fn corollary2_lower_bound(universe_size: u64, task_size: u64) -> Result<f64>
 /// - `m` if `m == 0` or `m > M`;
 /// - `T` if `T == 0`, if `T > C(M, m)` (the error gives `C(M, m)`), or if `T` tasks cannot be
 ///   allocated.
-pub fn draw_tasks(
-    universe_size: usize,
-    task_size: usize,
-    n_tasks: usize,
-    seed: u64,
-) -> Result<Vec<Task>> {
+pub fn draw_tasks(universe_size: usize, task_size: usize, n_tasks: usize, seed: u64) -> Result<Vec<Task>> {
     let (big_m, m) = (universe_size, task_size);
     if m == 0 {
         return Err(Error::param("m", 0, "task size must be at least 1"));
@@ -449,11 +440,7 @@ pub fn draw_tasks(
 /// # Errors
 /// [`Error::InvalidParameter`] naming `M` if `M == 0`, or `holdout` if `holdout ≥ M` (the
 /// training set must be non-empty; `holdout` may be 0).
-pub fn split_entities(
-    universe_size: usize,
-    holdout: usize,
-    seed: u64,
-) -> Result<(Vec<usize>, Vec<usize>)> {
+pub fn split_entities(universe_size: usize, holdout: usize, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
     if universe_size == 0 {
         return Err(Error::param("M", 0, "a universe needs at least one entity"));
     }
@@ -534,10 +521,7 @@ mod tests {
         let msg = Task::new(vec![0, 4], 4).unwrap_err().to_string();
         assert!(msg.contains("= 4") && msg.contains("position 1"), "{msg}");
         let msg = Task::new(vec![5, 1, 2, 1], 6).unwrap_err().to_string();
-        assert!(
-            msg.contains("= 1") && msg.contains("positions 1 and 3"),
-            "{msg}"
-        );
+        assert!(msg.contains("= 1") && msg.contains("positions 1 and 3"), "{msg}");
         assert!(t.check_universe(4).is_ok());
         assert!(t.check_universe(3).is_err());
     }
@@ -564,10 +548,7 @@ mod tests {
         assert_eq!(binomial(0, 0).unwrap(), 1);
         assert_eq!(binomial(3, 7).unwrap(), 0);
         assert_eq!(binomial(u64::MAX, 1).unwrap(), u128::from(u64::MAX));
-        assert_eq!(
-            binomial(u64::MAX, u64::MAX - 1).unwrap(),
-            u128::from(u64::MAX)
-        );
+        assert_eq!(binomial(u64::MAX, u64::MAX - 1).unwrap(), u128::from(u64::MAX));
     }
 
     #[test]
@@ -664,10 +645,7 @@ mod tests {
             *counts.entry(t[0].entities().to_vec()).or_default() += 1;
         }
         assert_eq!(counts.len(), 6);
-        assert!(
-            counts.values().all(|&c| (850..1150).contains(&c)),
-            "{counts:?}"
-        );
+        assert!(counts.values().all(|&c| (850..1150).contains(&c)), "{counts:?}");
     }
 
     #[test]
@@ -679,15 +657,9 @@ mod tests {
         let e = draw_tasks(5, 2, 11, 0).unwrap_err();
         assert!(e.to_string().contains("C(5, 2) = 10"), "{e}");
         assert_eq!(param_name(e), "T");
-        assert_eq!(
-            param_name(draw_tasks(60, 30, usize::MAX, 0).unwrap_err()),
-            "T"
-        );
+        assert_eq!(param_name(draw_tasks(60, 30, usize::MAX, 0).unwrap_err()), "T");
         // Allowed by C(100, 50) ≈ 1e29, but not allocatable: an error, not an abort.
-        assert_eq!(
-            param_name(draw_tasks(100, 50, 1 << 60, 0).unwrap_err()),
-            "T"
-        );
+        assert_eq!(param_name(draw_tasks(100, 50, 1 << 60, 0).unwrap_err()), "T");
     }
 
     #[test]

@@ -11,14 +11,21 @@ use rand_chacha::ChaCha8Rng;
 
 fn variants() -> Vec<(&'static str, PolicyConfig, usize)> {
     let rnn = |cell, prev, pooled, k| PolicyConfig {
-        encoder: EncoderConfig::Recurrent { cell, features: 3, hidden: 4 },
+        encoder: EncoderConfig::Recurrent {
+            cell,
+            features: 3,
+            hidden: 4,
+        },
         previous_allocation: prev,
         pooled_context: pooled,
         score_hidden: k,
         output_init_scale: 1.0,
     };
     let mlp = |prev, pooled, k| PolicyConfig {
-        encoder: EncoderConfig::Mlp { features: 3, hidden: vec![5, 4] },
+        encoder: EncoderConfig::Mlp {
+            features: 3,
+            hidden: vec![5, 4],
+        },
         previous_allocation: prev,
         pooled_context: pooled,
         score_hidden: k,
@@ -28,7 +35,11 @@ fn variants() -> Vec<(&'static str, PolicyConfig, usize)> {
         ("elman, paper head", rnn(Cell::Elman, true, false, 0), 4),
         ("elman, hidden head, pooled", rnn(Cell::Elman, true, true, 3), 4),
         ("gru, paper head", rnn(Cell::Gru, true, false, 0), 4),
-        ("gru, hidden head, pooled, no prev", rnn(Cell::Gru, false, true, 3), 3),
+        (
+            "gru, hidden head, pooled, no prev",
+            rnn(Cell::Gru, false, true, 3),
+            3,
+        ),
         ("mlp, linear head", mlp(false, false, 0), 1),
         ("mlp, hidden head, pooled, prev", mlp(true, true, 2), 1),
     ]
@@ -44,7 +55,9 @@ struct Case {
 fn case(config: &PolicyConfig, window: usize, seed: u64) -> Case {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let shape = Shape::new(2, 3, window);
-    let x = (0..shape.rows() * window * 3).map(|_| rng.random_range(-1.5..1.5)).collect();
+    let x = (0..shape.rows() * window * 3)
+        .map(|_| rng.random_range(-1.5..1.5))
+        .collect();
     let prev = config.previous_allocation.then(|| {
         let mut p: Vec<f64> = (0..shape.rows()).map(|_| rng.random_range(0.05..1.0)).collect();
         for row in p.chunks_mut(3) {
@@ -66,11 +79,24 @@ fn backward_matches_forward_mode_autodiff_to_1e_9() {
         let (hand, hand_dx) = hand_gradient(&policy, &input, &c.g).unwrap();
         let auto = autodiff_param_gradient(&policy, &input, &c.g).unwrap();
         let (err, at) = max_relative_error(&hand, &auto);
-        assert!(err < 1e-9, "{name}: parameter {at}: hand {} vs autodiff {} (rel {err:e})", hand[at], auto[at]);
+        assert!(
+            err < 1e-9,
+            "{name}: parameter {at}: hand {} vs autodiff {} (rel {err:e})",
+            hand[at],
+            auto[at]
+        );
         let auto_dx = autodiff_input_gradient(&policy, &input, &c.g).unwrap();
         let (err, at) = max_relative_error(&hand_dx, &auto_dx);
-        assert!(err < 1e-9, "{name}: input {at}: hand {} vs autodiff {} (rel {err:e})", hand_dx[at], auto_dx[at]);
-        assert!(hand.iter().any(|v| v.abs() > 1e-6), "{name}: gradient is trivially zero");
+        assert!(
+            err < 1e-9,
+            "{name}: input {at}: hand {} vs autodiff {} (rel {err:e})",
+            hand_dx[at],
+            auto_dx[at]
+        );
+        assert!(
+            hand.iter().any(|v| v.abs() > 1e-6),
+            "{name}: gradient is trivially zero"
+        );
     }
 }
 
@@ -103,7 +129,10 @@ fn f32_forward_and_backward_track_f64() {
         let prev32: Option<Vec<f32>> = c.prev.as_ref().map(|p| p.iter().map(|&v| v as f32).collect());
         let g32: Vec<f32> = c.g.iter().map(|&v| v as f32).collect();
         let mut ws = pimtl::policy::Workspace::new();
-        let a32 = p32.forward(&Input::new(&x32, prev32.as_deref(), c.shape), &mut ws).unwrap().to_vec();
+        let a32 = p32
+            .forward(&Input::new(&x32, prev32.as_deref(), c.shape), &mut ws)
+            .unwrap()
+            .to_vec();
         let mut grad32 = vec![0.0f32; p32.num_params()];
         p32.backward(&mut ws, &g32, &mut grad32, false).unwrap();
         let input = Input::new(&c.x, c.prev.as_deref(), c.shape);
@@ -114,7 +143,10 @@ fn f32_forward_and_backward_track_f64() {
         }
         let scale = grad64.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         for (u, v) in grad32.iter().zip(&grad64) {
-            assert!((*u as f64 - v).abs() < 1e-4 * scale.max(1.0), "{name}: gradient {u} vs {v}");
+            assert!(
+                (*u as f64 - v).abs() < 1e-4 * scale.max(1.0),
+                "{name}: gradient {u} vs {v}"
+            );
         }
     }
 }
@@ -128,12 +160,19 @@ fn paper_network_gradient_through_fifty_steps() {
     let policy = EquivariantPolicy::<f64>::new(config.clone(), 1).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let shape = Shape::new(1, 10, 50);
-    let x: Vec<f64> = (0..shape.rows() * 50 * 3).map(|_| rng.random_range(0.9..1.1)).collect();
+    let x: Vec<f64> = (0..shape.rows() * 50 * 3)
+        .map(|_| rng.random_range(0.9..1.1))
+        .collect();
     let prev = vec![0.1; 10];
     let g: Vec<f64> = (0..10).map(|_| rng.random_range(-1.0..1.0)).collect();
     let input = Input::new(&x, Some(&prev), shape);
     let (hand, _) = hand_gradient(&policy, &input, &g).unwrap();
     let fd = finite_difference_param_gradient(&policy, &input, &g, 1e-6).unwrap();
     let (err, at) = max_relative_error(&hand, &fd);
-    assert!(err < 1e-4, "parameter {at}: hand {} vs fd {} (rel {err:e})", hand[at], fd[at]);
+    assert!(
+        err < 1e-4,
+        "parameter {at}: hand {} vs fd {} (rel {err:e})",
+        hand[at],
+        fd[at]
+    );
 }

@@ -14,9 +14,20 @@ use rand_chacha::ChaCha8Rng;
 /// 0: MLP, 1: Elman, 2: GRU; pooled context on or off.
 fn config(kind: u8, pooled: bool, features: usize) -> PolicyConfig {
     let encoder = match kind {
-        0 => EncoderConfig::Mlp { features, hidden: vec![6, 5] },
-        1 => EncoderConfig::Recurrent { cell: Cell::Elman, features, hidden: 5 },
-        _ => EncoderConfig::Recurrent { cell: Cell::Gru, features, hidden: 5 },
+        0 => EncoderConfig::Mlp {
+            features,
+            hidden: vec![6, 5],
+        },
+        1 => EncoderConfig::Recurrent {
+            cell: Cell::Elman,
+            features,
+            hidden: 5,
+        },
+        _ => EncoderConfig::Recurrent {
+            cell: Cell::Gru,
+            features,
+            hidden: 5,
+        },
     };
     PolicyConfig {
         encoder,
@@ -39,10 +50,18 @@ fn batch(cfg: &PolicyConfig, b: usize, m: usize, window: usize, seed: u64) -> Ba
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let per_entity = window * cfg.features();
     let shape = Shape::new(b, m, window);
-    let x = (0..shape.rows() * per_entity).map(|_| rng.random_range(-2.0..2.0)).collect();
+    let x = (0..shape.rows() * per_entity)
+        .map(|_| rng.random_range(-2.0..2.0))
+        .collect();
     let prev = (0..shape.rows()).map(|_| rng.random_range(0.0..1.0)).collect();
     let g = (0..shape.rows()).map(|_| rng.random_range(-1.0..1.0)).collect();
-    Batch { x, prev, g, shape, per_entity }
+    Batch {
+        x,
+        prev,
+        g,
+        shape,
+        per_entity,
+    }
 }
 
 /// Applies the entity permutation `perm[b]` to every batch row: new entity `i` is old `perm[b][i]`.
@@ -136,8 +155,14 @@ fn same_seed_same_policy_bit_for_bit() {
         let prev: Vec<f32> = k.prev.iter().map(|&v| v as f32).collect();
         let a = p.allocate(&Input::new(&x, Some(&prev), k.shape)).unwrap();
         let b = q.allocate(&Input::new(&x, Some(&prev), k.shape)).unwrap();
-        assert_eq!(a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
-        assert_ne!(EquivariantPolicy::<f32>::new(cfg, 43).unwrap().params(), p.params());
+        assert_eq!(
+            a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        assert_ne!(
+            EquivariantPolicy::<f32>::new(cfg, 43).unwrap().params(),
+            p.params()
+        );
     }
 }
 
@@ -157,19 +182,47 @@ fn bad_input_is_an_error() {
         (x[1..].to_vec(), Some(prev.clone()), ok, "features x"),
         (x.clone(), Some(prev[1..].to_vec()), ok, "previous allocations"),
         (x.clone(), None, ok, "prev"),
-        ({ let mut y = x.clone(); y[7] = f64::NAN; y }, Some(prev.clone()), ok, "index 7"),
-        (x.clone(), Some({ let mut q = prev.clone(); q[2] = f64::INFINITY; q }), ok, "previous allocations"),
+        (
+            {
+                let mut y = x.clone();
+                y[7] = f64::NAN;
+                y
+            },
+            Some(prev.clone()),
+            ok,
+            "index 7",
+        ),
+        (
+            x.clone(),
+            Some({
+                let mut q = prev.clone();
+                q[2] = f64::INFINITY;
+                q
+            }),
+            ok,
+            "previous allocations",
+        ),
     ];
     for (x, prev, shape, needle) in cases {
-        let e = p.allocate(&Input::new(&x, prev.as_deref(), shape)).unwrap_err().to_string();
+        let e = p
+            .allocate(&Input::new(&x, prev.as_deref(), shape))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(needle), "{e} should mention {needle}");
     }
     let mlp = EquivariantPolicy::<f64>::new(PolicyConfig::mlp(2, vec![3]), 0).unwrap();
-    assert!(mlp.allocate(&Input::new(&x, None, ok)).unwrap_err().to_string().contains("window"));
+    assert!(mlp
+        .allocate(&Input::new(&x, None, ok))
+        .unwrap_err()
+        .to_string()
+        .contains("window"));
     // configuration errors
     let mut bad = config(2, true, 2);
     bad.score_hidden = 0;
-    assert!(EquivariantPolicy::<f64>::new(bad, 0).unwrap_err().to_string().contains("pooled_context"));
+    assert!(EquivariantPolicy::<f64>::new(bad, 0)
+        .unwrap_err()
+        .to_string()
+        .contains("pooled_context"));
     assert!(EquivariantPolicy::<f64>::new(PolicyConfig::mlp(0, vec![3]), 0).is_err());
     assert!(EquivariantPolicy::<f64>::new(PolicyConfig::mlp(2, vec![]), 0).is_err());
     // backward before forward, wrong gradient sizes, NaN dL/da
@@ -180,13 +233,18 @@ fn bad_input_is_an_error() {
     assert!(p.backward(&mut ws, &[0.0; 5], &mut grad, false).is_err());
     assert!(p.backward(&mut ws, &[0.0; 6], &mut grad[1..], false).is_err());
     assert!(p.backward(&mut ws, &[f64::NAN; 6], &mut grad, false).is_err());
-    assert!(grad.iter().all(|v| *v == 0.0), "a refused backward must not touch the gradient");
+    assert!(
+        grad.iter().all(|v| *v == 0.0),
+        "a refused backward must not touch the gradient"
+    );
 }
 
 /// One entity: the allocation is exactly 1 whatever the input.
 #[test]
 fn single_entity_gets_everything() {
     let p = EquivariantPolicy::<f64>::new(config(2, true, 1), 5).unwrap();
-    let a = p.allocate(&Input::new(&[0.3, -0.2, 0.9], Some(&[1.0]), Shape::new(1, 1, 3))).unwrap();
+    let a = p
+        .allocate(&Input::new(&[0.3, -0.2, 0.9], Some(&[1.0]), Shape::new(1, 1, 3)))
+        .unwrap();
     assert_eq!(a, vec![1.0]);
 }

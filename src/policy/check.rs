@@ -23,7 +23,11 @@ fn loss(policy: &EquivariantPolicy<f64>, input: &Input<'_, f64>, g: &[f64]) -> R
 ///
 /// # Errors
 /// Invalid input or `g` of the wrong length.
-pub fn hand_gradient(policy: &EquivariantPolicy<f64>, input: &Input<'_, f64>, g: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
+pub fn hand_gradient(
+    policy: &EquivariantPolicy<f64>,
+    input: &Input<'_, f64>,
+    g: &[f64],
+) -> Result<(Vec<f64>, Vec<f64>)> {
     let mut ws = Workspace::new();
     policy.forward(input, &mut ws)?;
     let mut grad = vec![0.0; policy.num_params()];
@@ -35,7 +39,11 @@ pub fn hand_gradient(policy: &EquivariantPolicy<f64>, input: &Input<'_, f64>, g:
 ///
 /// # Errors
 /// Invalid input or `g` of the wrong length.
-pub fn autodiff_param_gradient(policy: &EquivariantPolicy<f64>, input: &Input<'_, f64>, g: &[f64]) -> Result<Vec<f64>> {
+pub fn autodiff_param_gradient(
+    policy: &EquivariantPolicy<f64>,
+    input: &Input<'_, f64>,
+    g: &[f64],
+) -> Result<Vec<f64>> {
     let x: Vec<F1> = input.x.iter().map(|&v| F1::cst(v)).collect();
     let prev: Option<Vec<F1>> = input.prev.map(|p| p.iter().map(|&v| F1::cst(v)).collect());
     let mut dual = policy.cast::<F1>();
@@ -54,7 +62,11 @@ pub fn autodiff_param_gradient(policy: &EquivariantPolicy<f64>, input: &Input<'_
 ///
 /// # Errors
 /// Invalid input or `g` of the wrong length.
-pub fn autodiff_input_gradient(policy: &EquivariantPolicy<f64>, input: &Input<'_, f64>, g: &[f64]) -> Result<Vec<f64>> {
+pub fn autodiff_input_gradient(
+    policy: &EquivariantPolicy<f64>,
+    input: &Input<'_, f64>,
+    g: &[f64],
+) -> Result<Vec<f64>> {
     let mut x: Vec<F1> = input.x.iter().map(|&v| F1::cst(v)).collect();
     let prev: Option<Vec<F1>> = input.prev.map(|p| p.iter().map(|&v| F1::cst(v)).collect());
     let dual = policy.cast::<F1>();

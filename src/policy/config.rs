@@ -3,6 +3,9 @@
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
+/// Largest supported parameter count (2^30): a guard against absurd sizes in untrusted files.
+pub const MAX_PARAMS: usize = 1 << 30;
+
 /// The recurrent cell of a [`EncoderConfig::Recurrent`] encoder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Cell {
@@ -63,7 +66,11 @@ impl PolicyConfig {
     /// values per day, previous allocation appended, one dense layer to a score, softmax.
     pub fn paper_portfolio(features: usize) -> Self {
         PolicyConfig {
-            encoder: EncoderConfig::Recurrent { cell: Cell::Elman, features, hidden: 25 },
+            encoder: EncoderConfig::Recurrent {
+                cell: Cell::Elman,
+                features,
+                hidden: 25,
+            },
             previous_allocation: true,
             pooled_context: false,
             score_hidden: 0,
@@ -95,7 +102,11 @@ impl PolicyConfig {
                     return Err(Error::param("features", features, "must be at least 1"));
                 }
                 if hidden.is_empty() {
-                    return Err(Error::param("hidden", "[]", "an MLP encoder needs at least one layer"));
+                    return Err(Error::param(
+                        "hidden",
+                        "[]",
+                        "an MLP encoder needs at least one layer",
+                    ));
                 }
                 if let Some(h) = hidden.iter().find(|&&h| h == 0) {
                     return Err(Error::param("hidden", h, "every layer needs at least 1 unit"));
@@ -118,10 +129,64 @@ impl PolicyConfig {
                  amount to every entity's score and the softmax cancels it",
             ));
         }
+        let n = self.checked_num_params().ok_or_else(|| Error::Overflow {
+            what: "the number of parameters of this configuration overflows usize".into(),
+        })?;
+        if n > MAX_PARAMS {
+            return Err(Error::param(
+                "config",
+                n,
+                format!("needs {n} parameters; at most {MAX_PARAMS} are supported"),
+            ));
+        }
         if !self.output_init_scale.is_finite() || self.output_init_scale < 0.0 {
-            return Err(Error::param("output_init_scale", self.output_init_scale, "must be finite and >= 0"));
+            return Err(Error::param(
+                "output_init_scale",
+                self.output_init_scale,
+                "must be finite and >= 0",
+            ));
         }
         Ok(())
+    }
+
+    /// `|θ|` computed with checked arithmetic (`None` on overflow), so that absurd sizes from an
+    /// untrusted file are rejected before [`Layout::new`] multiplies them.
+    fn checked_num_params(&self) -> Option<usize> {
+        let f = self.features();
+        let enc = match &self.encoder {
+            EncoderConfig::Mlp { hidden, .. } => {
+                let mut total = 0usize;
+                let mut input = f;
+                for &o in hidden {
+                    total = total.checked_add(input.checked_mul(o)?.checked_add(o)?)?;
+                    input = o;
+                }
+                total
+            }
+            EncoderConfig::Recurrent { cell, hidden: h, .. } => {
+                let g = match cell {
+                    Cell::Elman => *h,
+                    Cell::Gru => h.checked_mul(3)?,
+                };
+                let w = f.checked_add(*h)?.checked_mul(g)?;
+                w.checked_add(if matches!(cell, Cell::Gru) {
+                    g.checked_mul(2)?
+                } else {
+                    g
+                })?
+            }
+        };
+        let h = self.embedding_dim();
+        let d = h
+            .checked_add(usize::from(self.previous_allocation))?
+            .checked_add(if self.pooled_context { h } else { 0 })?;
+        let k = self.score_hidden;
+        let head = if k == 0 {
+            d
+        } else {
+            d.checked_mul(k)?.checked_add(k.checked_mul(2)?)?
+        };
+        enc.checked_add(head)
     }
 
     /// Features per step (RNN) or per entity (MLP).
@@ -223,13 +288,21 @@ impl Layout {
                 }
                 EncoderLayout::Mlp(layers)
             }
-            EncoderConfig::Recurrent { cell: Cell::Elman, hidden: h, .. } => {
+            EncoderConfig::Recurrent {
+                cell: Cell::Elman,
+                hidden: h,
+                ..
+            } => {
                 let wx = take(f * h);
                 let wh = take(h * h);
                 let b = take(*h);
                 EncoderLayout::Elman { wx, wh, b }
             }
-            EncoderConfig::Recurrent { cell: Cell::Gru, hidden: h, .. } => {
+            EncoderConfig::Recurrent {
+                cell: Cell::Gru,
+                hidden: h,
+                ..
+            } => {
                 let wx = take(f * 3 * h);
                 let wh = take(h * 3 * h);
                 let bx = take(3 * h);
@@ -248,7 +321,13 @@ impl Layout {
             let v = take(k);
             (a, bias, v)
         };
-        Layout { encoder, head_a, head_bias, head_v, total: off }
+        Layout {
+            encoder,
+            head_a,
+            head_bias,
+            head_v,
+            total: off,
+        }
     }
 }
 
@@ -270,11 +349,62 @@ pub struct Shape {
 impl Shape {
     /// A batch of `batch` rows of `entities` entities with a window of `window` steps.
     pub fn new(batch: usize, entities: usize, window: usize) -> Self {
-        Shape { batch, entities, window }
+        Shape {
+            batch,
+            entities,
+            window,
+        }
     }
 
     /// `B · m`, the number of entity rows the shared encoder processes.
     pub fn rows(&self) -> usize {
         self.batch * self.entities
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checked_count_agrees_with_layout() {
+        let configs = [
+            PolicyConfig::paper_portfolio(3),
+            PolicyConfig::mlp(4, vec![7, 3]),
+            PolicyConfig {
+                encoder: EncoderConfig::Recurrent {
+                    cell: Cell::Gru,
+                    features: 2,
+                    hidden: 5,
+                },
+                previous_allocation: true,
+                pooled_context: true,
+                score_hidden: 4,
+                output_init_scale: 0.1,
+            },
+        ];
+        for c in configs {
+            c.validate().unwrap();
+            assert_eq!(c.checked_num_params(), Some(Layout::new(&c).total));
+        }
+        // The paper's network: RNN 3·25 + 25·25 + 25 = 725, head 26.
+        assert_eq!(Layout::new(&PolicyConfig::paper_portfolio(3)).total, 751);
+    }
+
+    #[test]
+    fn absurd_sizes_are_rejected() {
+        let mut c = PolicyConfig::paper_portfolio(3);
+        c.encoder = EncoderConfig::Recurrent {
+            cell: Cell::Gru,
+            features: usize::MAX,
+            hidden: 2,
+        };
+        assert!(c.validate().is_err());
+        c.encoder = EncoderConfig::Recurrent {
+            cell: Cell::Elman,
+            features: 2,
+            hidden: 1 << 20,
+        };
+        assert!(c.validate().is_err());
     }
 }

@@ -217,7 +217,11 @@ impl<T: Scalar> EquivariantPolicy<T> {
         match &layout.encoder {
             EncoderLayout::Mlp(layers) => {
                 for l in layers {
-                    fill(l.w..l.w + l.input * l.output, 1.0 / (l.input as f64).sqrt(), &mut rng);
+                    fill(
+                        l.w..l.w + l.input * l.output,
+                        1.0 / (l.input as f64).sqrt(),
+                        &mut rng,
+                    );
                 }
             }
             EncoderLayout::Elman { wx, wh, .. } => {
@@ -237,12 +241,28 @@ impl<T: Scalar> EquivariantPolicy<T> {
         let k = config.score_hidden;
         let scale = config.output_init_scale;
         if k == 0 {
-            fill(layout.head_v..layout.head_v + d, scale / (d as f64).sqrt(), &mut rng);
+            fill(
+                layout.head_v..layout.head_v + d,
+                scale / (d as f64).sqrt(),
+                &mut rng,
+            );
         } else {
-            fill(layout.head_a..layout.head_a + d * k, 1.0 / (d as f64).sqrt(), &mut rng);
-            fill(layout.head_v..layout.head_v + k, scale / (k as f64).sqrt(), &mut rng);
+            fill(
+                layout.head_a..layout.head_a + d * k,
+                1.0 / (d as f64).sqrt(),
+                &mut rng,
+            );
+            fill(
+                layout.head_v..layout.head_v + k,
+                scale / (k as f64).sqrt(),
+                &mut rng,
+            );
         }
-        Ok(EquivariantPolicy { config, layout, params })
+        Ok(EquivariantPolicy {
+            config,
+            layout,
+            params,
+        })
     }
 
     /// A policy with the given parameters.
@@ -256,7 +276,11 @@ impl<T: Scalar> EquivariantPolicy<T> {
             return Err(Error::shape("parameter vector", layout.total, params.len()));
         }
         check_finite("parameters", &params)?;
-        Ok(EquivariantPolicy { config, layout, params })
+        Ok(EquivariantPolicy {
+            config,
+            layout,
+            params,
+        })
     }
 
     /// The architecture.
@@ -306,29 +330,47 @@ impl<T: Scalar> EquivariantPolicy<T> {
             return Err(Error::param("batch", 0, "must be at least 1"));
         }
         if s.entities == 0 {
-            return Err(Error::param("entities", 0, "a task needs at least one entity (m >= 1)"));
+            return Err(Error::param(
+                "entities",
+                0,
+                "a task needs at least one entity (m >= 1)",
+            ));
         }
         if s.window == 0 {
             return Err(Error::param("window", 0, "must be at least 1"));
         }
         if matches!(self.config.encoder, EncoderConfig::Mlp { .. }) && s.window != 1 {
-            return Err(Error::param("window", s.window, "an MLP encoder takes window length 1"));
+            return Err(Error::param(
+                "window",
+                s.window,
+                "an MLP encoder takes window length 1",
+            ));
         }
         let expected = s
             .rows()
             .checked_mul(s.window)
             .and_then(|v| v.checked_mul(self.config.features()))
-            .ok_or_else(|| Error::Overflow { what: "input size B·m·W·F".into() })?;
+            .ok_or_else(|| Error::Overflow {
+                what: "input size B·m·W·F".into(),
+            })?;
         if input.x.len() != expected {
             return Err(Error::shape("features x (B·m·W·F)", expected, input.x.len()));
         }
         check_finite("features x", input.x)?;
         match (self.config.previous_allocation, input.prev) {
             (true, None) => {
-                return Err(Error::param("prev", "none", "this policy needs previous allocations"))
+                return Err(Error::param(
+                    "prev",
+                    "none",
+                    "this policy needs previous allocations",
+                ))
             }
             (false, Some(_)) => {
-                return Err(Error::param("prev", "given", "this policy does not use previous allocations"))
+                return Err(Error::param(
+                    "prev",
+                    "given",
+                    "this policy does not use previous allocations",
+                ))
             }
             (true, Some(p)) => {
                 if p.len() != s.rows() {
@@ -387,7 +429,9 @@ impl<T: Scalar> EquivariantPolicy<T> {
     /// # Errors
     /// No forward pass recorded, `dl_da` or `grad` of the wrong length, non-finite `dl_da`.
     pub fn backward(&self, ws: &mut Workspace<T>, dl_da: &[T], grad: &mut [T], want_dx: bool) -> Result<()> {
-        let shape = ws.shape.ok_or_else(|| Error::param("workspace", "empty", "call forward before backward"))?;
+        let shape = ws
+            .shape
+            .ok_or_else(|| Error::param("workspace", "empty", "call forward before backward"))?;
         if dl_da.len() != shape.rows() {
             return Err(Error::shape("dL/da (B·m)", shape.rows(), dl_da.len()));
         }

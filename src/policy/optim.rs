@@ -62,7 +62,11 @@ impl Sgd {
         if !(0.0..1.0).contains(&momentum) {
             return Err(Error::param("momentum", momentum, "must be in [0, 1)"));
         }
-        Ok(Sgd { lr, momentum, velocity: Vec::new() })
+        Ok(Sgd {
+            lr,
+            momentum,
+            velocity: Vec::new(),
+        })
     }
 }
 
@@ -120,7 +124,15 @@ impl Adam {
         if !(eps.is_finite() && eps > 0.0) {
             return Err(Error::param("eps", eps, "must be finite and > 0"));
         }
-        Ok(Adam { lr, beta1, beta2, eps, t: 0, m: Vec::new(), v: Vec::new() })
+        Ok(Adam {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            t: 0,
+            m: Vec::new(),
+            v: Vec::new(),
+        })
     }
 
     /// Number of steps taken.
@@ -137,7 +149,12 @@ impl<T: Scalar> Optimizer<T> for Adam {
         self.t += 1;
         let c1 = 1.0 - self.beta1.powf(self.t as f64);
         let c2 = 1.0 - self.beta2.powf(self.t as f64);
-        for (((p, &g), m), v) in params.iter_mut().zip(grad).zip(self.m.iter_mut()).zip(self.v.iter_mut()) {
+        for (((p, &g), m), v) in params
+            .iter_mut()
+            .zip(grad)
+            .zip(self.m.iter_mut())
+            .zip(self.v.iter_mut())
+        {
             let g = g.value_f64();
             *m = self.beta1 * *m + (1.0 - self.beta1) * g;
             *v = self.beta2 * *v + (1.0 - self.beta2) * g * g;
@@ -156,8 +173,10 @@ mod tests {
     #[test]
     fn both_optimisers_minimise_a_quadratic() {
         let target = [0.0, 1.0, 2.0, -3.0];
-        let opts: Vec<Box<dyn Optimizer<f64>>> =
-            vec![Box::new(Sgd::new(0.1, 0.5).unwrap()), Box::new(Adam::new(0.05).unwrap())];
+        let opts: Vec<Box<dyn Optimizer<f64>>> = vec![
+            Box::new(Sgd::new(0.1, 0.5).unwrap()),
+            Box::new(Adam::new(0.05).unwrap()),
+        ];
         for mut opt in opts {
             let mut theta = vec![0.0; 4];
             for _ in 0..2000 {

@@ -66,15 +66,28 @@ impl<T: Scalar> EquivariantPolicy<T> {
     }
 
     fn parse(bytes: &[u8], path: Option<&Path>) -> Result<Self> {
-        let fail = |reason: String| Error::Format { path: path.map(Path::to_path_buf), reason };
-        let saved: Saved = serde_json::from_slice(bytes).map_err(|e| fail(format!("not a saved policy: {e}")))?;
+        let fail = |reason: String| Error::Format {
+            path: path.map(Path::to_path_buf),
+            reason,
+        };
+        let saved: Saved =
+            serde_json::from_slice(bytes).map_err(|e| fail(format!("not a saved policy: {e}")))?;
         if saved.format != FORMAT {
-            return Err(fail(format!("field `format` is {:?}, expected {FORMAT:?}", saved.format)));
+            return Err(fail(format!(
+                "field `format` is {:?}, expected {FORMAT:?}",
+                saved.format
+            )));
         }
         if saved.version != VERSION {
-            return Err(fail(format!("field `version` is {}, this build reads version {VERSION}", saved.version)));
+            return Err(fail(format!(
+                "field `version` is {}, this build reads version {VERSION}",
+                saved.version
+            )));
         }
-        saved.config.validate().map_err(|e| fail(format!("field `config`: {e}")))?;
+        saved
+            .config
+            .validate()
+            .map_err(|e| fail(format!("field `config`: {e}")))?;
         let expected = super::Layout::new(&saved.config).total;
         if saved.params.len() != expected {
             return Err(fail(format!(
@@ -97,7 +110,11 @@ mod tests {
 
     fn gru() -> PolicyConfig {
         PolicyConfig {
-            encoder: EncoderConfig::Recurrent { cell: Cell::Gru, features: 2, hidden: 3 },
+            encoder: EncoderConfig::Recurrent {
+                cell: Cell::Gru,
+                features: 2,
+                hidden: 3,
+            },
             previous_allocation: true,
             pooled_context: true,
             score_hidden: 4,
@@ -125,7 +142,9 @@ mod tests {
             (String::new(), "not a saved policy"),
         ];
         for (bad, needle) in cases {
-            let e = EquivariantPolicy::<f64>::from_json_bytes(bad.as_bytes()).unwrap_err().to_string();
+            let e = EquivariantPolicy::<f64>::from_json_bytes(bad.as_bytes())
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(needle), "{e} should mention {needle}");
         }
     }

@@ -1,0 +1,4 @@
+//! Experiment drivers, one per figure or demo; the CLI (`src/main.rs`) only parses arguments and
+//! calls these.
+
+pub mod demo;
