@@ -3,6 +3,7 @@
 //! (crate docs are written at the end of the foundation work)
 #![deny(missing_docs)]
 
+pub mod envs;
 pub mod error;
 pub mod experiments;
 pub mod io;

@@ -1,0 +1,3 @@
+//! Environments: the data and dynamics that turn a task's allocations into rewards.
+
+pub mod synthetic;
