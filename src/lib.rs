@@ -7,7 +7,10 @@ pub mod envs;
 pub mod error;
 pub mod experiments;
 pub mod io;
+pub mod learn;
 pub mod policy;
+pub mod replay;
+pub mod sampler;
 pub mod simplex;
 pub mod tasks;
 

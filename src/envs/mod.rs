@@ -1,3 +1,4 @@
 //! Environments: the data and dynamics that turn a task's allocations into rewards.
 
 pub mod synthetic;
+pub mod synthetic_tasks;

@@ -336,7 +336,7 @@ impl Layout {
 ///
 /// The input `x` is laid out `[batch][entities][window][features]`, row-major; the previous
 /// allocation `[batch][entities]`; the output allocation `[batch][entities]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shape {
     /// Batch size `B`.
     pub batch: usize,

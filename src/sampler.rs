@@ -1,0 +1,1191 @@
+//! Prioritised task sampling (paper §5, Algorithm 1 lines "Select a task t ~ p",
+//! "Update score s_t", "Update ALL selection probabilities p and IS weights w").
+//!
+//! Each task `t = 0, …, T − 1` carries a smoothed difficulty score `s_t > 0`. With the
+//! prioritisation exponent `α ≥ 0` and the importance-sampling exponent `β ∈ [0, 1]`:
+//!
+//! ```text
+//! score update   s_t ← γ·s_t + (1 − γ)·max(scorer(B_t), floor)        (only the sampled task)
+//! priority       q_t = s_t^α                                          (α = 0 → q_t = 1: uniform)
+//! probability    p_t = q_t / Σ_t' q_t'
+//! IS weight      w_t = (T·p_t)^(−β) / max_t' (T·p_t')^(−β) = (q_min / q_t)^β ∈ (0, 1]
+//! ```
+//!
+//! The maximum weight belongs to the task with the smallest priority, so `max_t w_t` needs
+//! `q_min = min_t q_t`. [`TaskSampler`] keeps the priorities in two segment trees over the
+//! same leaves — sums for drawing and minima for the weights — so a draw, an update and a
+//! weight all cost O(log T) and "update ALL probabilities and weights" is implicit.
+//!
+//! Internal nodes are always *recomputed from their two children* (never updated by adding a
+//! delta), so every internal node is the same deterministic function of the leaves that a
+//! fresh build computes: the trees cannot drift (see `notes/theory-references.md`, A4).
+//! [`TaskSampler::rebuild`] and the periodic rebuild of [`SamplerConfig::rebuild_every`]
+//! are a belt-and-braces guard that, with this design, reproduce the same bits.
+//!
+//! The module also holds:
+//! * the scorers of §5 and §6.2 ([`Scorer`], [`ScoreInput`], [`RewardVariance`],
+//!   [`MaxDeviationFromEqual`], [`MeanDeviationFromEqual`], [`MeanAbsTdError`],
+//!   [`GradientNorm`]);
+//! * [`UniformSubsetSampler`] and [`task_from_seed`], which create tasks (m-subsets of a
+//!   universe of M entities) lazily when `C(M, m)` is far too large to enumerate;
+//! * [`NaiveSampler`], an O(T) implementation of the same formulas used as the test oracle.
+
+use crate::error::{Error, Result};
+use rand::{Rng, RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------------------------
+
+/// Parameters of the task sampler (§5; defaults from the paper's Appendix A.1).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SamplerConfig {
+    /// Prioritisation exponent `α ≥ 0` in `p_t = s_t^α / Σ s^α`; `α = 0` is uniform sampling
+    /// (the "MTL without prioritised sampling" of Fig. 4). Default 0.5 (A.1).
+    pub alpha: f64,
+    /// Importance-sampling exponent `β ∈ [0, 1]` in `w_t = (T p_t)^(−β) / max w`; `β = 1`
+    /// fully compensates the sampling bias. Default 1.0 (A.1).
+    pub beta: f64,
+    /// Smoothing `γ ∈ [0, 1]` in `s_t ← γ s_t + (1 − γ) scorer(B_t)`; `γ = 0` keeps only the
+    /// latest score, `γ = 1` freezes the scores. Default 0.2 (A.1).
+    pub smoothing: f64,
+    /// Score `s_t` every task starts with (`> 0`, finite). Default 1.0: all tasks start with the
+    /// same score, hence equally likely (`p_t = 1/T`, `w_t = 1`) until they are scored, and every
+    /// task keeps a positive probability of being visited (as PER gives new items a priority).
+    pub initial_score: f64,
+    /// Lower bound applied to each raw scorer value before smoothing (`> 0`, finite), so that
+    /// `s_t > 0` and `p_t > 0` for every task: a task whose score is 0 would never be drawn again
+    /// and would give `w_t = ∞`. Default 1e-6.
+    pub score_floor: f64,
+    /// Rebuild both trees from the scores every `rebuild_every` updates (`0` = never). Because
+    /// nodes are recomputed from their children the rebuild reproduces the same bits; it is kept
+    /// as a cheap guard (amortised O(T / rebuild_every) per update). Default `1 << 20`,
+    /// independent of T.
+    pub rebuild_every: u64,
+}
+
+impl Default for SamplerConfig {
+    fn default() -> Self {
+        SamplerConfig {
+            alpha: 0.5,
+            beta: 1.0,
+            smoothing: 0.2,
+            initial_score: 1.0,
+            score_floor: 1e-6,
+            rebuild_every: 1 << 20,
+        }
+    }
+}
+
+impl SamplerConfig {
+    /// Checks every field against its documented range.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming `alpha` (not finite or `< 0`), `beta` (not in
+    /// `[0, 1]`), `smoothing` (not in `[0, 1]`), `initial_score` or `score_floor` (not finite
+    /// or `≤ 0`).
+    pub fn validate(&self) -> Result<()> {
+        if !(self.alpha.is_finite() && self.alpha >= 0.0) {
+            return Err(Error::param(
+                "alpha",
+                self.alpha,
+                "prioritisation exponent must be finite and >= 0",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.beta) {
+            return Err(Error::param(
+                "beta",
+                self.beta,
+                "importance-sampling exponent must be in [0, 1]",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.smoothing) {
+            return Err(Error::param(
+                "smoothing",
+                self.smoothing,
+                "smoothing factor gamma must be in [0, 1]",
+            ));
+        }
+        if !(self.initial_score.is_finite() && self.initial_score > 0.0) {
+            return Err(Error::param(
+                "initial_score",
+                self.initial_score,
+                "initial score must be finite and > 0",
+            ));
+        }
+        if !(self.score_floor.is_finite() && self.score_floor > 0.0) {
+            return Err(Error::param(
+                "score_floor",
+                self.score_floor,
+                "score floor must be finite and > 0",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The smoothed score after observing `raw`: `γ·old + (1 − γ)·max(raw, floor)`.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] (`score`, index `task`) if `raw` is NaN or infinite;
+    /// [`Error::Overflow`] if the smoothed value overflows.
+    fn smooth(&self, task: usize, old: f64, raw: f64) -> Result<f64> {
+        if !raw.is_finite() {
+            return Err(Error::NonFinite {
+                what: "score",
+                index: task,
+                value: raw,
+            });
+        }
+        let g = self.smoothing;
+        let s = g * old + (1.0 - g) * raw.max(self.score_floor);
+        if !s.is_finite() {
+            return Err(Error::Overflow {
+                what: format!("smoothed score of task {task} overflows f64 (raw score {raw})"),
+            });
+        }
+        Ok(s)
+    }
+}
+
+/// `q = s^α`, with the common exponents computed exactly (`α = 0` gives exactly 1).
+#[inline]
+fn priority_of(s: f64, alpha: f64) -> f64 {
+    if alpha == 0.0 {
+        1.0
+    } else if alpha == 1.0 {
+        s
+    } else if alpha == 0.5 {
+        s.sqrt()
+    } else if alpha == 2.0 {
+        s * s
+    } else {
+        s.powf(alpha)
+    }
+}
+
+/// `x^β` for the weight ratio `x = q_min / q_t ∈ (0, 1]`.
+#[inline]
+fn pow_beta(x: f64, beta: f64) -> f64 {
+    if beta == 0.0 {
+        1.0
+    } else if beta == 1.0 {
+        x
+    } else {
+        x.powf(beta)
+    }
+}
+
+/// Checks that a priority is usable: finite and `> 0`.
+fn check_priority(task: usize, s: f64, q: f64, alpha: f64) -> Result<()> {
+    if q.is_finite() && q > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::Overflow {
+            what: format!(
+                "priority s^alpha = {s}^{alpha} = {q} of task {task} is not a finite positive number"
+            ),
+        })
+    }
+}
+
+fn alloc_filled(len: usize, value: f64, what: &str) -> Result<Vec<f64>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| Error::Overflow {
+        what: format!("cannot allocate {len} f64 values for {what}"),
+    })?;
+    v.resize(len, value);
+    Ok(v)
+}
+
+fn task_out_of_range(task: usize, tasks: usize) -> Error {
+    Error::param("task", task, format!("task index must be < T = {tasks}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// TaskSampler
+// ---------------------------------------------------------------------------------------------
+
+/// Prioritised sampler over `T` tasks with O(log T) draw, update and IS weight (§5).
+///
+/// Layout: `L = next_pow2(T)` leaves; two flat arrays `sum` and `min` of length `2L`, node 1 is
+/// the root, node `i` has children `2i` and `2i + 1`, leaf of task `t` is node `L + t`. Leaves
+/// beyond `T` hold priority 0 in `sum` and `+∞` in `min`. Memory ≈ `8·(T + 4L)` bytes
+/// (≈ 0.6 GB at `T = 10^7`).
+///
+/// ```text
+/// sum[i] = sum[2i] + sum[2i+1]       min[i] = min(min[2i], min[2i+1])
+/// total  = sum[1] = Σ_t s_t^α        q_min  = min[1]
+/// ```
+///
+/// Invariant: every task's priority `s_t^α` is finite and `> 0`, and the total is finite;
+/// updates that would break it are rejected with [`Error::Overflow`] and leave the sampler
+/// unchanged.
+#[derive(Clone, PartialEq)]
+pub struct TaskSampler {
+    config: SamplerConfig,
+    tasks: usize,
+    leaves: usize,
+    scores: Vec<f64>,
+    sum: Vec<f64>,
+    min: Vec<f64>,
+    updates_since_rebuild: u64,
+}
+
+impl std::fmt::Debug for TaskSampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskSampler")
+            .field("tasks", &self.tasks)
+            .field("total_priority", &self.total_priority())
+            .field("min_priority", &self.min_priority())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TaskSampler {
+    /// A sampler over `tasks` tasks, each starting at `s_t = config.initial_score` (so
+    /// `p_t = 1/T`, `w_t = 1`). O(T) time and memory.
+    ///
+    /// # Errors
+    /// - the errors of [`SamplerConfig::validate`];
+    /// - [`Error::InvalidParameter`] (`tasks`) if `tasks == 0`;
+    /// - [`Error::Overflow`] if `next_pow2(T)` overflows, the arrays cannot be allocated, or
+    ///   `initial_score^α` or `T · initial_score^α` is not a finite positive number.
+    pub fn new(tasks: usize, config: SamplerConfig) -> Result<Self> {
+        config.validate()?;
+        if tasks == 0 {
+            return Err(Error::param("tasks", 0, "need at least one task (T >= 1)"));
+        }
+        let scores = alloc_filled(tasks, config.initial_score, "task scores")?;
+        Self::from_score_vec(scores, config)
+    }
+
+    /// A sampler whose smoothed scores are `scores` (e.g. restored from a checkpoint); no
+    /// smoothing or floor is applied. O(T).
+    ///
+    /// # Errors
+    /// - the errors of [`SamplerConfig::validate`];
+    /// - [`Error::InvalidParameter`] (`tasks`) if `scores` is empty;
+    /// - [`Error::NonFinite`] (`scores`) for the first NaN or infinite score;
+    /// - [`Error::InvalidParameter`] (`scores`) for the first score `≤ 0`;
+    /// - [`Error::Overflow`] as in [`TaskSampler::new`].
+    pub fn from_scores(scores: &[f64], config: SamplerConfig) -> Result<Self> {
+        config.validate()?;
+        if scores.is_empty() {
+            return Err(Error::param("tasks", 0, "need at least one task (T >= 1)"));
+        }
+        check_scores(scores)?;
+        let mut v = Vec::new();
+        v.try_reserve_exact(scores.len()).map_err(|_| Error::Overflow {
+            what: format!("cannot allocate {} task scores", scores.len()),
+        })?;
+        v.extend_from_slice(scores);
+        Self::from_score_vec(v, config)
+    }
+
+    fn from_score_vec(scores: Vec<f64>, config: SamplerConfig) -> Result<Self> {
+        let tasks = scores.len();
+        let leaves = tasks.checked_next_power_of_two().ok_or_else(|| Error::Overflow {
+            what: format!("next power of two of T = {tasks}"),
+        })?;
+        let nodes = leaves.checked_mul(2).ok_or_else(|| Error::Overflow {
+            what: format!("tree size 2 * {leaves}"),
+        })?;
+        let sum = alloc_filled(nodes, 0.0, "sum tree")?;
+        let min = alloc_filled(nodes, f64::INFINITY, "min tree")?;
+        let mut sampler = TaskSampler {
+            config,
+            tasks,
+            leaves,
+            scores,
+            sum,
+            min,
+            updates_since_rebuild: 0,
+        };
+        for (t, &s) in sampler.scores.iter().enumerate() {
+            check_priority(t, s, priority_of(s, config.alpha), config.alpha)?;
+        }
+        sampler.rebuild();
+        let total = sampler.total_priority();
+        if !total.is_finite() {
+            return Err(Error::Overflow {
+                what: format!("total priority sum_t s_t^alpha over T = {tasks} tasks is {total}"),
+            });
+        }
+        Ok(sampler)
+    }
+
+    /// Recomputes every leaf `q_t = s_t^α` from the scores and every internal node from its
+    /// children, bottom-up. O(T). Also run automatically every
+    /// [`SamplerConfig::rebuild_every`] updates.
+    pub fn rebuild(&mut self) {
+        let (l, alpha) = (self.leaves, self.config.alpha);
+        for (t, &s) in self.scores.iter().enumerate() {
+            let q = priority_of(s, alpha);
+            self.sum[l + t] = q;
+            self.min[l + t] = q;
+        }
+        for i in (1..l).rev() {
+            self.sum[i] = self.sum[2 * i] + self.sum[2 * i + 1];
+            self.min[i] = self.min[2 * i].min(self.min[2 * i + 1]);
+        }
+        self.updates_since_rebuild = 0;
+    }
+
+    /// Writes leaf `t` and recomputes its ancestors from their children. O(log T).
+    #[inline]
+    fn write_leaf(&mut self, t: usize, q: f64) {
+        let mut i = self.leaves + t;
+        self.sum[i] = q;
+        self.min[i] = q;
+        while i > 1 {
+            i >>= 1;
+            let (a, b) = (2 * i, 2 * i + 1);
+            self.sum[i] = self.sum[a] + self.sum[b];
+            self.min[i] = self.min[a].min(self.min[b]);
+        }
+    }
+
+    /// Sets task `t`'s smoothed score to `s`, keeping the invariant or leaving `self` unchanged.
+    fn store_score(&mut self, t: usize, s: f64) -> Result<()> {
+        let alpha = self.config.alpha;
+        let q = priority_of(s, alpha);
+        check_priority(t, s, q, alpha)?;
+        let old = self.sum[self.leaves + t];
+        self.write_leaf(t, q);
+        let total = self.total_priority();
+        if !total.is_finite() {
+            // Recomputing from the children restores the previous bits exactly.
+            self.write_leaf(t, old);
+            return Err(Error::Overflow {
+                what: format!("total priority overflows when task {t} gets score {s}"),
+            });
+        }
+        self.scores[t] = s;
+        self.updates_since_rebuild += 1;
+        if self.config.rebuild_every > 0 && self.updates_since_rebuild >= self.config.rebuild_every {
+            self.rebuild();
+        }
+        Ok(())
+    }
+
+    /// Observes a scorer value for task `t` and smooths it in (Algorithm 1, "Update score"):
+    ///
+    /// ```text
+    /// s_t ← γ·s_t + (1 − γ)·max(score, floor)
+    /// ```
+    ///
+    /// Zero and negative scores are clamped to `score_floor` (so every task keeps `p_t > 0`).
+    /// Returns the new `s_t`. O(log T).
+    ///
+    /// # Errors
+    /// On error the sampler is unchanged:
+    /// - [`Error::InvalidParameter`] (`task`) if `t ≥ T`;
+    /// - [`Error::NonFinite`] (`score`, index `t`) if `score` is NaN or ±∞;
+    /// - [`Error::Overflow`] if `s_t`, `s_t^α` or the total priority would not be finite (or
+    ///   `s_t^α` would underflow to 0).
+    pub fn update(&mut self, t: usize, score: f64) -> Result<f64> {
+        let old = *self
+            .scores
+            .get(t)
+            .ok_or_else(|| task_out_of_range(t, self.tasks))?;
+        let s = self.config.smooth(t, old, score)?;
+        self.store_score(t, s)?;
+        Ok(s)
+    }
+
+    /// Sets task `t`'s smoothed score to `s` directly (no smoothing, no floor). O(log T).
+    ///
+    /// # Errors
+    /// As [`TaskSampler::update`], plus [`Error::InvalidParameter`] (`score`) if `s ≤ 0`.
+    pub fn set_score(&mut self, t: usize, s: f64) -> Result<()> {
+        if t >= self.tasks {
+            return Err(task_out_of_range(t, self.tasks));
+        }
+        check_scores(std::slice::from_ref(&s)).map_err(|e| match e {
+            Error::NonFinite { what, value, .. } => Error::NonFinite {
+                what,
+                index: t,
+                value,
+            },
+            other => other,
+        })?;
+        self.store_score(t, s)
+    }
+
+    /// Draws a task `t` with probability `p_t`: `u = U·Σ q` with `U ~ Uniform[0, 1)`, then
+    /// [`TaskSampler::find`]. O(log T); one `f64` from `rng`.
+    #[inline]
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> usize {
+        let u = rng.random::<f64>() * self.total_priority();
+        self.find(u)
+    }
+
+    /// Draws a task and returns it with its IS weight `w_t = (q_min / q_t)^β`. O(log T).
+    #[inline]
+    pub fn sample_with_weight<R: Rng + ?Sized>(&self, rng: &mut R) -> (usize, f64) {
+        let t = self.sample(rng);
+        (t, self.weight_unchecked(t))
+    }
+
+    /// The task whose interval of the cumulative priorities contains `u`, in tree order:
+    /// the `t` with `Σ_{t'<t} q_t' ≤ u < Σ_{t'≤t} q_t'` (up to rounding of the partial sums).
+    ///
+    /// Descends from the root, going right when `u ≥ sum(left)` *and* the right subtree has
+    /// positive mass, so it never lands on a padding leaf even when rounding pushes `u` past the
+    /// last boundary: `u ≥ total` (and `+∞`) gives the last task, `u < 0` and NaN give task 0.
+    /// O(log T), branch-free.
+    #[inline]
+    pub fn find(&self, u: f64) -> usize {
+        let mut u = u;
+        let mut i = 1usize;
+        while i < self.leaves {
+            let c = 2 * i;
+            let (left, right) = (self.sum[c], self.sum[c + 1]);
+            let go_right = (u >= left) & (right > 0.0);
+            u -= if go_right { left } else { 0.0 };
+            i = c + usize::from(go_right);
+        }
+        // Cannot exceed T − 1 by construction; clamp defensively.
+        (i - self.leaves).min(self.tasks - 1)
+    }
+
+    /// `p_t = s_t^α / Σ_t' s_t'^α`. O(1).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`task`) if `t ≥ T`.
+    pub fn probability(&self, t: usize) -> Result<f64> {
+        if t >= self.tasks {
+            return Err(task_out_of_range(t, self.tasks));
+        }
+        Ok(self.sum[self.leaves + t] / self.total_priority())
+    }
+
+    /// The normalised IS weight `w_t = (T p_t)^(−β) / max_t' (T p_t')^(−β) = (q_min / q_t)^β`,
+    /// in `(0, 1]`, equal to 1 for the least likely task. O(1).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`task`) if `t ≥ T`.
+    pub fn weight(&self, t: usize) -> Result<f64> {
+        if t >= self.tasks {
+            return Err(task_out_of_range(t, self.tasks));
+        }
+        Ok(self.weight_unchecked(t))
+    }
+
+    #[inline]
+    fn weight_unchecked(&self, t: usize) -> f64 {
+        pow_beta(self.min[1] / self.sum[self.leaves + t], self.config.beta)
+    }
+
+    /// All probabilities `p_0, …, p_{T−1}`. O(T).
+    pub fn probabilities(&self) -> Vec<f64> {
+        let total = self.total_priority();
+        self.priorities().iter().map(|q| q / total).collect()
+    }
+
+    /// All IS weights `w_0, …, w_{T−1}`. O(T).
+    pub fn weights(&self) -> Vec<f64> {
+        (0..self.tasks).map(|t| self.weight_unchecked(t)).collect()
+    }
+
+    /// The priorities `q_t = s_t^α` (the leaves of the trees).
+    pub fn priorities(&self) -> &[f64] {
+        &self.sum[self.leaves..self.leaves + self.tasks]
+    }
+
+    /// The smoothed scores `s_t`.
+    pub fn scores(&self) -> &[f64] {
+        &self.scores
+    }
+
+    /// `Σ_t s_t^α` (the root of the sum tree). O(1).
+    #[inline]
+    pub fn total_priority(&self) -> f64 {
+        self.sum[1]
+    }
+
+    /// `q_min = min_t s_t^α` (the root of the min tree). O(1).
+    #[inline]
+    pub fn min_priority(&self) -> f64 {
+        self.min[1]
+    }
+
+    /// The number of tasks `T`.
+    pub fn len(&self) -> usize {
+        self.tasks
+    }
+
+    /// Always `false`: a sampler has at least one task.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The configuration the sampler was built with.
+    pub fn config(&self) -> &SamplerConfig {
+        &self.config
+    }
+}
+
+fn check_scores(scores: &[f64]) -> Result<()> {
+    crate::error::check_finite("scores", scores)?;
+    if let Some(i) = scores.iter().position(|&s| s <= 0.0) {
+        return Err(Error::param(
+            "scores",
+            scores[i],
+            format!("score of task {i} must be > 0"),
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// NaiveSampler (test oracle)
+// ---------------------------------------------------------------------------------------------
+
+/// The O(T) reference implementation of [`TaskSampler`], used as the test oracle.
+///
+/// Stores only the scores and evaluates the paper's formulas literally on every call:
+///
+/// ```text
+/// p_t = s_t^α / Σ_t' s_t'^α        w_t = (T p_t)^(−β) / max_t' (T p_t')^(−β)
+/// ```
+///
+/// Updates use the same smoothing rule and errors as [`TaskSampler::update`]. Drawing scans the
+/// cumulative sums linearly.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NaiveSampler {
+    config: SamplerConfig,
+    scores: Vec<f64>,
+}
+
+impl NaiveSampler {
+    /// `tasks` tasks at `config.initial_score`.
+    ///
+    /// # Errors
+    /// As [`TaskSampler::new`].
+    pub fn new(tasks: usize, config: SamplerConfig) -> Result<Self> {
+        config.validate()?;
+        if tasks == 0 {
+            return Err(Error::param("tasks", 0, "need at least one task (T >= 1)"));
+        }
+        let scores = alloc_filled(tasks, config.initial_score, "task scores")?;
+        Ok(NaiveSampler { config, scores })
+    }
+
+    /// Tasks with the given smoothed scores.
+    ///
+    /// # Errors
+    /// As [`TaskSampler::from_scores`] (without the overflow checks).
+    pub fn from_scores(scores: &[f64], config: SamplerConfig) -> Result<Self> {
+        config.validate()?;
+        if scores.is_empty() {
+            return Err(Error::param("tasks", 0, "need at least one task (T >= 1)"));
+        }
+        check_scores(scores)?;
+        Ok(NaiveSampler {
+            config,
+            scores: scores.to_vec(),
+        })
+    }
+
+    /// `s_t ← γ s_t + (1 − γ) max(score, floor)`; returns the new `s_t`. O(1).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`task`), [`Error::NonFinite`] (`score`) and
+    /// [`Error::Overflow`] (`s_t` or `s_t^α` not finite positive), leaving `self` unchanged.
+    pub fn update(&mut self, t: usize, score: f64) -> Result<f64> {
+        let old = *self
+            .scores
+            .get(t)
+            .ok_or_else(|| task_out_of_range(t, self.scores.len()))?;
+        let s = self.config.smooth(t, old, score)?;
+        check_priority(t, s, s.powf(self.config.alpha), self.config.alpha)?;
+        self.scores[t] = s;
+        Ok(s)
+    }
+
+    /// `Σ_t s_t^α`, summed left to right. O(T).
+    pub fn total_priority(&self) -> f64 {
+        self.scores.iter().map(|s| s.powf(self.config.alpha)).sum()
+    }
+
+    /// `p_t = s_t^α / Σ s^α`. O(T).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`task`) if `t ≥ T`.
+    pub fn probability(&self, t: usize) -> Result<f64> {
+        let s = *self
+            .scores
+            .get(t)
+            .ok_or_else(|| task_out_of_range(t, self.scores.len()))?;
+        Ok(s.powf(self.config.alpha) / self.total_priority())
+    }
+
+    /// `w_t = (T p_t)^(−β) / max_t' (T p_t')^(−β)`, literally. O(T).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`task`) if `t ≥ T`.
+    pub fn weight(&self, t: usize) -> Result<f64> {
+        if t >= self.scores.len() {
+            return Err(task_out_of_range(t, self.scores.len()));
+        }
+        Ok(self.weights()[t])
+    }
+
+    /// All `p_t`. O(T).
+    pub fn probabilities(&self) -> Vec<f64> {
+        let total = self.total_priority();
+        self.scores
+            .iter()
+            .map(|s| s.powf(self.config.alpha) / total)
+            .collect()
+    }
+
+    /// All `w_t`. O(T).
+    pub fn weights(&self) -> Vec<f64> {
+        let n = self.scores.len() as f64;
+        let beta = self.config.beta;
+        let raw: Vec<f64> = self.probabilities().iter().map(|p| (n * p).powf(-beta)).collect();
+        let max = raw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        raw.iter().map(|w| w / max).collect()
+    }
+
+    /// Draws `t` with probability `p_t` by a linear scan of the cumulative priorities; if
+    /// rounding leaves `u` beyond the last boundary, the last task is returned. O(T).
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> usize {
+        let u = rng.random::<f64>() * self.total_priority();
+        let mut acc = 0.0;
+        for (t, s) in self.scores.iter().enumerate() {
+            acc += s.powf(self.config.alpha);
+            if u < acc {
+                return t;
+            }
+        }
+        self.scores.len() - 1
+    }
+
+    /// The smoothed scores `s_t`.
+    pub fn scores(&self) -> &[f64] {
+        &self.scores
+    }
+
+    /// The number of tasks `T`.
+    pub fn len(&self) -> usize {
+        self.scores.len()
+    }
+
+    /// Always `false`: a sampler has at least one task.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lazy tasks: uniformly random m-subsets
+// ---------------------------------------------------------------------------------------------
+
+/// Above this task size Floyd's algorithm keeps its partial subset in a hash set instead of a
+/// sorted vector (whose insertions cost O(m)).
+const SORTED_VEC_LIMIT: usize = 2048;
+
+/// Draws uniformly random `m`-subsets of the universe `{0, …, M − 1}` (tasks `U_t`, §5),
+/// without storing the `C(M, m)` possible tasks.
+///
+/// Uses Floyd's algorithm: for `j = M − m, …, M − 1` draw `r` uniformly in `{0, …, j}` and add
+/// `r`, or `j` if `r` is already in the subset. Every `m`-subset has probability
+/// `1 / C(M, m)`; in particular each entity is included with probability `m / M`.
+/// Exactly `m` random draws, O(m log m) time for `m ≤ 2048` (O(m) expected above).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UniformSubsetSampler {
+    universe: usize,
+    size: usize,
+}
+
+impl UniformSubsetSampler {
+    /// Subsets of size `m = task_size` of a universe of `M = universe_size` entities.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`m`) if `m == 0` or `m > M`.
+    pub fn new(universe_size: usize, task_size: usize) -> Result<Self> {
+        if task_size == 0 {
+            return Err(Error::param("m", 0, "task size must be at least 1"));
+        }
+        if task_size > universe_size {
+            return Err(Error::param(
+                "m",
+                task_size,
+                format!("task size must be <= universe size M = {universe_size}"),
+            ));
+        }
+        Ok(UniformSubsetSampler {
+            universe: universe_size,
+            size: task_size,
+        })
+    }
+
+    /// The universe size `M`.
+    pub fn universe_size(&self) -> usize {
+        self.universe
+    }
+
+    /// The task size `m`.
+    pub fn task_size(&self) -> usize {
+        self.size
+    }
+
+    /// One uniformly random `m`-subset, sorted increasingly.
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Vec<usize> {
+        let mut out = Vec::with_capacity(self.size);
+        self.sample_into(rng, &mut out);
+        out
+    }
+
+    /// As [`UniformSubsetSampler::sample`], writing into `out` (cleared first) to reuse its
+    /// allocation.
+    pub fn sample_into<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut Vec<usize>) {
+        out.clear();
+        let (big_m, m) = (self.universe, self.size);
+        if m <= SORTED_VEC_LIMIT {
+            for j in (big_m - m)..big_m {
+                let r = rng.random_range(0..=j);
+                match out.binary_search(&r) {
+                    // Every element so far is ≤ j − 1, so j goes last.
+                    Ok(_) => out.push(j),
+                    Err(pos) => out.insert(pos, r),
+                }
+            }
+        } else {
+            let mut set = HashSet::with_capacity(m);
+            for j in (big_m - m)..big_m {
+                let r = rng.random_range(0..=j);
+                if !set.insert(r) {
+                    set.insert(j);
+                }
+            }
+            out.extend(set);
+            out.sort_unstable();
+        }
+    }
+}
+
+/// Key bytes 16..32 of [`task_from_seed`]'s generator: a fixed tag so its streams differ from
+/// every `ChaCha8Rng::seed_from_u64` stream used elsewhere in the crate.
+const TASK_FROM_SEED_TAG: [u8; 16] = *b"pimtl/task-index";
+
+/// Task number `index` of the lazily defined task list `seed`: a uniformly random sorted
+/// `m`-subset of `{0, …, M − 1}`, drawn by [`UniformSubsetSampler`] from a `ChaCha8Rng` whose
+/// 32-byte key is `seed` (little endian) ‖ `index` (little endian) ‖ `"pimtl/task-index"`.
+///
+/// The same `(M, m, seed, index)` gives the same task on every platform, and any task can be
+/// recreated without the others, so `T` may be astronomically large.
+///
+/// Distinctness is **not** guaranteed: tasks are independent uniform draws, so among `K` of
+/// them the probability of at least one repeat is `1 − Π_{i<K} (1 − i / C(M, m))`, at most
+/// `K (K − 1) / (2 C(M, m))` (see [`repeat_probability_bound`]). For `M = 50`, `m = 10`
+/// (`C ≈ 1.03·10^10`) that is `≤ 4.3·10^-8` for `K = 30` and `≤ 0.5 %` for `K = 10^4`. Use
+/// `tasks::draw_tasks` when distinct tasks are required.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] (`m`) if `m == 0` or `m > M`.
+pub fn task_from_seed(universe_size: usize, task_size: usize, seed: u64, index: u64) -> Result<Vec<usize>> {
+    let sampler = UniformSubsetSampler::new(universe_size, task_size)?;
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&seed.to_le_bytes());
+    key[8..16].copy_from_slice(&index.to_le_bytes());
+    key[16..].copy_from_slice(&TASK_FROM_SEED_TAG);
+    let mut rng = ChaCha8Rng::from_seed(key);
+    Ok(sampler.sample(&mut rng))
+}
+
+/// Birthday bound on the probability that `count = K` independent uniform `m`-subsets of `M`
+/// entities contain a repeat: `min(1, K (K − 1) / (2 C(M, m)))`, computed in logarithms so it
+/// works for `C(M, m)` far beyond `u128`. Returns 1 if `m > M` (no subsets, or only the
+/// empty one when `m = 0` and any `K ≥ 2` repeats).
+pub fn repeat_probability_bound(universe_size: u64, task_size: u64, count: u64) -> f64 {
+    if count < 2 {
+        return 0.0;
+    }
+    let log_c = crate::tasks::log_binomial(universe_size, task_size);
+    if !log_c.is_finite() {
+        return 1.0;
+    }
+    let k = count as f64;
+    let log_pairs = (k * (k - 1.0) / 2.0).ln();
+    (log_pairs - log_c).exp().min(1.0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scorers (§5, §6.2)
+// ---------------------------------------------------------------------------------------------
+
+/// What a scorer sees of a minibatch `B_t` (§5: "the scoring functions depend on the sampled
+/// minibatch").
+///
+/// Only the fields a scorer reads are checked by it; the others may be empty / `None`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScoreInput<'a> {
+    /// Rewards `r_n` of the minibatch, one per sample.
+    pub rewards: &'a [f64],
+    /// The policy's allocations `π(x_n)`, row-major `[batch][entities]`.
+    pub allocations: &'a [f64],
+    /// Number of entities `m = |U_t|` (the row length of `allocations`).
+    pub entities: usize,
+    /// Temporal-difference errors `δ_n`, when the learner has them.
+    pub td_errors: Option<&'a [f64]>,
+    /// Norm of the minibatch gradient, when the learner has it.
+    pub grad_norm: Option<f64>,
+}
+
+impl<'a> ScoreInput<'a> {
+    /// An input with rewards and allocations and no TD errors or gradient norm.
+    pub fn new(rewards: &'a [f64], allocations: &'a [f64], entities: usize) -> Self {
+        ScoreInput {
+            rewards,
+            allocations,
+            entities,
+            td_errors: None,
+            grad_norm: None,
+        }
+    }
+
+    /// The same input with `td_errors` set.
+    pub fn with_td_errors(mut self, td_errors: &'a [f64]) -> Self {
+        self.td_errors = Some(td_errors);
+        self
+    }
+
+    /// The same input with `grad_norm` set.
+    pub fn with_grad_norm(mut self, grad_norm: f64) -> Self {
+        self.grad_norm = Some(grad_norm);
+        self
+    }
+
+    /// Checks `allocations` against `entities` and returns the rows `π(x_n)`.
+    fn allocation_rows(&self) -> Result<std::slice::ChunksExact<'a, f64>> {
+        let m = self.entities;
+        if m == 0 {
+            return Err(Error::param("entities", 0, "need at least one entity"));
+        }
+        if self.allocations.is_empty() {
+            return Err(Error::param(
+                "allocations",
+                "[]",
+                "the minibatch has no allocations",
+            ));
+        }
+        if self.allocations.len() % m != 0 {
+            let rows = self.allocations.len().div_ceil(m);
+            return Err(Error::shape(
+                "allocations (batch x entities)",
+                rows * m,
+                self.allocations.len(),
+            ));
+        }
+        crate::error::check_finite("allocations", self.allocations)?;
+        Ok(self.allocations.chunks_exact(m))
+    }
+}
+
+/// A task-difficulty score computed from one minibatch (`scorer(B_t)` in Algorithm 1).
+///
+/// The result is fed to [`TaskSampler::update`], which floors it and smooths it.
+pub trait Scorer {
+    /// The score of the minibatch.
+    ///
+    /// # Errors
+    /// When a field the scorer needs is missing, empty, mis-shaped or non-finite.
+    fn score(&self, batch: &ScoreInput<'_>) -> Result<f64>;
+}
+
+/// `‖π(x_n) − 1/m‖_∞ = max_i |π(x_n)_i − 1/m|` for one row.
+fn linf_from_equal(row: &[f64]) -> f64 {
+    let eq = 1.0 / row.len() as f64;
+    row.iter().fold(0.0, |acc, &a| acc.max((a - eq).abs()))
+}
+
+/// Population variance of the minibatch rewards (§5: "tasks on which the reward variance is high
+/// … have more challenging samples"):
+///
+/// ```text
+/// score = (1/B) Σ_n (r_n − r̄)²,   r̄ = (1/B) Σ_n r_n        (two passes)
+/// ```
+///
+/// Errors: empty or non-finite `rewards`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RewardVariance;
+
+impl Scorer for RewardVariance {
+    fn score(&self, batch: &ScoreInput<'_>) -> Result<f64> {
+        let r = batch.rewards;
+        if r.is_empty() {
+            return Err(Error::param("rewards", "[]", "the minibatch has no rewards"));
+        }
+        crate::error::check_finite("rewards", r)?;
+        let n = r.len() as f64;
+        let mean = r.iter().sum::<f64>() / n;
+        Ok(r.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n)
+    }
+}
+
+/// Maximum deviation of the minibatch allocations from Equal CRP (§6.2, the portfolio scorer):
+///
+/// ```text
+/// score = max_n ‖π(x_n) − 1/m‖_∞
+/// ```
+///
+/// Errors: `entities == 0`, empty, mis-shaped or non-finite `allocations`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MaxDeviationFromEqual;
+
+impl Scorer for MaxDeviationFromEqual {
+    fn score(&self, batch: &ScoreInput<'_>) -> Result<f64> {
+        Ok(batch.allocation_rows()?.map(linf_from_equal).fold(0.0, f64::max))
+    }
+}
+
+/// Mean over the minibatch of the deviation from Equal CRP (§6.2's text calls the portfolio
+/// scorer a "mean absolute deviation"; this is that reading, averaging the same per-sample
+/// deviation that [`MaxDeviationFromEqual`] maximises):
+///
+/// ```text
+/// score = (1/B) Σ_n ‖π(x_n) − 1/m‖_∞
+/// ```
+///
+/// Errors: as [`MaxDeviationFromEqual`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MeanDeviationFromEqual;
+
+impl Scorer for MeanDeviationFromEqual {
+    fn score(&self, batch: &ScoreInput<'_>) -> Result<f64> {
+        let rows = batch.allocation_rows()?;
+        let b = rows.len() as f64;
+        Ok(rows.map(linf_from_equal).sum::<f64>() / b)
+    }
+}
+
+/// Mean absolute TD error of the minibatch (the PER-style priority, applied to tasks):
+///
+/// ```text
+/// score = (1/B) Σ_n |δ_n|
+/// ```
+///
+/// Errors: `td_errors` is `None`, empty or non-finite.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MeanAbsTdError;
+
+impl Scorer for MeanAbsTdError {
+    fn score(&self, batch: &ScoreInput<'_>) -> Result<f64> {
+        let d = batch.td_errors.ok_or_else(|| {
+            Error::param(
+                "td_errors",
+                "None",
+                "MeanAbsTdError needs the minibatch TD errors",
+            )
+        })?;
+        if d.is_empty() {
+            return Err(Error::param("td_errors", "[]", "the minibatch has no TD errors"));
+        }
+        crate::error::check_finite("td_errors", d)?;
+        Ok(d.iter().map(|x| x.abs()).sum::<f64>() / d.len() as f64)
+    }
+}
+
+/// The minibatch gradient norm (§6.2, Fig. 2 right: the scores correlate with it, i.e. the
+/// prioritisation is gradient-based):
+///
+/// ```text
+/// score = ‖∇_θ L(B_t)‖
+/// ```
+///
+/// Errors: `grad_norm` is `None`, non-finite or negative.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GradientNorm;
+
+impl Scorer for GradientNorm {
+    fn score(&self, batch: &ScoreInput<'_>) -> Result<f64> {
+        let g = batch.grad_norm.ok_or_else(|| {
+            Error::param(
+                "grad_norm",
+                "None",
+                "GradientNorm needs the minibatch gradient norm",
+            )
+        })?;
+        if !g.is_finite() {
+            return Err(Error::NonFinite {
+                what: "grad_norm",
+                index: 0,
+                value: g,
+            });
+        }
+        if g < 0.0 {
+            return Err(Error::param("grad_norm", g, "a norm must be >= 0"));
+        }
+        Ok(g)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rng() -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(7)
+    }
+
+    #[test]
+    fn defaults_are_the_papers() {
+        let c = SamplerConfig::default();
+        assert_eq!((c.alpha, c.beta, c.smoothing), (0.5, 1.0, 0.2));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn invalid_config_names_the_parameter() {
+        let bad = [
+            (
+                SamplerConfig {
+                    alpha: -1.0,
+                    ..Default::default()
+                },
+                "alpha",
+            ),
+            (
+                SamplerConfig {
+                    alpha: f64::NAN,
+                    ..Default::default()
+                },
+                "alpha",
+            ),
+            (
+                SamplerConfig {
+                    beta: 1.5,
+                    ..Default::default()
+                },
+                "beta",
+            ),
+            (
+                SamplerConfig {
+                    smoothing: -0.1,
+                    ..Default::default()
+                },
+                "smoothing",
+            ),
+            (
+                SamplerConfig {
+                    initial_score: 0.0,
+                    ..Default::default()
+                },
+                "initial_score",
+            ),
+            (
+                SamplerConfig {
+                    score_floor: f64::INFINITY,
+                    ..Default::default()
+                },
+                "score_floor",
+            ),
+        ];
+        for (c, name) in bad {
+            match c.validate() {
+                Err(Error::InvalidParameter { name: n, .. }) => assert_eq!(n, name),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        assert!(TaskSampler::new(0, SamplerConfig::default()).is_err());
+    }
+
+    #[test]
+    fn single_task() {
+        let mut s = TaskSampler::new(1, SamplerConfig::default()).unwrap();
+        s.update(0, 3.0).unwrap();
+        assert_eq!(s.sample(&mut rng()), 0);
+        assert_eq!(s.probability(0).unwrap(), 1.0);
+        assert_eq!(s.weight(0).unwrap(), 1.0);
+        assert!(s.probability(1).is_err());
+    }
+
+    #[test]
+    fn find_never_lands_on_padding() {
+        let s = TaskSampler::from_scores(&[1.0, 2.0, 3.0], SamplerConfig::default()).unwrap();
+        assert_eq!(s.find(s.total_priority()), 2);
+        assert_eq!(s.find(f64::INFINITY), 2);
+        assert_eq!(s.find(-1.0), 0);
+        assert_eq!(s.find(f64::NAN), 0);
+        assert_eq!(s.find(0.0), 0);
+        assert_eq!(s.find(1.0), 1);
+    }
+
+    #[test]
+    fn overflow_is_rejected_and_leaves_sampler_unchanged() {
+        let cfg = SamplerConfig {
+            alpha: 2.0,
+            smoothing: 0.0,
+            ..Default::default()
+        };
+        let mut s = TaskSampler::new(4, cfg).unwrap();
+        let before = s.clone();
+        assert!(matches!(s.update(1, 1e300), Err(Error::Overflow { .. })));
+        assert_eq!(s, before);
+        let cfg = SamplerConfig {
+            alpha: 1.0,
+            smoothing: 0.0,
+            ..Default::default()
+        };
+        let mut s = TaskSampler::new(4, cfg).unwrap();
+        s.update(0, f64::MAX).unwrap();
+        let before = s.clone();
+        assert!(matches!(s.update(1, f64::MAX), Err(Error::Overflow { .. })));
+        assert_eq!(s, before);
+    }
+
+    #[test]
+    fn subset_sampler_large_m() {
+        let s = UniformSubsetSampler::new(10_000, 5_000).unwrap();
+        let v = s.sample(&mut rng());
+        assert_eq!(v.len(), 5_000);
+        assert!(v.windows(2).all(|w| w[0] < w[1]));
+        assert!(*v.last().unwrap() < 10_000);
+        let all = UniformSubsetSampler::new(5, 5).unwrap().sample(&mut rng());
+        assert_eq!(all, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn task_from_seed_is_deterministic() {
+        let a = task_from_seed(50, 10, 3, 17).unwrap();
+        assert_eq!(a, task_from_seed(50, 10, 3, 17).unwrap());
+        assert_ne!(a, task_from_seed(50, 10, 3, 18).unwrap());
+        assert!(task_from_seed(5, 6, 0, 0).is_err());
+        let p = repeat_probability_bound(50, 10, 30);
+        assert!(p > 4.0e-8 && p < 4.3e-8, "{p}");
+    }
+
+    #[test]
+    fn scorers() {
+        let rewards = [1.0, 2.0, 3.0, 4.0];
+        let alloc = [0.5, 0.5, 0.9, 0.1];
+        let input = ScoreInput::new(&rewards, &alloc, 2);
+        assert_eq!(RewardVariance.score(&input).unwrap(), 1.25);
+        assert!((MaxDeviationFromEqual.score(&input).unwrap() - 0.4).abs() < 1e-15);
+        assert!((MeanDeviationFromEqual.score(&input).unwrap() - 0.2).abs() < 1e-15);
+        assert!(MeanAbsTdError.score(&input).is_err());
+        assert!(GradientNorm.score(&input).is_err());
+        let td = [-1.0, 3.0];
+        let input = input.with_td_errors(&td).with_grad_norm(2.5);
+        assert_eq!(MeanAbsTdError.score(&input).unwrap(), 2.0);
+        assert_eq!(GradientNorm.score(&input).unwrap(), 2.5);
+        let bad = ScoreInput::new(&rewards, &alloc[..3], 2);
+        assert!(matches!(
+            MaxDeviationFromEqual.score(&bad),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        let nan = [f64::NAN];
+        assert!(matches!(
+            RewardVariance.score(&ScoreInput::new(&nan, &[], 1)),
+            Err(Error::NonFinite { .. })
+        ));
+    }
+}
