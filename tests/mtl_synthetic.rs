@@ -57,7 +57,7 @@ fn config(mode: Mode, seed: u64, iterations: usize) -> MtlConfig {
 /// Trains in `mode` on `tasks` and returns (held-out regret, equal-allocation regret).
 fn train(s: &Setup, tasks: Vec<Task>, mode: Mode, seed: u64, iterations: usize) -> (f64, f64) {
     let env = SyntheticTasks::new(s.betas.clone(), tasks, s.data.clone(), seed).unwrap();
-    let rule = PolicyGradient::new(16).unwrap();
+    let rule = PolicyGradient::new(8).unwrap();
     let mut t = Trainer::new(policy(seed), env, rule, MaxDeviationFromEqual, config(mode, seed, iterations)).unwrap();
     t.run(|_, _| Ok(vec![]), None).unwrap();
     t.env.evaluate(&t.policy, &s.holdout_tasks, 200, 99).unwrap()
@@ -187,4 +187,9 @@ fn invalid_configurations_are_rejected_before_work() {
     assert!(bad(c).unwrap_err().to_string().contains("alpha"));
     assert!(bad(config(Mode::Stl, 0, 10)).unwrap_err().to_string().contains("STL"));
     assert!(PolicyGradient::<f64>::new(0).is_err());
+    // 8 samples per task: a minibatch of 9 is larger than the buffer.
+    let e = Trainer::new(policy(0), env(), PolicyGradient::new(9).unwrap(), MaxDeviationFromEqual, config(Mode::Mtl, 0, 10))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("batch") && e.contains("only 8 samples"), "{e}");
 }

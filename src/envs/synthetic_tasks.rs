@@ -160,6 +160,10 @@ impl DifferentiableTaskEnv for SyntheticTasks {
         false
     }
 
+    fn samples(&self, _task: usize) -> usize {
+        self.config.samples_per_task
+    }
+
     /// `batch` samples drawn uniformly with replacement from the task's `N`.
     fn minibatch(&mut self, task: usize, batch: usize, rng: &mut ChaCha8Rng, mb: &mut Minibatch) -> Result<()> {
         let (m, width, n) = (self.m, self.features_per_entity(), self.config.samples_per_task);

@@ -86,6 +86,15 @@ pub trait UpdateRule<T: Scalar, E: TaskEnvironment> {
         grad: &mut [T],
         rng: &mut ChaCha8Rng,
     ) -> Result<MinibatchStats>;
+
+    /// Checks the rule's settings against the environment before any work starts (e.g. a
+    /// minibatch larger than a task's data). Default: nothing to check.
+    ///
+    /// # Errors
+    /// Settings that cannot work with `env`.
+    fn validate(&self, _env: &E) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// STL, MTL or P-MTL.
@@ -255,6 +264,7 @@ impl<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer> Trainer<T, E
         if config.mode == Mode::Stl && tasks != 1 {
             return Err(Error::param("tasks", tasks, "STL trains one policy per task: give it a one-task environment"));
         }
+        rule.validate(&env)?;
         let sampler = TaskSampler::new(tasks, config.effective_sampler())?;
         let grad = vec![T::zero(); policy.num_params()];
         Ok(Trainer {

@@ -32,6 +32,10 @@ pub trait DifferentiableTaskEnv: TaskEnvironment {
     /// Whether minibatches carry previous allocations (the policy must be configured to match).
     fn uses_previous_allocation(&self) -> bool;
 
+    /// Number of samples of task `task` a minibatch can be drawn from (a minibatch larger than
+    /// this is rejected before training starts).
+    fn samples(&self, task: usize) -> usize;
+
     /// Draws a minibatch of `batch` samples of task `task` into `mb`.
     ///
     /// # Errors
@@ -126,5 +130,19 @@ impl<T: Scalar, E: DifferentiableTaskEnv> UpdateRule<T, E> for PolicyGradient<T>
             entities: shape.entities,
             td_errors: None,
         })
+    }
+
+    fn validate(&self, env: &E) -> Result<()> {
+        for task in 0..env.num_tasks() {
+            let n = env.samples(task);
+            if self.batch > n {
+                return Err(Error::param(
+                    "batch",
+                    self.batch,
+                    format!("task {task} has only {n} samples: a minibatch cannot be larger than its buffer"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
