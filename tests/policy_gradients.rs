@@ -152,8 +152,8 @@ fn f32_forward_and_backward_track_f64() {
 }
 
 /// The paper's portfolio network at full size (10 assets, window 50, 3 features, 25 hidden):
-/// autodiff on a sample of parameters, including the first recurrent weights, whose gradient
-/// flows back through all 50 steps.
+/// central finite differences on all 751 parameters, including the first recurrent weights,
+/// whose gradient flows back through all 50 steps.
 #[test]
 fn paper_network_gradient_through_fifty_steps() {
     let config = PolicyConfig::paper_portfolio(3);
