@@ -13,5 +13,6 @@ pub mod replay;
 pub mod sampler;
 pub mod simplex;
 pub mod tasks;
+pub mod theory;
 
 pub use error::{Error, Result};
