@@ -49,8 +49,9 @@ pub struct SamplerConfig {
     /// Importance-sampling exponent `β ∈ [0, 1]` in `w_t = (T p_t)^(−β) / max w`; `β = 1`
     /// fully compensates the sampling bias. Default 1.0 (A.1).
     pub beta: f64,
-    /// Smoothing `γ ∈ [0, 1]` in `s_t ← γ s_t + (1 − γ) scorer(B_t)`; `γ = 0` keeps only the
-    /// latest score, `γ = 1` freezes the scores. Default 0.2 (A.1).
+    /// Smoothing `γ ∈ [0, 1)` in `s_t ← γ s_t + (1 − γ) scorer(B_t)`; `γ = 0` keeps only the
+    /// latest score. `γ = 1` would freeze the scores (the scorer would be ignored), so it is
+    /// rejected. Default 0.2 (A.1).
     pub smoothing: f64,
     /// Score `s_t` every task starts with (`> 0`, finite). Default 1.0: all tasks start with the
     /// same score, hence equally likely (`p_t = 1/T`, `w_t = 1`) until they are scored, and every
@@ -85,7 +86,7 @@ impl SamplerConfig {
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] naming `alpha` (not finite or `< 0`), `beta` (not in
-    /// `[0, 1]`), `smoothing` (not in `[0, 1]`), `initial_score` or `score_floor` (not finite
+    /// `[0, 1]`), `smoothing` (not in `[0, 1)`), `initial_score` or `score_floor` (not finite
     /// or `≤ 0`).
     pub fn validate(&self) -> Result<()> {
         if !(self.alpha.is_finite() && self.alpha >= 0.0) {
@@ -102,11 +103,11 @@ impl SamplerConfig {
                 "importance-sampling exponent must be in [0, 1]",
             ));
         }
-        if !(0.0..=1.0).contains(&self.smoothing) {
+        if !(0.0..1.0).contains(&self.smoothing) {
             return Err(Error::param(
                 "smoothing",
                 self.smoothing,
-                "smoothing factor gamma must be in [0, 1]",
+                "smoothing factor gamma must be in [0, 1)",
             ));
         }
         if !(self.initial_score.is_finite() && self.initial_score > 0.0) {
@@ -1076,6 +1077,13 @@ mod tests {
             (
                 SamplerConfig {
                     smoothing: -0.1,
+                    ..Default::default()
+                },
+                "smoothing",
+            ),
+            (
+                SamplerConfig {
+                    smoothing: 1.0,
                     ..Default::default()
                 },
                 "smoothing",
