@@ -175,7 +175,8 @@ fn bad_input_is_an_error() {
     let prev = vec![0.25; 6];
     let ok = Shape::new(2, 3, 4);
     assert!(p.allocate(&Input::new(&x, Some(&prev), ok)).is_ok());
-    let cases: Vec<(Vec<f64>, Option<Vec<f64>>, Shape, &str)> = vec![
+    type Case = (Vec<f64>, Option<Vec<f64>>, Shape, &'static str);
+    let cases: Vec<Case> = vec![
         (x.clone(), Some(prev.clone()), Shape::new(2, 0, 4), "entities"),
         (x.clone(), Some(prev.clone()), Shape::new(2, 3, 0), "window"),
         (x.clone(), Some(prev.clone()), Shape::new(0, 3, 4), "batch"),

@@ -118,7 +118,12 @@ pub(crate) fn elman_forward<T: Scalar, const FMA: bool>(
     ws: &mut Workspace<T>,
     dims: Dims,
 ) {
-    let Dims { rows, window, features: f, hidden: h } = dims;
+    let Dims {
+        rows,
+        window,
+        features: f,
+        hidden: h,
+    } = dims;
     let stride = window * f;
     zeroed(&mut ws.hs, (window + 1) * rows * h);
     let wx = &theta[wx..wx + f * h];
@@ -149,7 +154,12 @@ pub(crate) fn elman_backward<T: Scalar, const FMA: bool>(
     dims: Dims,
     want_dx: bool,
 ) {
-    let Dims { rows, window, features: f, hidden: h } = dims;
+    let Dims {
+        rows,
+        window,
+        features: f,
+        hidden: h,
+    } = dims;
     let stride = window * f;
     let mut dh = std::mem::take(&mut ws.de);
     let mut next = std::mem::take(&mut ws.tmp);
@@ -207,7 +217,12 @@ pub(crate) fn gru_forward<T: Scalar, const FMA: bool>(
     ws: &mut Workspace<T>,
     dims: Dims,
 ) {
-    let Dims { rows, window, features: f, hidden: h } = dims;
+    let Dims {
+        rows,
+        window,
+        features: f,
+        hidden: h,
+    } = dims;
     let g = 3 * h;
     let stride = window * f;
     zeroed(&mut ws.hs, (window + 1) * rows * h);
@@ -265,7 +280,12 @@ pub(crate) fn gru_backward<T: Scalar, const FMA: bool>(
     dims: Dims,
     want_dx: bool,
 ) {
-    let Dims { rows, window, features: f, hidden: h } = dims;
+    let Dims {
+        rows,
+        window,
+        features: f,
+        hidden: h,
+    } = dims;
     let g = 3 * h;
     let stride = window * f;
     let mut dh = std::mem::take(&mut ws.de);
@@ -306,7 +326,15 @@ pub(crate) fn gru_backward<T: Scalar, const FMA: bool>(
                 next[r * h + j] = d * zg;
             }
         }
-        matmul_at_b_acc::<T, FMA>(&ws.x[t * f..], stride, &ws.gx, &mut grad[wx..wx + f * g], rows, f, g);
+        matmul_at_b_acc::<T, FMA>(
+            &ws.x[t * f..],
+            stride,
+            &ws.gx,
+            &mut grad[wx..wx + f * g],
+            rows,
+            f,
+            g,
+        );
         col_sum_acc(&ws.gx, &mut grad[bx..bx + g], rows, g);
         col_sum_acc(&ws.gh, &mut grad[bh..bh + g], rows, g);
         if want_dx {
@@ -336,7 +364,12 @@ pub(crate) fn gru_backward<T: Scalar, const FMA: bool>(
 /// Forward pass of whichever encoder `layout` describes; the embedding ends up in
 /// [`Workspace::embedding`].
 #[inline(always)]
-pub(crate) fn forward<T: Scalar, const FMA: bool>(theta: &[T], layout: &EncoderLayout, ws: &mut Workspace<T>, dims: Dims) {
+pub(crate) fn forward<T: Scalar, const FMA: bool>(
+    theta: &[T],
+    layout: &EncoderLayout,
+    ws: &mut Workspace<T>,
+    dims: Dims,
+) {
     match layout {
         EncoderLayout::Mlp(layers) => mlp_forward::<T, FMA>(theta, layers, ws, dims.rows),
         EncoderLayout::Elman { wx, wh, b } => elman_forward::<T, FMA>(theta, (*wx, *wh, *b), ws, dims),

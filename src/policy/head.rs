@@ -55,7 +55,12 @@ pub(crate) fn forward<T: Scalar, const FMA: bool>(
         let a_e = &theta[layout.head_a..layout.head_a + h * k];
         let mut next_row = layout.head_a + h * k;
         zeroed(&mut ws.hid, rows * k);
-        fill_rows(&mut ws.hid, &theta[layout.head_bias..layout.head_bias + k], rows, k);
+        fill_rows(
+            &mut ws.hid,
+            &theta[layout.head_bias..layout.head_bias + k],
+            rows,
+            k,
+        );
         matmul_acc::<T, FMA>(&ws.emb, h, a_e, &mut ws.hid, rows, h, k);
         if config.previous_allocation {
             let a_p = &theta[next_row..next_row + k];
@@ -73,7 +78,10 @@ pub(crate) fn forward<T: Scalar, const FMA: bool>(
             matmul_acc::<T, FMA>(&ws.ctx, h, a_c, &mut ws.tmp, b_n, h, k);
             for r in 0..rows {
                 let b = r / m;
-                for (o, &c) in ws.hid[r * k..(r + 1) * k].iter_mut().zip(&ws.tmp[b * k..(b + 1) * k]) {
+                for (o, &c) in ws.hid[r * k..(r + 1) * k]
+                    .iter_mut()
+                    .zip(&ws.tmp[b * k..(b + 1) * k])
+                {
                     *o += c;
                 }
             }
@@ -158,7 +166,12 @@ pub(crate) fn backward<T: Scalar, const FMA: bool>(
     }
     let a_e = layout.head_a;
     matmul_at_b_acc::<T, FMA>(&ws.emb, h, &ws.dhid, &mut grad[a_e..a_e + h * k], rows, h, k);
-    col_sum_acc(&ws.dhid, &mut grad[layout.head_bias..layout.head_bias + k], rows, k);
+    col_sum_acc(
+        &ws.dhid,
+        &mut grad[layout.head_bias..layout.head_bias + k],
+        rows,
+        k,
+    );
     transpose_into(&theta[a_e..a_e + h * k], h, k, &mut ws.wt);
     matmul_acc::<T, FMA>(&ws.dhid, k, &ws.wt, &mut ws.de, rows, k, h);
     let mut next_row = a_e + h * k;
@@ -182,7 +195,10 @@ pub(crate) fn backward<T: Scalar, const FMA: bool>(
         zeroed(&mut ws.tmp, b_n * k);
         for r in 0..rows {
             let b = r / m;
-            for (o, &d) in ws.tmp[b * k..(b + 1) * k].iter_mut().zip(&ws.dhid[r * k..(r + 1) * k]) {
+            for (o, &d) in ws.tmp[b * k..(b + 1) * k]
+                .iter_mut()
+                .zip(&ws.dhid[r * k..(r + 1) * k])
+            {
                 *o += d;
             }
         }
@@ -194,7 +210,10 @@ pub(crate) fn backward<T: Scalar, const FMA: bool>(
         let inv_m = one / T::of(m as f64);
         for r in 0..rows {
             let b = r / m;
-            for (d, &c) in ws.de[r * h..(r + 1) * h].iter_mut().zip(&ws.dctx[b * h..(b + 1) * h]) {
+            for (d, &c) in ws.de[r * h..(r + 1) * h]
+                .iter_mut()
+                .zip(&ws.dctx[b * h..(b + 1) * h])
+            {
                 *d = madd::<T, FMA>(*d, c, inv_m);
             }
         }
