@@ -30,8 +30,12 @@ impl PaperShaped {
     fn new() -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let per_day = ASSETS * WINDOW * FEATURES;
-        let features = (0..TASKS).map(|_| (0..DAYS * per_day).map(|_| rng.random_range(0.9..1.1)).collect()).collect();
-        let relatives = (0..TASKS).map(|_| (0..DAYS * ASSETS).map(|_| rng.random_range(0.97..1.03)).collect()).collect();
+        let features = (0..TASKS)
+            .map(|_| (0..DAYS * per_day).map(|_| rng.random_range(0.9..1.1)).collect())
+            .collect();
+        let relatives = (0..TASKS)
+            .map(|_| (0..DAYS * ASSETS).map(|_| rng.random_range(0.97..1.03)).collect())
+            .collect();
         PaperShaped { features, relatives }
     }
 }
@@ -52,7 +56,13 @@ impl DifferentiableTaskEnv for PaperShaped {
     fn samples(&self, _: usize) -> usize {
         DAYS
     }
-    fn minibatch(&mut self, task: usize, batch: usize, rng: &mut ChaCha8Rng, mb: &mut Minibatch) -> pimtl::Result<()> {
+    fn minibatch(
+        &mut self,
+        task: usize,
+        batch: usize,
+        rng: &mut ChaCha8Rng,
+        mb: &mut Minibatch,
+    ) -> pimtl::Result<()> {
         let start = rng.random_range(0..DAYS - batch);
         let per_day = ASSETS * WINDOW * FEATURES;
         mb.x.clear();
@@ -63,7 +73,14 @@ impl DifferentiableTaskEnv for PaperShaped {
         mb.handle = start;
         Ok(())
     }
-    fn rewards(&self, task: usize, mb: &Minibatch, a: &[f64], rewards: &mut [f64], dr_da: &mut [f64]) -> pimtl::Result<()> {
+    fn rewards(
+        &self,
+        task: usize,
+        mb: &Minibatch,
+        a: &[f64],
+        rewards: &mut [f64],
+        dr_da: &mut [f64],
+    ) -> pimtl::Result<()> {
         let y = &self.relatives[task][mb.handle * ASSETS..];
         for b in 0..mb.shape.batch {
             let (yr, ar) = (&y[b * ASSETS..(b + 1) * ASSETS], &a[b * ASSETS..(b + 1) * ASSETS]);
@@ -78,7 +95,8 @@ impl DifferentiableTaskEnv for PaperShaped {
 }
 
 fn bench(c: &mut Criterion) {
-    let policy = EquivariantPolicy::<f32>::new(PolicyConfig::paper_portfolio(FEATURES), 0).expect("valid config");
+    let policy =
+        EquivariantPolicy::<f32>::new(PolicyConfig::paper_portfolio(FEATURES), 0).expect("valid config");
     let config = MtlConfig {
         mode: Mode::PMtl,
         iterations: usize::MAX,
@@ -87,7 +105,8 @@ fn bench(c: &mut Criterion) {
         ..MtlConfig::default()
     };
     let rule = PolicyGradient::<f32>::new(BATCH).expect("batch > 0");
-    let mut trainer = Trainer::new(policy, PaperShaped::new(), rule, MaxDeviationFromEqual, config).expect("valid");
+    let mut trainer =
+        Trainer::new(policy, PaperShaped::new(), rule, MaxDeviationFromEqual, config).expect("valid");
     let mut group = c.benchmark_group("algorithm1");
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("iteration_paper_network_f32", |b| {

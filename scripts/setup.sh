@@ -11,4 +11,6 @@ cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 
 cargo fetch --locked
+# Stock data for the portfolio experiment (PyPI package universal-portfolios, checksummed).
+bash scripts/fetch-data.sh
 echo "setup: ok"

@@ -2,7 +2,7 @@
 //! `pimtl::experiments`. Errors are printed as one line on stderr with a non-zero exit code.
 
 use clap::{Parser, Subcommand};
-use pimtl::experiments::demo::{self, DemoConfig};
+use pimtl::experiments::{bound, demo, fig1, portfolio};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,6 +15,28 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Options every experiment takes.
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// Seed of everything.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// A small preset for a first look.
+    #[arg(long)]
+    quick: bool,
+    /// Output folder [default: results/<experiment>-<UTC timestamp>].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl Common {
+    fn out_dir(&self, name: &str) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("results/{name}-{}", pimtl::io::utc_timestamp())))
+    }
 }
 
 #[derive(Subcommand)]
@@ -34,7 +56,7 @@ enum Command {
         /// Batch size.
         #[arg(long, default_value_t = 64)]
         batch: usize,
-        /// Gradient steps (600 with --quick).
+        /// Gradient steps [default: 3000, 600 with --quick].
         #[arg(long)]
         steps: Option<usize>,
         /// Adam learning rate.
@@ -43,15 +65,93 @@ enum Command {
         /// Hidden units of the per-entity MLP.
         #[arg(long, default_value_t = 16)]
         hidden: usize,
-        /// Seed of everything.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The synthetic experiment of §6.1 (Fig. 1): LSPI on N real samples against 20 real samples
+    /// augmented by permutations, for ε = 0 … 0.8.
+    Synthetic {
+        /// Repetitions per point [default: 50, 10 with --quick].
+        #[arg(long)]
+        seeds: Option<usize>,
+        /// Reward noise σ.
+        #[arg(long)]
+        noise: Option<f64>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Theorem 1's terms for a family of finite MDPs (random, or from a JSON file) with the
+    /// measured suboptimality of LSPI beside them.
+    Bound {
+        /// A JSON file with the family: {"gamma": g, "tasks": [{"states", "actions", "rewards",
+        /// "transitions"}, …]}.
+        #[arg(long)]
+        mdp: Option<PathBuf>,
+        /// Samples per task N (repeat for several) [default: the preset's].
+        #[arg(long = "samples")]
+        samples: Vec<usize>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Portfolio optimisation (§6.2, Figs. 3–5): STL vs MTL vs P-MTL against classic baselines.
+    Portfolio {
+        /// A known data set (nyse_o, nyse_n, tse, djia, …; see `pimtl data`), a CSV file of
+        /// price relatives, or a CSV of close prices with a date column.
+        #[arg(long, default_value = "nyse_o")]
+        data: String,
+        /// Folder of the known data sets.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Experiments (instrument draws) [default: 10, 2 with --quick].
+        #[arg(long)]
+        experiments: Option<usize>,
+        /// Gradient steps per task [default: 300, 40 with --quick].
+        #[arg(long)]
+        steps_per_task: Option<usize>,
+        /// Window of past days per state [default: 50, 20 with --quick].
+        #[arg(long)]
+        window: Option<usize>,
+        /// Numbers of training tasks to compare (repeat) [default: 5 and 30].
+        #[arg(long = "tasks")]
+        tasks: Vec<usize>,
+        /// Instruments per task [default: min(10, held-out, training/2)].
+        #[arg(long)]
+        task_size: Option<usize>,
+        /// Held-out instruments [default: round(M·18/68)].
+        #[arg(long)]
+        holdout: Option<usize>,
+        /// Commission rate c.
+        #[arg(long, default_value_t = 0.0025)]
+        commission: f64,
+        /// Fraction of days for training.
+        #[arg(long, default_value_t = 0.8)]
+        train_fraction: f64,
+        /// P-MTL prioritisation exponent α.
+        #[arg(long, default_value_t = 0.5)]
+        alpha: f64,
+        /// Importance-sampling exponent β.
+        #[arg(long, default_value_t = 1.0)]
+        beta: f64,
+        /// Score smoothing γ.
+        #[arg(long, default_value_t = 0.2)]
+        smoothing: f64,
+        /// Adam learning rate.
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        /// Add a cash asset.
+        #[arg(long)]
+        cash: bool,
+        /// Threads for independent training runs (0: all cores). Results do not depend on it.
         #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// A short run for a first look.
-        #[arg(long)]
-        quick: bool,
-        /// Output folder [default: results/demo-<UTC timestamp>].
-        #[arg(long)]
-        out: Option<PathBuf>,
+        threads: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List the known data sets with their instruments, days and date range.
+    Data {
+        /// Folder of the known data sets.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
     },
 }
 
@@ -76,64 +176,221 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             steps,
             lr,
             hidden,
-            seed,
-            quick,
-            out,
-        } => {
-            let defaults = DemoConfig::default();
-            let steps = steps.unwrap_or(if quick { 600 } else { defaults.steps });
-            let cfg = DemoConfig {
-                entities,
-                transfer_entities,
-                beta,
-                batch,
-                steps,
-                lr,
-                hidden,
-                eval_every: (steps / 12).max(1),
-                seed,
-                ..defaults
+            common,
+        } => run_demo(
+            entities,
+            transfer_entities,
+            beta,
+            batch,
+            steps,
+            lr,
+            hidden,
+            &common,
+        ),
+        Command::Synthetic { seeds, noise, common } => {
+            let mut cfg = if common.quick {
+                fig1::Fig1Config::quick()
+            } else {
+                fig1::Fig1Config::full()
             };
-            cfg.validate()?;
-            let out =
-                out.unwrap_or_else(|| PathBuf::from(format!("results/demo-{}", pimtl::io::utc_timestamp())));
-            println!(
-                "demo: m = {entities} entities, β = {beta}, batch {batch}, {steps} steps, seed {seed}; \
-                 transfer to m = {transfer_entities}"
-            );
-            println!(
-                "{:>6} {:>12} {:>12} {:>12} {:>10} {:>15}",
-                "step", "R(policy)", "R(optimum)", "R(equal)", "regret", "transfer regret"
-            );
-            let (policy, evals) = demo::run(&cfg, |e| {
-                println!(
-                    "{:>6} {:>12.5} {:>12.5} {:>12.5} {:>10.5} {:>15.5}",
-                    e.step, e.policy_reward, e.optimal_reward, e.equal_reward, e.regret, e.transfer_regret
-                )
-            })?;
-            pimtl::io::create_out_dir(&out)?;
-            let mut csv =
-                String::from("step,policy_reward,optimal_reward,equal_reward,regret,transfer_regret\n");
-            for e in &evals {
-                csv.push_str(&format!(
-                    "{},{},{},{},{},{}\n",
-                    e.step, e.policy_reward, e.optimal_reward, e.equal_reward, e.regret, e.transfer_regret
-                ));
+            cfg.seed = common.seed;
+            if let Some(s) = seeds {
+                cfg.seeds = s;
             }
-            let config = serde_json::json!({ "experiment": "demo", "version": env!("CARGO_PKG_VERSION"), "config": cfg });
-            let summary = serde_json::json!({ "final": evals.last() });
-            pimtl::io::write_atomic(
-                &out.join("config.json"),
-                serde_json::to_string_pretty(&config)?.as_bytes(),
-            )?;
-            pimtl::io::write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
-            pimtl::io::write_atomic(
-                &out.join("summary.json"),
-                serde_json::to_string_pretty(&summary)?.as_bytes(),
-            )?;
-            policy.save(&out.join("policy.json"))?;
+            if let Some(n) = noise {
+                cfg.noise_std = n;
+            }
+            cfg.validate()?;
+            let out = common.out_dir("synthetic");
+            let res = fig1::run(&cfg, |line| eprintln!("{line}"))?;
+            pimtl::io::create_out_dir(&out)?;
+            fig1::write_results(&res, &out)?;
             println!("wrote {}", out.display());
+            Ok(())
+        }
+        Command::Bound { mdp, samples, common } => {
+            let mut cfg = if common.quick {
+                bound::BoundConfig::quick()
+            } else {
+                bound::BoundConfig::default()
+            };
+            cfg.seed = common.seed;
+            cfg.mdp_file = mdp;
+            if !samples.is_empty() {
+                cfg.samples_per_task = samples;
+            }
+            cfg.validate()?;
+            let out = common.out_dir("bound");
+            let res = bound::run(&cfg, |line| eprintln!("{line}"))?;
+            println!("{}", bound::print_table(&res));
+            bound::write_results(&res, &out)?;
+            println!("wrote {}", out.display());
+            Ok(())
+        }
+        Command::Portfolio {
+            data,
+            data_dir,
+            experiments,
+            steps_per_task,
+            window,
+            tasks,
+            task_size,
+            holdout,
+            commission,
+            train_fraction,
+            alpha,
+            beta,
+            smoothing,
+            lr,
+            cash,
+            threads,
+            common,
+        } => {
+            let mut cfg = if common.quick {
+                portfolio::PortfolioExperimentConfig::quick(&data)
+            } else {
+                portfolio::PortfolioExperimentConfig::full(&data)
+            };
+            cfg.data_dir = data_dir;
+            cfg.seed = common.seed;
+            if let Some(v) = experiments {
+                cfg.experiments = v;
+            }
+            if let Some(v) = steps_per_task {
+                cfg.steps_per_task = v;
+            }
+            if let Some(v) = window {
+                cfg.window = v;
+            }
+            if !tasks.is_empty() {
+                cfg.task_counts = tasks;
+            }
+            cfg.task_size = task_size;
+            cfg.holdout = holdout;
+            cfg.commission = commission;
+            cfg.train_fraction = train_fraction;
+            cfg.alpha = alpha;
+            cfg.beta = beta;
+            cfg.smoothing = smoothing;
+            cfg.lr = lr;
+            cfg.cash = cash;
+            cfg.validate()?;
+            let out = common.out_dir("portfolio");
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+            let res = pool.install(|| {
+                portfolio::run(&cfg, |line| eprintln!("{line}"), |plan| {
+                    eprintln!(
+                        "portfolio: {} instruments, {} held out, tasks of {}, training days {}..{}, test days {}..{}, {} feature(s) per day",
+                        plan.instruments,
+                        plan.holdout,
+                        plan.task_size,
+                        plan.train_days.0,
+                        plan.train_days.1,
+                        plan.test_days.0,
+                        plan.test_days.1,
+                        plan.features
+                    )
+                })
+            })?;
+            portfolio::write_results(&res, &out)?;
+            println!("{}", portfolio::summary_table(&res));
+            println!("finished in {:.1} s; wrote {}", res.seconds, out.display());
+            Ok(())
+        }
+        Command::Data { data_dir } => {
+            let sets = pimtl::data::prices::list_known(&data_dir)?;
+            if sets.is_empty() {
+                println!(
+                    "no data sets in {} (run scripts/fetch-data.sh)",
+                    data_dir.display()
+                );
+            }
+            println!(
+                "{:<10} {:>7} {:>7}  {:<25} {:<9} title",
+                "name", "assets", "days", "dates", "high/low"
+            );
+            for s in sets {
+                let dates = match (&s.first_date, &s.last_date) {
+                    (Some(a), Some(b)) => format!("{a} .. {b}"),
+                    _ => "-".to_string(),
+                };
+                println!(
+                    "{:<10} {:>7} {:>7}  {:<25} {:<9} {}",
+                    s.name,
+                    s.assets,
+                    s.days,
+                    dates,
+                    if s.high_low { "yes" } else { "no" },
+                    s.title.as_deref().unwrap_or("")
+                );
+            }
+            Ok(())
         }
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_demo(
+    entities: usize,
+    transfer_entities: usize,
+    beta: f64,
+    batch: usize,
+    steps: Option<usize>,
+    lr: f64,
+    hidden: usize,
+    common: &Common,
+) -> anyhow::Result<()> {
+    let defaults = demo::DemoConfig::default();
+    let steps = steps.unwrap_or(if common.quick { 600 } else { defaults.steps });
+    let cfg = demo::DemoConfig {
+        entities,
+        transfer_entities,
+        beta,
+        batch,
+        steps,
+        lr,
+        hidden,
+        eval_every: (steps / 12).max(1),
+        seed: common.seed,
+        ..defaults
+    };
+    cfg.validate()?;
+    let out = common.out_dir("demo");
+    println!(
+        "demo: m = {entities} entities, β = {beta}, batch {batch}, {steps} steps, seed {}; transfer to m = {transfer_entities}",
+        common.seed
+    );
+    println!(
+        "{:>6} {:>12} {:>12} {:>12} {:>10} {:>15}",
+        "step", "R(policy)", "R(optimum)", "R(equal)", "regret", "transfer regret"
+    );
+    let (policy, evals) = demo::run(&cfg, |e| {
+        println!(
+            "{:>6} {:>12.5} {:>12.5} {:>12.5} {:>10.5} {:>15.5}",
+            e.step, e.policy_reward, e.optimal_reward, e.equal_reward, e.regret, e.transfer_regret
+        )
+    })?;
+    pimtl::io::create_out_dir(&out)?;
+    let mut csv = String::from("step,policy_reward,optimal_reward,equal_reward,regret,transfer_regret\n");
+    for e in &evals {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            e.step, e.policy_reward, e.optimal_reward, e.equal_reward, e.regret, e.transfer_regret
+        ));
+    }
+    let config =
+        serde_json::json!({ "experiment": "demo", "version": env!("CARGO_PKG_VERSION"), "config": cfg });
+    let summary = serde_json::json!({ "final": evals.last() });
+    pimtl::io::write_atomic(
+        &out.join("config.json"),
+        serde_json::to_string_pretty(&config)?.as_bytes(),
+    )?;
+    pimtl::io::write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
+    pimtl::io::write_atomic(
+        &out.join("summary.json"),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    policy.save(&out.join("policy.json"))?;
+    println!("wrote {}", out.display());
     Ok(())
 }

@@ -26,7 +26,9 @@ struct Setup {
 fn setup(seed: u64, tasks: usize) -> Setup {
     let (train, hold) = split_entities(M, HOLDOUT, seed).unwrap();
     let relabel = |ts: Vec<Task>, ids: &[usize]| -> Vec<Task> {
-        ts.into_iter().map(|t| Task::new(t.entities().iter().map(|&i| ids[i]).collect(), M).unwrap()).collect()
+        ts.into_iter()
+            .map(|t| Task::new(t.entities().iter().map(|&i| ids[i]).collect(), M).unwrap())
+            .collect()
     };
     let train_tasks = relabel(draw_tasks(train.len(), TASK_SIZE, tasks, seed).unwrap(), &train);
     let holdout_tasks = relabel(draw_tasks(hold.len(), TASK_SIZE, 20, seed + 1).unwrap(), &hold);
@@ -34,7 +36,11 @@ fn setup(seed: u64, tasks: usize) -> Setup {
         betas: vec![0.5; M],
         train_tasks,
         holdout_tasks,
-        data: SyntheticTasksConfig { samples_per_task: 8, nuisance_features: 2, noise_std: 0.5 },
+        data: SyntheticTasksConfig {
+            samples_per_task: 8,
+            nuisance_features: 2,
+            noise_std: 0.5,
+        },
     }
 }
 
@@ -46,7 +52,10 @@ fn config(mode: Mode, seed: u64, iterations: usize) -> MtlConfig {
     MtlConfig {
         mode,
         iterations,
-        sampler: SamplerConfig { alpha: if mode == Mode::PMtl { 0.5 } else { 0.0 }, ..SamplerConfig::default() },
+        sampler: SamplerConfig {
+            alpha: if mode == Mode::PMtl { 0.5 } else { 0.0 },
+            ..SamplerConfig::default()
+        },
         lr: 0.01,
         eval_every: iterations,
         seed,
@@ -58,7 +67,14 @@ fn config(mode: Mode, seed: u64, iterations: usize) -> MtlConfig {
 fn train(s: &Setup, tasks: Vec<Task>, mode: Mode, seed: u64, iterations: usize) -> (f64, f64) {
     let env = SyntheticTasks::new(s.betas.clone(), tasks, s.data.clone(), seed).unwrap();
     let rule = PolicyGradient::new(8).unwrap();
-    let mut t = Trainer::new(policy(seed), env, rule, MaxDeviationFromEqual, config(mode, seed, iterations)).unwrap();
+    let mut t = Trainer::new(
+        policy(seed),
+        env,
+        rule,
+        MaxDeviationFromEqual,
+        config(mode, seed, iterations),
+    )
+    .unwrap();
     t.run(|_, _| Ok(vec![]), None).unwrap();
     t.env.evaluate(&t.policy, &s.holdout_tasks, 200, 99).unwrap()
 }
@@ -88,7 +104,11 @@ fn stl_does_worse_than_mtl_on_average() {
         mtl_sum += mtl;
     }
     let n = seeds.count() as f64;
-    eprintln!("mean held-out regret: STL {:.5}, MTL {:.5}", stl_sum / n, mtl_sum / n);
+    eprintln!(
+        "mean held-out regret: STL {:.5}, MTL {:.5}",
+        stl_sum / n,
+        mtl_sum / n
+    );
     assert!(mtl_sum < stl_sum, "MTL {} vs STL {}", mtl_sum / n, stl_sum / n);
 }
 
@@ -99,22 +119,34 @@ fn resumed_run_ends_identical_to_an_uninterrupted_one() {
     std::fs::create_dir_all(&dir).unwrap();
     let make = |iterations| {
         let env = SyntheticTasks::new(s.betas.clone(), s.train_tasks.clone(), s.data.clone(), 3).unwrap();
-        Trainer::new(policy(3), env, PolicyGradient::new(8).unwrap(), MaxDeviationFromEqual, {
-            let mut c = config(Mode::PMtl, 3, iterations);
-            c.eval_every = 10;
-            c
-        })
+        Trainer::new(
+            policy(3),
+            env,
+            PolicyGradient::new(8).unwrap(),
+            MaxDeviationFromEqual,
+            {
+                let mut c = config(Mode::PMtl, 3, iterations);
+                c.eval_every = 10;
+                c
+            },
+        )
         .unwrap()
     };
     let mut straight = make(60);
-    straight.run(|i, _| Ok(vec![("i".into(), i as f64)]), None).unwrap();
+    straight
+        .run(|i, _| Ok(vec![("i".into(), i as f64)]), None)
+        .unwrap();
 
     let mut first = make(30);
-    first.run(|i, _| Ok(vec![("i".into(), i as f64)]), Some(&dir)).unwrap();
+    first
+        .run(|i, _| Ok(vec![("i".into(), i as f64)]), Some(&dir))
+        .unwrap();
     let mut second = make(60);
     second.resume(&dir.join("checkpoint.json")).unwrap();
     assert_eq!(second.iteration(), 30);
-    second.run(|i, _| Ok(vec![("i".into(), i as f64)]), Some(&dir)).unwrap();
+    second
+        .run(|i, _| Ok(vec![("i".into(), i as f64)]), Some(&dir))
+        .unwrap();
 
     let bits = |p: &EquivariantPolicy<f64>| p.params().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&straight.policy), bits(&second.policy));
@@ -161,14 +193,23 @@ fn divergence_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint() {
     assert_eq!(env.num_tasks(), 5);
     let mut c = config(Mode::Mtl, 4, 20);
     c.checkpoint_every = 2;
-    let mut t = Trainer::new(policy(4), env, Poisoned(PolicyGradient::new(4).unwrap(), 0), MaxDeviationFromEqual, c)
-        .unwrap();
+    let mut t = Trainer::new(
+        policy(4),
+        env,
+        Poisoned(PolicyGradient::new(4).unwrap(), 0),
+        MaxDeviationFromEqual,
+        c,
+    )
+    .unwrap();
     let before = t.policy.clone();
     let e = t.run(|_, _| Ok(vec![]), Some(&dir)).unwrap_err().to_string();
     assert!(e.contains("diverged at step 5"), "{e}");
     assert_ne!(before, t.policy);
     let ck = std::fs::read_to_string(dir.join("checkpoint.json")).unwrap();
-    assert!(ck.contains("\"iteration\":4"), "last good checkpoint is iteration 4");
+    assert!(
+        ck.contains("\"iteration\":4"),
+        "last good checkpoint is iteration 4"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -176,20 +217,45 @@ fn divergence_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint() {
 fn invalid_configurations_are_rejected_before_work() {
     let s = setup(5, 3);
     let env = || SyntheticTasks::new(s.betas.clone(), s.train_tasks.clone(), s.data.clone(), 5).unwrap();
-    let bad = |c: MtlConfig| Trainer::new(policy(0), env(), PolicyGradient::new(4).unwrap(), MaxDeviationFromEqual, c);
-    assert!(bad(MtlConfig { iterations: 0, ..config(Mode::Mtl, 0, 10) }).is_err());
-    assert!(bad(MtlConfig { lr: f64::NAN, ..config(Mode::Mtl, 0, 10) }).is_err());
+    let bad = |c: MtlConfig| {
+        Trainer::new(
+            policy(0),
+            env(),
+            PolicyGradient::new(4).unwrap(),
+            MaxDeviationFromEqual,
+            c,
+        )
+    };
+    assert!(bad(MtlConfig {
+        iterations: 0,
+        ..config(Mode::Mtl, 0, 10)
+    })
+    .is_err());
+    assert!(bad(MtlConfig {
+        lr: f64::NAN,
+        ..config(Mode::Mtl, 0, 10)
+    })
+    .is_err());
     let mut c = config(Mode::PMtl, 0, 10);
     c.sampler.alpha = 0.0;
     assert!(bad(c).unwrap_err().to_string().contains("alpha"));
     let mut c = config(Mode::PMtl, 0, 10);
     c.sampler.alpha = -1.0;
     assert!(bad(c).unwrap_err().to_string().contains("alpha"));
-    assert!(bad(config(Mode::Stl, 0, 10)).unwrap_err().to_string().contains("STL"));
+    assert!(bad(config(Mode::Stl, 0, 10))
+        .unwrap_err()
+        .to_string()
+        .contains("STL"));
     assert!(PolicyGradient::<f64>::new(0).is_err());
     // 8 samples per task: a minibatch of 9 is larger than the buffer.
-    let e = Trainer::new(policy(0), env(), PolicyGradient::new(9).unwrap(), MaxDeviationFromEqual, config(Mode::Mtl, 0, 10))
-        .unwrap_err()
-        .to_string();
+    let e = Trainer::new(
+        policy(0),
+        env(),
+        PolicyGradient::new(9).unwrap(),
+        MaxDeviationFromEqual,
+        config(Mode::Mtl, 0, 10),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("batch") && e.contains("only 8 samples"), "{e}");
 }

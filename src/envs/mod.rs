@@ -1,4 +1,5 @@
 //! Environments: the data and dynamics that turn a task's allocations into rewards.
 
+pub mod portfolio;
 pub mod synthetic;
 pub mod synthetic_tasks;

@@ -37,7 +37,11 @@ impl SyntheticAllocation {
         if betas.is_empty() {
             return Err(Error::param("m", 0, "at least one entity is needed"));
         }
-        if let Some((i, b)) = betas.iter().enumerate().find(|(_, b)| !(b.is_finite() && **b > 0.0)) {
+        if let Some((i, b)) = betas
+            .iter()
+            .enumerate()
+            .find(|(_, b)| !(b.is_finite() && **b > 0.0))
+        {
             return Err(Error::param("beta", b, format!("β_{i} must be finite and > 0")));
         }
         if !(noise_std.is_finite() && noise_std >= 0.0) {
@@ -54,10 +58,20 @@ impl SyntheticAllocation {
     pub fn with_spread(m: usize, epsilon: f64, noise_std: f64) -> Result<Self> {
         let c = DEFAULT_BETA_CENTRE;
         if !(epsilon.is_finite() && (0.0..2.0 * c).contains(&epsilon)) {
-            return Err(Error::param("epsilon", epsilon, format!("must be in [0, {})", 2.0 * c)));
+            return Err(Error::param(
+                "epsilon",
+                epsilon,
+                format!("must be in [0, {})", 2.0 * c),
+            ));
         }
         let betas = (0..m)
-            .map(|i| if m == 1 { c } else { c - epsilon / 2.0 + epsilon * i as f64 / (m - 1) as f64 })
+            .map(|i| {
+                if m == 1 {
+                    c
+                } else {
+                    c - epsilon / 2.0 + epsilon * i as f64 / (m - 1) as f64
+                }
+            })
             .collect();
         Self::new(betas, noise_std)
     }
@@ -99,7 +113,10 @@ impl SyntheticAllocation {
                 return Err(Error::param("perm", p, "not a permutation of 0..m"));
             }
         }
-        Ok(SyntheticAllocation { betas: perm.iter().map(|&p| self.betas[p]).collect(), noise_std: self.noise_std })
+        Ok(SyntheticAllocation {
+            betas: perm.iter().map(|&p| self.betas[p]).collect(),
+            noise_std: self.noise_std,
+        })
     }
 
     fn check(&self, what: &'static str, v: &[f64]) -> Result<()> {
@@ -121,7 +138,11 @@ impl SyntheticAllocation {
 
     /// [`mean_reward`](Self::mean_reward) without the checks, for hot loops over validated data.
     pub fn mean_reward_unchecked(&self, x: &[f64], a: &[f64]) -> f64 {
-        x.iter().zip(a).zip(&self.betas).map(|((x, a), b)| x * a - b * x_log_x(*a)).sum()
+        x.iter()
+            .zip(a)
+            .zip(&self.betas)
+            .map(|((x, a), b)| x * a - b * x_log_x(*a))
+            .sum()
     }
 
     /// A noisy reward `R(x, a) + N(0, σ²)`.
@@ -139,7 +160,9 @@ impl SyntheticAllocation {
             return 0.0;
         }
         // σ was validated finite and > 0 here, so the distribution exists.
-        Normal::new(0.0, self.noise_std).map(|n| n.sample(rng)).unwrap_or(0.0)
+        Normal::new(0.0, self.noise_std)
+            .map(|n| n.sample(rng))
+            .unwrap_or(0.0)
     }
 
     /// `∂R/∂a_i = x_i − β_i (ln a_i + 1)` written into `out` (with `ln 0` read as `ln` of the
@@ -163,7 +186,10 @@ impl SyntheticAllocation {
     pub fn optimal_allocation(&self, x: &[f64]) -> Result<Vec<f64>> {
         self.check("state x", x)?;
         let alloc = |lambda: f64| -> Vec<f64> {
-            x.iter().zip(&self.betas).map(|(x, b)| ((x - lambda) / b - 1.0).exp()).collect()
+            x.iter()
+                .zip(&self.betas)
+                .map(|(x, b)| ((x - lambda) / b - 1.0).exp())
+                .collect()
         };
         // Σ a(λ) ≥ 1 at λ = min_i(x_i − β_i) − β_max·ln(m) … bracket generously and bisect.
         let m = self.entities() as f64;
@@ -223,7 +249,10 @@ mod tests {
         }
         let best = env.mean_reward(&x, &a).unwrap();
         for _ in 0..200 {
-            let mut b: Vec<f64> = a.iter().map(|v| v * (1.0 + 0.2 * (rng.random::<f64>() - 0.5))).collect();
+            let mut b: Vec<f64> = a
+                .iter()
+                .map(|v| v * (1.0 + 0.2 * (rng.random::<f64>() - 0.5)))
+                .collect();
             let s: f64 = b.iter().sum();
             b.iter_mut().for_each(|v| *v /= s);
             assert!(env.mean_reward(&x, &b).unwrap() <= best + 1e-12);

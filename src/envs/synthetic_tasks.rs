@@ -10,7 +10,7 @@
 //!
 //! The sample's reward is differentiable in the allocation:
 //! `R_n(a) = Σ_i y_{n,i} a_i − β_i a_i ln a_i`, `dR_n/da_i = y_{n,i} − β_i (ln a_i + 1)`,
-//! and `E[R_n(a) | x] = R(x, a)` of [`SyntheticAllocation`](super::synthetic::SyntheticAllocation).
+//! and `E[R_n(a) | x] = R(x, a)` of [`super::synthetic::SyntheticAllocation`].
 //! With few samples per task a policy can fit the noise and the nuisance features; pooling the
 //! samples of many tasks (MTL) is what the paper's bound says should help.
 
@@ -54,12 +54,24 @@ impl SyntheticTasks {
     /// # Errors
     /// No tasks, tasks of different sizes, an entity index outside the universe, `N = 0`, or
     /// invalid weights / noise.
-    pub fn new(universe_betas: Vec<f64>, tasks: Vec<Task>, config: SyntheticTasksConfig, seed: u64) -> Result<Self> {
+    pub fn new(
+        universe_betas: Vec<f64>,
+        tasks: Vec<Task>,
+        config: SyntheticTasksConfig,
+        seed: u64,
+    ) -> Result<Self> {
         // Validates the weights and the noise.
         SyntheticAllocation::new(universe_betas.clone(), config.noise_std)?;
-        let m = tasks.first().map(Task::len).ok_or_else(|| Error::param("tasks", 0, "need at least one task"))?;
+        let m = tasks
+            .first()
+            .map(Task::len)
+            .ok_or_else(|| Error::param("tasks", 0, "need at least one task"))?;
         if let Some(t) = tasks.iter().find(|t| t.len() != m) {
-            return Err(Error::param("tasks", t.len(), format!("every task needs the same size m = {m}")));
+            return Err(Error::param(
+                "tasks",
+                t.len(),
+                format!("every task needs the same size m = {m}"),
+            ));
         }
         for t in &tasks {
             t.check_universe(universe_betas.len())?;
@@ -83,13 +95,24 @@ impl SyntheticTasks {
                 for _ in 0..config.nuisance_features {
                     f.push(rng.random());
                 }
-                let xi = if config.noise_std > 0.0 { noise.sample(&mut rng) } else { 0.0 };
+                let xi = if config.noise_std > 0.0 {
+                    noise.sample(&mut rng)
+                } else {
+                    0.0
+                };
                 y.push(x + xi);
             }
             features.push(f);
             payoffs.push(y);
         }
-        Ok(SyntheticTasks { universe_betas, tasks, config, m, features, payoffs })
+        Ok(SyntheticTasks {
+            universe_betas,
+            tasks,
+            config,
+            m,
+            features,
+            payoffs,
+        })
     }
 
     /// The tasks.
@@ -104,7 +127,10 @@ impl SyntheticTasks {
 
     /// The noise-free reward of task `task` (its entities' weights).
     pub fn task_reward(&self, task: &Task) -> Result<SyntheticAllocation> {
-        SyntheticAllocation::new(task.entities().iter().map(|&u| self.universe_betas[u]).collect(), 0.0)
+        SyntheticAllocation::new(
+            task.entities().iter().map(|&u| self.universe_betas[u]).collect(),
+            0.0,
+        )
     }
 
     /// Mean regret `E[R(x, a*(x)) − R(x, π(x))]` of `policy` on `states` fresh noise-free states of
@@ -165,9 +191,18 @@ impl DifferentiableTaskEnv for SyntheticTasks {
     }
 
     /// `batch` samples drawn uniformly with replacement from the task's `N`.
-    fn minibatch(&mut self, task: usize, batch: usize, rng: &mut ChaCha8Rng, mb: &mut Minibatch) -> Result<()> {
+    fn minibatch(
+        &mut self,
+        task: usize,
+        batch: usize,
+        rng: &mut ChaCha8Rng,
+        mb: &mut Minibatch,
+    ) -> Result<()> {
         let (m, width, n) = (self.m, self.features_per_entity(), self.config.samples_per_task);
-        let f = self.features.get(task).ok_or_else(|| Error::param("task", task, "no such task"))?;
+        let f = self
+            .features
+            .get(task)
+            .ok_or_else(|| Error::param("task", task, "no such task"))?;
         mb.x.clear();
         mb.prev.clear();
         mb.shape = Shape::new(batch, m, 1);
@@ -181,10 +216,21 @@ impl DifferentiableTaskEnv for SyntheticTasks {
         Ok(())
     }
 
-    fn rewards(&self, task: usize, mb: &Minibatch, a: &[f64], rewards: &mut [f64], dr_da: &mut [f64]) -> Result<()> {
+    fn rewards(
+        &self,
+        task: usize,
+        mb: &Minibatch,
+        a: &[f64],
+        rewards: &mut [f64],
+        dr_da: &mut [f64],
+    ) -> Result<()> {
         let m = self.m;
         let y = &self.payoffs[task];
-        let betas: Vec<f64> = self.tasks[task].entities().iter().map(|&u| self.universe_betas[u]).collect();
+        let betas: Vec<f64> = self.tasks[task]
+            .entities()
+            .iter()
+            .map(|&u| self.universe_betas[u])
+            .collect();
         for (b, &s) in mb.indices.iter().enumerate() {
             let mut r = 0.0;
             for i in 0..m {

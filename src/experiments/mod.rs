@@ -1,4 +1,7 @@
 //! Experiment drivers, one per figure or demo; the CLI (`src/main.rs`) only parses arguments and
 //! calls these.
 
+pub mod bound;
 pub mod demo;
+pub mod fig1;
+pub mod portfolio;

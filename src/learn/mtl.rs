@@ -174,7 +174,11 @@ impl MtlConfig {
         }
         self.sampler.validate()?;
         if self.mode == Mode::PMtl && self.sampler.alpha == 0.0 {
-            return Err(Error::param("alpha", 0.0, "P-MTL needs alpha > 0 (alpha = 0 is MTL)"));
+            return Err(Error::param(
+                "alpha",
+                0.0,
+                "P-MTL needs alpha > 0 (alpha = 0 is MTL)",
+            ));
         }
         Ok(())
     }
@@ -246,7 +250,10 @@ pub struct Trainer<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer
 
 impl<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer> std::fmt::Debug for Trainer<T, E, U, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Trainer").field("iteration", &self.iteration).field("config", &self.config).finish()
+        f.debug_struct("Trainer")
+            .field("iteration", &self.iteration)
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -262,7 +269,11 @@ impl<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer> Trainer<T, E
             return Err(Error::param("tasks", 0, "the environment has no tasks"));
         }
         if config.mode == Mode::Stl && tasks != 1 {
-            return Err(Error::param("tasks", tasks, "STL trains one policy per task: give it a one-task environment"));
+            return Err(Error::param(
+                "tasks",
+                tasks,
+                "STL trains one policy per task: give it a one-task environment",
+            ));
         }
         rule.validate(&env)?;
         let sampler = TaskSampler::new(tasks, config.effective_sampler())?;
@@ -307,23 +318,44 @@ impl<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer> Trainer<T, E
     pub fn step(&mut self) -> Result<(usize, MinibatchStats)> {
         let (task, weight) = self.sampler.sample_with_weight(&mut self.rng);
         self.grad.iter_mut().for_each(|g| *g = T::zero());
-        let stats =
-            self.rule.minibatch_gradient(&self.policy, &mut self.env, task, weight, &mut self.grad, &mut self.rng)?;
+        let stats = self.rule.minibatch_gradient(
+            &self.policy,
+            &mut self.env,
+            task,
+            weight,
+            &mut self.grad,
+            &mut self.rng,
+        )?;
         let step = self.iteration;
         if !stats.loss.is_finite() {
-            return Err(Error::Diverged { step, reason: format!("loss is {}", stats.loss) });
+            return Err(Error::Diverged {
+                step,
+                reason: format!("loss is {}", stats.loss),
+            });
         }
         let norm = match self.config.clip_norm {
             Some(c) => clip_grad_norm(&mut self.grad, c),
-            None => self.grad.iter().map(|g| g.value_f64().powi(2)).sum::<f64>().sqrt(),
+            None => self
+                .grad
+                .iter()
+                .map(|g| g.value_f64().powi(2))
+                .sum::<f64>()
+                .sqrt(),
         };
         if !norm.is_finite() {
-            return Err(Error::Diverged { step, reason: format!("gradient norm is {norm}") });
+            return Err(Error::Diverged {
+                step,
+                reason: format!("gradient norm is {norm}"),
+            });
         }
         self.optimizer
             .step(self.policy.params_mut(), &self.grad)
-            .map_err(|e| Error::Diverged { step, reason: e.to_string() })?;
-        let mut input = ScoreInput::new(&stats.rewards, &stats.allocations, stats.entities).with_grad_norm(norm);
+            .map_err(|e| Error::Diverged {
+                step,
+                reason: e.to_string(),
+            })?;
+        let mut input =
+            ScoreInput::new(&stats.rewards, &stats.allocations, stats.entities).with_grad_norm(norm);
         if let Some(td) = &stats.td_errors {
             input = input.with_td_errors(td);
         }
@@ -388,14 +420,22 @@ impl<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer> Trainer<T, E
         let train_loss = (self.loss_count > 0).then(|| self.loss_sum / self.loss_count as f64);
         self.loss_sum = 0.0;
         self.loss_count = 0;
-        let row = MetricRow { iteration: self.iteration, train_loss, values };
+        let row = MetricRow {
+            iteration: self.iteration,
+            train_loss,
+            values,
+        };
         if self.config.progress {
             let line = format!(
                 "iteration {:>7}/{}: loss {}{}",
                 row.iteration,
                 self.config.iterations,
-                row.train_loss.map_or_else(|| "-".to_string(), |l| format!("{l:.5}")),
-                row.values.iter().map(|(k, v)| format!(", {k} {v:.5}")).collect::<String>()
+                row.train_loss
+                    .map_or_else(|| "-".to_string(), |l| format!("{l:.5}")),
+                row.values
+                    .iter()
+                    .map(|(k, v)| format!(", {k} {v:.5}"))
+                    .collect::<String>()
             );
             match bar {
                 Some(b) => b.println(line),
@@ -444,11 +484,18 @@ impl<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer> Trainer<T, E
     /// # Errors
     /// [`Error::Format`] naming the file when it is corrupt or from a different run shape.
     pub fn resume(&mut self, path: &Path) -> Result<()> {
-        let fail = |reason: String| Error::Format { path: Some(path.to_path_buf()), reason };
+        let fail = |reason: String| Error::Format {
+            path: Some(path.to_path_buf()),
+            reason,
+        };
         let bytes = crate::io::read_file(path)?;
-        let ck: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| fail(format!("not a checkpoint: {e}")))?;
+        let ck: Checkpoint =
+            serde_json::from_slice(&bytes).map_err(|e| fail(format!("not a checkpoint: {e}")))?;
         if ck.format != CHECKPOINT_FORMAT {
-            return Err(fail(format!("field `format` is {:?}, expected {CHECKPOINT_FORMAT:?}", ck.format)));
+            return Err(fail(format!(
+                "field `format` is {:?}, expected {CHECKPOINT_FORMAT:?}",
+                ck.format
+            )));
         }
         if ck.params.len() != self.policy.num_params() {
             return Err(fail(format!(
@@ -458,14 +505,20 @@ impl<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer> Trainer<T, E
             )));
         }
         if ck.scores.len() != self.sampler.len() {
-            return Err(fail(format!("field `scores` has {} tasks, the environment {}", ck.scores.len(), self.sampler.len())));
+            return Err(fail(format!(
+                "field `scores` has {} tasks, the environment {}",
+                ck.scores.len(),
+                self.sampler.len()
+            )));
         }
         if ck.params.iter().any(|p| !p.is_finite()) {
             return Err(fail("field `params` holds a non-finite value".into()));
         }
         let sampler = TaskSampler::from_scores(&ck.scores, self.config.effective_sampler())
             .map_err(|e| fail(format!("field `scores`: {e}")))?;
-        self.env.restore_state(&ck.env).map_err(|e| fail(format!("field `env`: {e}")))?;
+        self.env
+            .restore_state(&ck.env)
+            .map_err(|e| fail(format!("field `env`: {e}")))?;
         for (p, v) in self.policy.params_mut().iter_mut().zip(&ck.params) {
             *p = T::of(*v);
         }

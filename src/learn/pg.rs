@@ -40,14 +40,27 @@ pub trait DifferentiableTaskEnv: TaskEnvironment {
     ///
     /// # Errors
     /// A batch larger than the task's data, and environment failures.
-    fn minibatch(&mut self, task: usize, batch: usize, rng: &mut ChaCha8Rng, mb: &mut Minibatch) -> Result<()>;
+    fn minibatch(
+        &mut self,
+        task: usize,
+        batch: usize,
+        rng: &mut ChaCha8Rng,
+        mb: &mut Minibatch,
+    ) -> Result<()>;
 
     /// For allocations `a` (`[batch][entities]`) of minibatch `mb`: each sample's reward
     /// `R_t(x_n, a_n)` into `rewards` and `dR_n/da_n` into `dr_da`.
     ///
     /// # Errors
     /// Shape mismatches.
-    fn rewards(&self, task: usize, mb: &Minibatch, a: &[f64], rewards: &mut [f64], dr_da: &mut [f64]) -> Result<()>;
+    fn rewards(
+        &self,
+        task: usize,
+        mb: &Minibatch,
+        a: &[f64],
+        rewards: &mut [f64],
+        dr_da: &mut [f64],
+    ) -> Result<()>;
 
     /// Called after the gradient with the allocations the policy chose (e.g. to write them into
     /// a portfolio-vector memory). Default: nothing.

@@ -1,7 +1,7 @@
 //! LSTD-Q and least-squares policy iteration (LSPI), the algorithm Theorem 1 (§4) analyses.
 //!
 //! Lagoudakis & Parr (2003), with the linear model `Q_w(x, a) = φ(x, a)ᵀ w` of
-//! [`Features`](super::features::Features) and a finite action set.
+//! [`Features`] and a finite action set.
 //!
 //! ## LSTD-Q
 //! For samples `(x_n, a_n, r_n, x'_n)` and a policy `π` (the action taken at the next state):

@@ -1,0 +1,191 @@
+//! OLMAR: On-Line Moving Average Reversion (Li & Hoi 2012), the OLMAR-1 variant with a simple
+//! moving average.
+//!
+//! B. Li and S. C. H. Hoi, "On-Line Portfolio Selection with Moving Average Reversion", ICML 2012
+//! (Algorithm 1 and eq. 3). On day `n + 1`, with the relatives `y_0 … y_{n}` revealed (prices
+//! `p_k`, `p_{k+1} = p_k ⊙ y_k`), OLMAR predicts the next relative by the moving average of the
+//! last `w` prices over today's price and moves the portfolio just far enough for the predicted
+//! return to reach `ε`:
+//!
+//! ```text
+//! x̃_{n+1} = (1/w) Σ_{k=0}^{w−1} p_{n+1−k} / p_{n+1}
+//!         = (1/w) (1 + 1/y_n + 1/(y_n ⊙ y_{n−1}) + … )            (w terms)
+//! x̄       = mean_i x̃_{n+1,i}
+//! λ       = max(0, (ε − b_n·x̃_{n+1}) / ‖x̃_{n+1} − x̄ 1‖²)           (λ = 0 if the norm is 0)
+//! b_{n+1} = Π_Δ(b_n + λ (x̃_{n+1} − x̄ 1))                           (Euclidean projection)
+//! ```
+//!
+//! Warm-up (the paper does not specify the first days; [`OlmarWarmup`] chooses between the two
+//! implementations in use):
+//! * [`OlmarWarmup::Olps`] (default), Li & Hoi's own OLPS toolbox (`olmar1_run.m`,
+//!   `olmar1_expert.m`): `b` stays uniform on days 0 and 1; on day `n ≥ 2` (`n` relatives known) the
+//!   prediction is the last relative `y_{n−1}` while `n < w + 1`, and the moving average from
+//!   `n = w + 1` on;
+//! * [`OlmarWarmup::Universal`], universal-portfolios 0.4.17 (`algos/olmar.py`): `b` is uniform on
+//!   day 0; on day `n ≥ 1` the prediction is the cumulative price `p_n / p_0 = Π_{k<n} y_k` while
+//!   `n < w`, and the moving average from `n = w` on.
+//!
+//! The two differ on the first few days only, but OLMAR's aggressive steps (`ε = 10`) make the
+//! wealth path-dependent: on DJIA the final wealth differs by about 10 %.
+
+use super::{check_call, check_rows, project_to_simplex, OnlineStrategy};
+use crate::error::{Error, Result};
+use serde::Serialize;
+
+/// How OLMAR predicts the next relative before a full moving-average window is available (see the
+/// [module documentation](self)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum OlmarWarmup {
+    /// Li & Hoi's OLPS toolbox: uniform on days 0–1, last relative while `n ≤ w`.
+    #[default]
+    Olps,
+    /// universal-portfolios 0.4.17: uniform on day 0, cumulative price while `n < w`.
+    Universal,
+}
+
+/// OLMAR-1 with an SMA window `w` and reversion threshold `ε` (the paper's defaults: `w = 5`,
+/// `ε = 10`); see the [module documentation](self) for the update.
+///
+/// The state (`b_n`) is advanced one day per call; a call with a shorter history than the last one
+/// replays from day 0, so the allocation is always a function of the history alone.
+#[derive(Clone, Debug)]
+pub struct Olmar {
+    window: usize,
+    eps: f64,
+    warmup: OlmarWarmup,
+    b: Vec<f64>,
+    seen: usize,
+    x_pred: Vec<f64>,
+    next: Vec<f64>,
+}
+
+impl Olmar {
+    /// OLMAR-1 with moving-average window `window` (≥ 2) and threshold `eps` (finite, > 0;
+    /// Li & Hoi recommend `ε > 1`, e.g. 10).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`window` or `eps`) outside those ranges.
+    pub fn new(window: usize, eps: f64) -> Result<Olmar> {
+        if window < 2 {
+            return Err(Error::param(
+                "window",
+                window,
+                "the moving-average window must be ≥ 2",
+            ));
+        }
+        if !(eps.is_finite() && eps > 0.0) {
+            return Err(Error::param(
+                "eps",
+                eps,
+                "the reversion threshold ε must be finite and > 0",
+            ));
+        }
+        Ok(Olmar {
+            window,
+            eps,
+            warmup: OlmarWarmup::Olps,
+            b: Vec::new(),
+            seen: 0,
+            x_pred: Vec::new(),
+            next: Vec::new(),
+        })
+    }
+
+    /// The same strategy with another warm-up convention.
+    pub fn with_warmup(mut self, warmup: OlmarWarmup) -> Olmar {
+        self.warmup = warmup;
+        self
+    }
+
+    /// The warm-up convention in use.
+    pub fn warmup(&self) -> OlmarWarmup {
+        self.warmup
+    }
+
+    /// Advances `b` from day `n = days − 1` to day `days`, given the relatives of days `0 … days−1`.
+    fn step(&mut self, history: &[f64], m: usize, days: usize) -> Result<()> {
+        let last = &history[(days - 1) * m..days * m];
+        let sma_from = match self.warmup {
+            OlmarWarmup::Olps => {
+                if days < 2 {
+                    return Ok(());
+                }
+                self.window + 1
+            }
+            OlmarWarmup::Universal => self.window,
+        };
+        if days < sma_from {
+            match self.warmup {
+                OlmarWarmup::Olps => self.x_pred.copy_from_slice(last),
+                OlmarWarmup::Universal => {
+                    self.x_pred.fill(1.0);
+                    for y in history[..days * m].chunks_exact(m) {
+                        for (x, yi) in self.x_pred.iter_mut().zip(y) {
+                            *x *= yi;
+                        }
+                    }
+                }
+            }
+        } else {
+            // x̃ = (1/w) Σ_{k=0}^{w−1} p_{days−k} / p_days = (1/w) Σ_k 1 / Π_{j<k} y_{days−1−j}.
+            let mut cum = vec![1.0; m];
+            self.x_pred.fill(0.0);
+            for k in 0..self.window {
+                for (x, c) in self.x_pred.iter_mut().zip(&cum) {
+                    *x += 1.0 / c;
+                }
+                if k + 1 < self.window {
+                    let y = &history[(days - 1 - k) * m..(days - k) * m];
+                    for (c, yi) in cum.iter_mut().zip(y) {
+                        *c *= yi;
+                    }
+                }
+            }
+            let w = self.window as f64;
+            self.x_pred.iter_mut().for_each(|x| *x /= w);
+        }
+        let mean = self.x_pred.iter().sum::<f64>() / m as f64;
+        let denom: f64 = self.x_pred.iter().map(|x| (x - mean) * (x - mean)).sum();
+        let lambda = if denom > 0.0 {
+            let bx: f64 = self.b.iter().zip(&self.x_pred).map(|(b, x)| b * x).sum();
+            ((self.eps - bx) / denom).max(0.0)
+        } else {
+            0.0
+        };
+        for ((n, b), x) in self.next.iter_mut().zip(&self.b).zip(&self.x_pred) {
+            *n = b + lambda * (x - mean);
+        }
+        project_to_simplex(&self.next, &mut self.b)
+    }
+}
+
+impl OnlineStrategy for Olmar {
+    fn name(&self) -> String {
+        let suffix = match self.warmup {
+            OlmarWarmup::Olps => "",
+            OlmarWarmup::Universal => ", universal-portfolios warm-up",
+        };
+        format!("OLMAR (w = {}, ε = {}{suffix})", self.window, self.eps)
+    }
+
+    fn reset(&mut self, assets: usize) {
+        self.b = crate::simplex::uniform(assets);
+        self.x_pred = vec![0.0; assets];
+        self.next = vec![0.0; assets];
+        self.seen = 0;
+    }
+
+    fn weights(&mut self, history: &[f64], assets: usize, out: &mut [f64]) -> Result<()> {
+        let days = check_call(history, assets, out)?;
+        if self.b.len() != assets || days < self.seen {
+            self.reset(assets);
+        }
+        check_rows(&history[self.seen * assets..], assets, self.seen)?;
+        while self.seen < days {
+            self.seen += 1;
+            self.step(history, assets, self.seen)?;
+        }
+        out.copy_from_slice(&self.b);
+        Ok(())
+    }
+}
