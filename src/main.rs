@@ -105,7 +105,7 @@ enum Command {
         /// Experiments (instrument draws) [default: 10, 2 with --quick].
         #[arg(long)]
         experiments: Option<usize>,
-        /// Gradient steps per task [default: 300, 40 with --quick].
+        /// Gradient steps per task [default: 300, 60 with --quick].
         #[arg(long)]
         steps_per_task: Option<usize>,
         /// Window of past days per state [default: 50, 20 with --quick].

@@ -26,7 +26,7 @@
 use crate::error::{Error, Result};
 use crate::learn::mtl::TaskEnvironment;
 use crate::learn::pg::{DifferentiableTaskEnv, Minibatch};
-use crate::policy::{EquivariantPolicy, Input, Scalar, Shape, Workspace};
+use crate::policy::{EquivariantPolicy, Scalar, Shape};
 use crate::replay::{IndexReplay, PortfolioVectorMemory, StartDistribution};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -462,43 +462,41 @@ pub fn run_policy<T: Scalar>(
     }
     let m = assets.len() + usize::from(config.cash);
     let per_entity = config.window * market.features();
-    let mut x = vec![0.0; m * per_entity];
-    let mut xt = vec![T::zero(); m * per_entity];
-    let mut prev = vec![1.0 / m as f64; m];
-    let mut prevt = vec![T::zero(); m];
-    let mut ws = Workspace::new();
-    let mut y = Vec::with_capacity(m);
+    let steps = to - from;
+    // Every day's window features at once: the encoder runs batched over the whole test range,
+    // only the score head runs day by day (the previous allocation depends on the last action).
+    let mut x = vec![0.0; steps * m * per_entity];
+    for (n, day) in (from..to).enumerate() {
+        PortfolioTasks::state_features(
+            market,
+            config,
+            assets,
+            day,
+            &mut x[n * m * per_entity..(n + 1) * m * per_entity],
+        );
+    }
+    let xt: Vec<T> = x.iter().map(|&v| T::of(v)).collect();
+    let relatives = |day: usize| -> Vec<f64> {
+        let mut y = Vec::with_capacity(m);
+        PortfolioTasks::day_relatives(market, config, assets, day, &mut y);
+        y
+    };
     let mut out = crate::baselines::Backtest::default();
     let mut wealth = 1.0;
-    for day in from..to {
-        PortfolioTasks::state_features(market, config, assets, day, &mut x);
-        xt.iter_mut().zip(&x).for_each(|(t, v)| *t = T::of(*v));
-        prevt.iter_mut().zip(&prev).for_each(|(t, v)| *t = T::of(*v));
-        let a: Vec<f64> = policy
-            .forward(
-                &Input::new(&xt, Some(&prevt), Shape::new(1, m, config.window)),
-                &mut ws,
-            )?
-            .iter()
-            .map(|v| v.value_f64())
-            .collect();
-        y.clear();
-        PortfolioTasks::day_relatives(market, config, assets, day, &mut y);
-        let first = day == from;
-        let mu = if first {
-            1.0
+    // w_{n−1}: drifted weights of the previous day; the first purchase is free.
+    let mut drifted = vec![1.0 / m as f64; m];
+    let mut record = |n: usize, a: &[f64], drifted: &mut Vec<f64>| -> Result<()> {
+        let y = relatives(from + n);
+        let (mu, turnover) = if n == 0 {
+            (1.0, 0.0)
         } else {
-            match cost {
+            let mu = match cost {
                 CostModel::Exact => {
-                    crate::baselines::transaction_remainder(&prev, &a, config.commission, false)?
+                    crate::baselines::transaction_remainder(drifted, a, config.commission, false)?
                 }
-                CostModel::Linear => crate::baselines::linear_remainder(&prev, &a, config.commission),
-            }
-        };
-        let turnover = if first {
-            0.0
-        } else {
-            prev.iter().zip(&a).map(|(w, a)| (w - a).abs()).sum()
+                CostModel::Linear => crate::baselines::linear_remainder(drifted, a, config.commission),
+            };
+            (mu, drifted.iter().zip(a).map(|(w, a)| (w - a).abs()).sum())
         };
         let growth: f64 = a.iter().zip(&y).map(|(a, y)| a * y).sum();
         let r = mu * growth;
@@ -506,8 +504,20 @@ pub fn run_policy<T: Scalar>(
         out.wealth.push(wealth);
         out.period_returns.push(r);
         out.turnover.push(turnover);
-        out.weights.extend_from_slice(&a);
-        drift(&a, &y, &mut prev);
-    }
+        out.weights.extend_from_slice(a);
+        drift(a, &y, drifted);
+        Ok(())
+    };
+    let start: Vec<T> = drifted.iter().map(|&v| T::of(v)).collect();
+    let all = policy.forward_sequential(&xt, Shape::new(steps, m, config.window), &start, |n, a, prev| {
+        let a: Vec<f64> = a.iter().map(|v| v.value_f64()).collect();
+        record(n, &a, &mut drifted)?;
+        for (p, w) in prev.iter_mut().zip(&drifted) {
+            *p = T::of(*w);
+        }
+        Ok(())
+    })?;
+    let last: Vec<f64> = all[(steps - 1) * m..].iter().map(|v| v.value_f64()).collect();
+    record(steps - 1, &last, &mut drifted)?;
     Ok(out)
 }

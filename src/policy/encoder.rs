@@ -5,6 +5,8 @@
 //! product. The derivations are in `papers/policy.md`.
 
 use super::config::{DenseOffsets, EncoderLayout};
+#[cfg(target_arch = "x86_64")]
+use super::kernels;
 use super::scalar::{col_sum_acc, matmul_acc, matmul_at_b_acc, transpose_into, zeroed, Scalar};
 use super::Workspace;
 
@@ -110,6 +112,110 @@ pub(crate) fn mlp_backward<T: Scalar, const FMA: bool>(
 
 // ---------------------------------------------------------------------------------------------
 // Elman RNN: h_t = tanh(x_t Wx + h_{t−1} Wh + b), h_0 = 0.
+//
+// On x86-64 with AVX2 + FMA, `f32` and `f64` run the register-blocked kernels of `kernels`, which
+// compute bitwise the same values as the generic loops below (FMA path); dual numbers and CPUs
+// without AVX2 + FMA run the loops.
+
+#[cfg(target_arch = "x86_64")]
+fn kernel_dims(d: Dims) -> kernels::ElmanDims {
+    kernels::ElmanDims {
+        rows: d.rows,
+        window: d.window,
+        features: d.features,
+        hidden: d.hidden,
+    }
+}
+
+/// `T` viewed as the kernel's lane type `E` (`Some` exactly when they are the same type).
+#[cfg(target_arch = "x86_64")]
+type Cast<T, E> = for<'a> fn(&'a [T]) -> Option<&'a [E]>;
+/// Mutable [`Cast`].
+#[cfg(target_arch = "x86_64")]
+type CastMut<T, E> = for<'a> fn(&'a mut [T]) -> Option<&'a mut [E]>;
+
+/// The Elman forward pass on the AVX2 kernels with registers `V`, when `T` is `V`'s lane type
+/// and the CPU has AVX2 and FMA; returns whether it ran.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn elman_forward_simd<T: Scalar, V: kernels::Simd>(
+    theta: &[T],
+    (wx, wh, b): (usize, usize, usize),
+    ws: &mut Workspace<T>,
+    dims: Dims,
+    cast: Cast<T, V::E>,
+    cast_mut: CastMut<T, V::E>,
+) -> bool {
+    if cast(theta).is_none() || !kernels::available() {
+        return false;
+    }
+    let Dims {
+        rows,
+        window,
+        features: f,
+        hidden: h,
+    } = dims;
+    let kd = kernel_dims(dims);
+    // The kernel writes every state, h_0 included: no need to zero the buffer first.
+    ws.hs.resize((window + 1) * rows * h, T::zero());
+    ws.wt.resize(kernels::forward_scratch_len::<V>(kd), T::zero());
+    let (Some(th), Some(x), Some(hs), Some(scratch)) = (
+        cast(theta),
+        cast(&ws.x),
+        cast_mut(&mut ws.hs),
+        cast_mut(&mut ws.wt),
+    ) else {
+        return false;
+    };
+    let weights = (&th[wx..wx + f * h], &th[wh..wh + h * h], &th[b..b + h]);
+    // SAFETY: `kernels::available()` confirmed AVX2 and FMA above.
+    unsafe { kernels::elman_forward::<V>(x, weights, hs, scratch, kd) };
+    true
+}
+
+/// The Elman backward pass on the AVX2 kernels with registers `V`, when `T` is `V`'s lane type
+/// and the CPU has AVX2 and FMA; returns whether it ran.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn elman_backward_simd<T: Scalar, V: kernels::Simd>(
+    theta: &[T],
+    (wx, wh, b): (usize, usize, usize),
+    ws: &mut Workspace<T>,
+    grad: &mut [T],
+    dims: Dims,
+    want_dx: bool,
+    (cast, cast_mut): (Cast<T, V::E>, CastMut<T, V::E>),
+) -> bool {
+    if cast(theta).is_none() || !kernels::available() {
+        return false;
+    }
+    let Dims {
+        rows,
+        window,
+        features: f,
+        hidden: h,
+    } = dims;
+    let kd = kernel_dims(dims);
+    ws.tmp.resize(kernels::backward_scratch_len::<V>(kd), T::zero());
+    if want_dx {
+        zeroed(&mut ws.dx, rows * window * f);
+    }
+    let (Some(th), Some(x), Some(hs), Some(de), Some(g), Some(scratch)) = (
+        cast(theta),
+        cast(&ws.x),
+        cast(&ws.hs),
+        cast_mut(&mut ws.de),
+        cast_mut(grad),
+        cast_mut(&mut ws.tmp),
+    ) else {
+        return false;
+    };
+    let dx = if want_dx { cast_mut(&mut ws.dx) } else { None };
+    let weights = (&th[wx..wx + f * h], &th[wh..wh + h * h]);
+    // SAFETY: `kernels::available()` confirmed AVX2 and FMA above.
+    unsafe { kernels::elman_backward::<V>(x, weights, hs, de, g, (wx, wh, b), dx, scratch, kd) };
+    true
+}
 
 #[inline(always)]
 pub(crate) fn elman_forward<T: Scalar, const FMA: bool>(
@@ -125,6 +231,26 @@ pub(crate) fn elman_forward<T: Scalar, const FMA: bool>(
         hidden: h,
     } = dims;
     let stride = window * f;
+    #[cfg(target_arch = "x86_64")]
+    if FMA
+        && (elman_forward_simd::<T, kernels::F32x8>(
+            theta,
+            (wx, wh, b),
+            ws,
+            dims,
+            T::as_f32_slice,
+            T::as_f32_slice_mut,
+        ) || elman_forward_simd::<T, kernels::F64x4>(
+            theta,
+            (wx, wh, b),
+            ws,
+            dims,
+            T::as_f64_slice,
+            T::as_f64_slice_mut,
+        ))
+    {
+        return;
+    }
     zeroed(&mut ws.hs, (window + 1) * rows * h);
     let wx = &theta[wx..wx + f * h];
     let wh = &theta[wh..wh + h * h];
@@ -161,6 +287,28 @@ pub(crate) fn elman_backward<T: Scalar, const FMA: bool>(
         hidden: h,
     } = dims;
     let stride = window * f;
+    #[cfg(target_arch = "x86_64")]
+    if FMA
+        && (elman_backward_simd::<T, kernels::F32x8>(
+            theta,
+            (wx, wh, b),
+            ws,
+            grad,
+            dims,
+            want_dx,
+            (T::as_f32_slice, T::as_f32_slice_mut),
+        ) || elman_backward_simd::<T, kernels::F64x4>(
+            theta,
+            (wx, wh, b),
+            ws,
+            grad,
+            dims,
+            want_dx,
+            (T::as_f64_slice, T::as_f64_slice_mut),
+        ))
+    {
+        return;
+    }
     let mut dh = std::mem::take(&mut ws.de);
     let mut next = std::mem::take(&mut ws.tmp);
     let mut wh_t = std::mem::take(&mut ws.wt);

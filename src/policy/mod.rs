@@ -31,9 +31,11 @@ pub mod check;
 pub mod config;
 mod encoder;
 mod head;
+mod kernels;
 pub mod optim;
 pub mod persist;
 pub mod scalar;
+mod sequential;
 
 pub use config::{Cell, EncoderConfig, Layout, PolicyConfig, Shape};
 pub use optim::{Adam, Optimizer, Sgd};

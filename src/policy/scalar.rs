@@ -31,6 +31,39 @@ pub trait Scalar: Float + AddAssign + SubAssign + MulAssign + Debug + Send + Syn
 
     /// The value as `f64` (the real part of a dual number).
     fn value_f64(self) -> f64;
+
+    /// `v` viewed as `f32` values when `Self` is `f32`, `None` otherwise.
+    ///
+    /// Routes `f32` (and, with [`as_f64_slice`](Self::as_f64_slice), `f64`) work to the AVX2
+    /// kernels of the encoder while the generic code keeps running for other types (dual numbers);
+    /// after monomorphisation the test is a constant.
+    #[doc(hidden)]
+    fn as_f32_slice(v: &[Self]) -> Option<&[f32]> {
+        let _ = v;
+        None
+    }
+
+    /// Mutable version of [`as_f32_slice`](Self::as_f32_slice).
+    #[doc(hidden)]
+    fn as_f32_slice_mut(v: &mut [Self]) -> Option<&mut [f32]> {
+        let _ = v;
+        None
+    }
+
+    /// `v` viewed as `f64` values when `Self` is `f64`, `None` otherwise (see
+    /// [`as_f32_slice`](Self::as_f32_slice)).
+    #[doc(hidden)]
+    fn as_f64_slice(v: &[Self]) -> Option<&[f64]> {
+        let _ = v;
+        None
+    }
+
+    /// Mutable version of [`as_f64_slice`](Self::as_f64_slice).
+    #[doc(hidden)]
+    fn as_f64_slice_mut(v: &mut [Self]) -> Option<&mut [f64]> {
+        let _ = v;
+        None
+    }
 }
 
 impl Scalar for f64 {
@@ -41,6 +74,14 @@ impl Scalar for f64 {
     #[inline(always)]
     fn value_f64(self) -> f64 {
         self
+    }
+    #[inline(always)]
+    fn as_f64_slice(v: &[Self]) -> Option<&[f64]> {
+        Some(v)
+    }
+    #[inline(always)]
+    fn as_f64_slice_mut(v: &mut [Self]) -> Option<&mut [f64]> {
+        Some(v)
     }
 }
 
@@ -56,6 +97,14 @@ impl Scalar for f32 {
     #[inline(always)]
     fn value_f64(self) -> f64 {
         self as f64
+    }
+    #[inline(always)]
+    fn as_f32_slice(v: &[Self]) -> Option<&[f32]> {
+        Some(v)
+    }
+    #[inline(always)]
+    fn as_f32_slice_mut(v: &mut [Self]) -> Option<&mut [f32]> {
+        Some(v)
     }
 }
 

@@ -1,0 +1,245 @@
+//! The portfolio environment and experiment (§6.2): environment and policy together are
+//! permutation-equivariant, no look-ahead, the training reward's gradient is right, the
+//! experiment is reproducible and independent of the thread count, and bad settings are errors.
+
+use pimtl::envs::portfolio::{run_policy, CostModel, Market, PortfolioConfig, PortfolioTasks};
+use pimtl::experiments::portfolio::{run, write_results, PortfolioExperimentConfig};
+use pimtl::learn::mtl::TaskEnvironment;
+use pimtl::learn::pg::{DifferentiableTaskEnv, Minibatch};
+use pimtl::policy::{EquivariantPolicy, PolicyConfig};
+use pimtl::replay::StartDistribution;
+use proptest::prelude::*;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
+
+fn market(assets: usize, days: usize, seed: u64) -> Market {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let rel = (0..assets * days)
+        .map(|_| rng.random_range(0.96..1.045))
+        .collect();
+    Market::new(assets, rel, None).unwrap()
+}
+
+fn cfg(window: usize) -> PortfolioConfig {
+    PortfolioConfig {
+        window,
+        commission: 0.0025,
+        cash: false,
+        start: StartDistribution::Geometric { bias: 0.01 },
+    }
+}
+
+fn policy(seed: u64) -> EquivariantPolicy<f64> {
+    let mut c = PolicyConfig::paper_portfolio(1);
+    c.encoder = pimtl::policy::EncoderConfig::Recurrent {
+        cell: pimtl::policy::Cell::Elman,
+        features: 1,
+        hidden: 6,
+    };
+    EquivariantPolicy::new(c, seed).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Reordering a task's assets reorders the back-test's weights the same way and leaves the
+    /// wealth unchanged (Definition 1 carried through the environment and transaction costs).
+    #[test]
+    fn environment_and_policy_are_equivariant(seed in any::<u64>(), m in 2usize..7) {
+        let mk = market(8, 60, seed);
+        let p = policy(seed ^ 5);
+        let c = cfg(5);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut assets: Vec<usize> = (0..8).collect();
+        rand::seq::SliceRandom::shuffle(&mut assets[..], &mut rng);
+        assets.truncate(m);
+        let mut perm: Vec<usize> = (0..m).collect();
+        rand::seq::SliceRandom::shuffle(&mut perm[..], &mut rng);
+        let permuted: Vec<usize> = perm.iter().map(|&i| assets[i]).collect();
+        let a = run_policy(&p, &mk, &c, &assets, 10, 60, CostModel::Exact).unwrap();
+        let b = run_policy(&p, &mk, &c, &permuted, 10, 60, CostModel::Exact).unwrap();
+        for (u, v) in a.wealth.iter().zip(&b.wealth) {
+            prop_assert!((u / v - 1.0).abs() < 1e-9, "{} vs {}", u, v);
+        }
+        for d in 0..50 {
+            for (k, &i) in perm.iter().enumerate() {
+                prop_assert!((b.weights[d * m + k] - a.weights[d * m + i]).abs() < 1e-9);
+            }
+        }
+    }
+}
+
+/// The weights chosen on day n do not change when the data after day n is cut off.
+#[test]
+fn no_look_ahead() {
+    let full = market(5, 80, 1);
+    let cut = Market::new(5, full.relatives()[..60 * 5].to_vec(), None).unwrap();
+    let p = policy(2);
+    let a = run_policy(&p, &full, &cfg(10), &[0, 2, 4], 20, 80, CostModel::Exact).unwrap();
+    let b = run_policy(&p, &cut, &cfg(10), &[0, 2, 4], 20, 60, CostModel::Exact).unwrap();
+    assert_eq!(&a.weights[..b.weights.len()], &b.weights[..]);
+    assert_eq!(&a.wealth[..b.wealth.len()], &b.wealth[..]);
+}
+
+/// The training reward `ln(μ · a·y)` with linear μ and its gradient `dR/da`, checked by central
+/// differences on random allocations.
+#[test]
+fn training_reward_gradient_matches_finite_differences() {
+    let mk = Arc::new(market(6, 100, 3));
+    let mut env = PortfolioTasks::new(mk, vec![vec![0, 1, 2, 3]], cfg(10), 90).unwrap();
+    assert_eq!(env.num_tasks(), 1);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut mb = Minibatch::default();
+    env.minibatch(0, 8, &mut rng, &mut mb).unwrap();
+    let m = 4;
+    let mut a: Vec<f64> = (0..8 * m).map(|_| rng.random_range(0.05..1.0)).collect();
+    for row in a.chunks_mut(m) {
+        let s: f64 = row.iter().sum();
+        row.iter_mut().for_each(|v| *v /= s);
+    }
+    let (mut r, mut g) = (vec![0.0; 8], vec![0.0; 8 * m]);
+    env.rewards(0, &mb, &a, &mut r, &mut g).unwrap();
+    let h = 1e-7;
+    for j in 0..8 * m {
+        let (mut ap, mut am) = (a.clone(), a.clone());
+        ap[j] += h;
+        am[j] -= h;
+        let (mut rp, mut rm, mut scratch) = (vec![0.0; 8], vec![0.0; 8], vec![0.0; 8 * m]);
+        env.rewards(0, &mb, &ap, &mut rp, &mut scratch).unwrap();
+        env.rewards(0, &mb, &am, &mut rm, &mut scratch).unwrap();
+        let fd = (rp[j / m] - rm[j / m]) / (2.0 * h);
+        assert!((fd - g[j]).abs() < 1e-5, "entry {j}: fd {fd} vs {}", g[j]);
+    }
+    assert!(
+        env.minibatch(0, 1000, &mut rng, &mut mb).is_err(),
+        "a minibatch larger than the training days"
+    );
+}
+
+fn write_csv(dir: &std::path::Path, assets: usize, days: usize) -> std::path::PathBuf {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let mut s = String::from("date");
+    for i in 0..assets {
+        s.push_str(&format!(",A{i}"));
+    }
+    s.push('\n');
+    let mut p = vec![100.0f64; assets];
+    let start = 18_262; // 2020-01-01 as days since 1970
+    for d in 0..days {
+        let (y, mo, da) = civil(start + d as i64);
+        s.push_str(&format!("{y:04}-{mo:02}-{da:02}"));
+        for v in p.iter_mut() {
+            *v *= 1.0 + rng.random_range(-0.02..0.021);
+            s.push_str(&format!(",{v:.6}"));
+        }
+        s.push('\n');
+    }
+    let path = dir.join("prices.csv");
+    std::fs::write(&path, s).unwrap();
+    path
+}
+
+fn civil(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn small(path: &std::path::Path) -> PortfolioExperimentConfig {
+    PortfolioExperimentConfig {
+        window: 8,
+        hidden: 5,
+        batch: 8,
+        experiments: 2,
+        steps_per_task: 6,
+        evaluations: 2,
+        task_counts: vec![2, 4],
+        holdout_tasks: 2,
+        ..PortfolioExperimentConfig::quick(path.to_str().unwrap())
+    }
+}
+
+/// A user's own 12-asset close-price file: sizes scale down, all outputs are written, the same
+/// seed gives the same bytes, and 1 or 2 threads give the same results.
+#[test]
+fn experiment_runs_on_user_data_reproducibly_and_thread_independently() {
+    let dir = std::env::temp_dir().join(format!("pimtl-portfolio-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = write_csv(&dir, 12, 160);
+    let cfg = small(&path);
+    let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+    let r1 = pool(1).install(|| run(&cfg, |_| {}, |_| {})).unwrap();
+    let r2 = pool(2).install(|| run(&cfg, |_| {}, |_| {})).unwrap();
+    assert_eq!(r1.plan.holdout, 3, "round(12 · 18/68) held out");
+    assert_eq!(r1.plan.task_size, 3);
+    let (o1, o2) = (dir.join("one"), dir.join("two"));
+    write_results(&r1, &o1).unwrap();
+    write_results(&r2, &o2).unwrap();
+    for f in [
+        "metrics.csv",
+        "curves.csv",
+        "fig4_T4.svg",
+        "fig3_gain_holdout.svg",
+        "fig5_wealth.svg",
+        "config.json",
+    ] {
+        assert_eq!(
+            std::fs::read(o1.join(f)).unwrap(),
+            std::fs::read(o2.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+    let metrics = std::fs::read_to_string(o1.join("metrics.csv")).unwrap();
+    for method in [
+        "STL",
+        "MTL",
+        "P-MTL",
+        "Equal CRP",
+        "OLMAR",
+        "PAMR",
+        "BCRP (fitted on training days)",
+    ] {
+        assert!(metrics.contains(&format!(",{method},")), "{method} missing");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_settings_and_too_little_data_are_errors() {
+    let dir = std::env::temp_dir().join(format!("pimtl-portfolio-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = write_csv(&dir, 12, 20);
+    let e = run(&small(&path), |_| {}, |_| {})
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("too few") || e.contains("days"), "{e}");
+    let path = write_csv(&dir, 12, 160);
+    let mut c = small(&path);
+    c.task_size = Some(7);
+    assert!(run(&c, |_| {}, |_| {})
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+        .contains("task_size"));
+    let mut c = small(&path);
+    c.alpha = -0.5;
+    assert!(run(&c, |_| {}, |_| {})
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+        .contains("alpha"));
+    let mut c = small(&path);
+    c.task_counts = vec![0];
+    assert!(run(&c, |_| {}, |_| {}).is_err());
+    assert!(Market::new(2, vec![1.0, 0.0, 1.0, 1.0], None).is_err());
+    assert!(Market::new(2, vec![1.0, f64::NAN], None).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
