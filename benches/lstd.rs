@@ -10,6 +10,10 @@
 //! * `lspi/chain20_poly`: LSPI on L&P's 20-chain (`d = 10`, 5000 samples, until convergence:
 //!   5–7 iterations).
 //!
+//! * `bound/mdp50`: Theorem 1 on a 50-state, 2-action random MDP: the concentrability
+//!   coefficients `c(m)` for `m ≤ 50` by the exact dynamic program (O(A·S³) per `m`), the series
+//!   `C'`, `C''` with their tail bounds, and the bound's terms.
+//!
 //! Throughput is declared in samples.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -104,5 +108,38 @@ fn bench_lstd(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(lstd, bench_lstd);
+fn bench_bound(c: &mut Criterion) {
+    use pimtl::theory::bound::{concentrability, theorem1, BoundInputs};
+    use pimtl::theory::mdp::FiniteMdp;
+    let mdp = FiniteMdp::random(50, 2, 0.9, 7).expect("valid MDP");
+    let uniform = nalgebra::DVector::from_element(50, 1.0 / 50.0);
+    let mut group = c.benchmark_group("bound");
+    group.sample_size(10);
+    group.bench_function("mdp50", |b| {
+        b.iter(|| {
+            let series = concentrability(&mdp, &uniform, &uniform, 50).expect("finite");
+            let inputs = BoundInputs {
+                gamma: 0.9,
+                r_max: mdp.max_abs_reward(),
+                c: 1.0,
+                c_prime: series.c_prime.upper(),
+                c_second: series.c_second.upper(),
+                nu_mu: 0.01,
+                l: 1.0,
+                d: 100,
+                k: 20,
+                delta: 0.05,
+                n: 1e6,
+                e0: 0.0,
+                e1: 0.0,
+                e2: 0.0,
+                epsilon: 0.1,
+            };
+            black_box(theorem1(&inputs).expect("valid inputs"))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(lstd, bench_lstd, bench_bound);
 criterion_main!(lstd);

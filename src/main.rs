@@ -95,8 +95,9 @@ enum Command {
     },
     /// Portfolio optimisation (§6.2, Figs. 3–5): STL vs MTL vs P-MTL against classic baselines.
     Portfolio {
-        /// A known data set (nyse_o, nyse_n, tse, djia, …; see `pimtl data`), a CSV file of
-        /// price relatives, or a CSV of close prices with a date column.
+        /// A known data set (nyse_o, nyse_n, tse, djia, …; see `pimtl data`), a CSV of close
+        /// prices with a date column (optional <asset>_high/<asset>_low columns), a directory
+        /// with close.csv (and high.csv, low.csv), or an undated CSV price path (OLPS format).
         #[arg(long, default_value = "nyse_o")]
         data: String,
         /// Folder of the known data sets.

@@ -973,13 +973,15 @@ pub fn write_results(res: &PortfolioResults, out: &Path) -> Result<()> {
         };
         line_chart(
             &out.join("fig5_wealth.svg"),
-            &format!("Wealth over the test period: {}", ex.assets.join(", ")),
+            &format!(
+                "Gain in portfolio value over Equal CRP (%): {}",
+                ex.assets.join(", ")
+            ),
             "test day",
-            "wealth",
+            "100 · (wealth / Equal CRP wealth − 1)",
             &[
-                Series::new("MTL", w(|w| w.0)),
-                Series::new("STL", w(|w| w.1)),
-                Series::new("Equal CRP", w(|w| w.2)),
+                Series::new("MTL", w(|w| 100.0 * (w.0 / w.2 - 1.0))),
+                Series::new("STL", w(|w| 100.0 * (w.1 / w.2 - 1.0))),
             ],
         )?;
         let m = ex.assets.len();
