@@ -213,6 +213,51 @@ pub fn drift(a: &[f64], y: &[f64], out: &mut [f64]) {
     }
 }
 
+/// What one trading day did to the portfolio.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepOutcome {
+    /// Transaction remainder factor `μ_n`.
+    pub mu: f64,
+    /// `Σ_i a_i y_i`.
+    pub growth: f64,
+    /// `μ_n · Σ_i a_i y_i`, the day's wealth factor (the reward is its logarithm).
+    pub return_factor: f64,
+    /// `Σ_i |a_i − w_i|`.
+    pub turnover: f64,
+}
+
+/// One trading day: rebalance from the drifted weights `w` (updated in place to the next day's
+/// drifted weights `a ⊙ y / (a·y)`) to `a`, with `cost = None` for a free first purchase.
+///
+/// # Errors
+/// Only from the exact cost model's iteration (non-finite or mismatched inputs).
+pub fn step(
+    w: &mut [f64],
+    a: &[f64],
+    y: &[f64],
+    commission: f64,
+    cost: Option<CostModel>,
+) -> Result<StepOutcome> {
+    let mu = match cost {
+        None => 1.0,
+        Some(CostModel::Exact) => crate::baselines::transaction_remainder(w, a, commission, false)?,
+        Some(CostModel::Linear) => crate::baselines::linear_remainder(w, a, commission),
+    };
+    let turnover = if cost.is_some() {
+        w.iter().zip(a).map(|(w, a)| (w - a).abs()).sum()
+    } else {
+        0.0
+    };
+    let growth: f64 = a.iter().zip(y).map(|(a, y)| a * y).sum();
+    drift(a, y, w);
+    Ok(StepOutcome {
+        mu,
+        growth,
+        return_factor: mu * growth,
+        turnover,
+    })
+}
+
 /// The training tasks: subsets of the market's assets sharing the training day range, each with
 /// its portfolio-vector memory.
 #[derive(Clone, Debug)]
@@ -487,25 +532,18 @@ pub fn run_policy<T: Scalar>(
     let mut drifted = vec![1.0 / m as f64; m];
     let mut record = |n: usize, a: &[f64], drifted: &mut Vec<f64>| -> Result<()> {
         let y = relatives(from + n);
-        let (mu, turnover) = if n == 0 {
-            (1.0, 0.0)
-        } else {
-            let mu = match cost {
-                CostModel::Exact => {
-                    crate::baselines::transaction_remainder(drifted, a, config.commission, false)?
-                }
-                CostModel::Linear => crate::baselines::linear_remainder(drifted, a, config.commission),
-            };
-            (mu, drifted.iter().zip(a).map(|(w, a)| (w - a).abs()).sum())
-        };
-        let growth: f64 = a.iter().zip(&y).map(|(a, y)| a * y).sum();
-        let r = mu * growth;
-        wealth *= r;
+        let o = step(
+            drifted,
+            a,
+            &y,
+            config.commission,
+            if n == 0 { None } else { Some(cost) },
+        )?;
+        wealth *= o.return_factor;
         out.wealth.push(wealth);
-        out.period_returns.push(r);
-        out.turnover.push(turnover);
+        out.period_returns.push(o.return_factor);
+        out.turnover.push(o.turnover);
         out.weights.extend_from_slice(a);
-        drift(a, &y, drifted);
         Ok(())
     };
     let start: Vec<T> = drifted.iter().map(|&v| T::of(v)).collect();
