@@ -40,6 +40,7 @@ fn setup(seed: u64, tasks: usize) -> Setup {
             samples_per_task: 8,
             nuisance_features: 2,
             noise_std: 0.5,
+            initial_samples: None,
         },
     }
 }
@@ -112,9 +113,44 @@ fn stl_does_worse_than_mtl_on_average() {
     assert!(mtl_sum < stl_sum, "MTL {} vs STL {}", mtl_sum / n, stl_sum / n);
 }
 
+/// Algorithm 1's inner loop: with `n_e = 2`, a task's replay grows by 2 samples each time the task
+/// is drawn, up to `N`; the growth is part of the checkpoint.
+#[test]
+fn environment_steps_fill_the_drawn_tasks_replay() {
+    let mut s = setup(6, 4);
+    s.data.samples_per_task = 40;
+    s.data.initial_samples = Some(8);
+    let env = SyntheticTasks::new(s.betas.clone(), s.train_tasks.clone(), s.data.clone(), 6).unwrap();
+    let mut c = config(Mode::Mtl, 6, 30);
+    c.env_steps = 2;
+    let mut t = Trainer::new(
+        policy(6),
+        env,
+        PolicyGradient::new(8).unwrap(),
+        MaxDeviationFromEqual,
+        c,
+    )
+    .unwrap();
+    let mut visits = [0usize; 4];
+    for _ in 0..30 {
+        let (task, _) = t.step().unwrap();
+        visits[task] += 1;
+        assert_eq!(t.env.available(task), Some((8 + 2 * visits[task]).min(40)));
+    }
+    assert_eq!(visits.iter().sum::<usize>(), 30);
+    let bad = SyntheticTasksConfig {
+        initial_samples: Some(0),
+        ..s.data.clone()
+    };
+    assert!(SyntheticTasks::new(s.betas.clone(), s.train_tasks.clone(), bad, 6).is_err());
+}
+
 #[test]
 fn resumed_run_ends_identical_to_an_uninterrupted_one() {
-    let s = setup(3, 10);
+    let mut s = setup(3, 10);
+    // Replays start with 4 of 8 samples and grow by one per visit, so the checkpoint must carry
+    // the environment's state too.
+    s.data.initial_samples = Some(4);
     let dir = std::env::temp_dir().join(format!("pimtl-resume-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let make = |iterations| {
@@ -122,11 +158,12 @@ fn resumed_run_ends_identical_to_an_uninterrupted_one() {
         Trainer::new(
             policy(3),
             env,
-            PolicyGradient::new(8).unwrap(),
+            PolicyGradient::new(4).unwrap(),
             MaxDeviationFromEqual,
             {
                 let mut c = config(Mode::PMtl, 3, iterations);
                 c.eval_every = 10;
+                c.env_steps = 1;
                 c
             },
         )
@@ -151,6 +188,9 @@ fn resumed_run_ends_identical_to_an_uninterrupted_one() {
     let bits = |p: &EquivariantPolicy<f64>| p.params().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&straight.policy), bits(&second.policy));
     assert_eq!(straight.sampler().scores(), second.sampler().scores());
+    for t in 0..10 {
+        assert_eq!(straight.env.available(t), second.env.available(t));
+    }
     assert_eq!(straight.metrics().len(), second.metrics().len());
     let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 7, "{csv}");

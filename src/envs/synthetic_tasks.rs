@@ -33,6 +33,10 @@ pub struct SyntheticTasksConfig {
     pub nuisance_features: usize,
     /// Payoff noise `σ`.
     pub noise_std: f64,
+    /// Samples of each task available before training (`None`: all `N`). The rest arrive as the
+    /// task is visited: Algorithm 1's inner loop appends up to `n_e` samples to the drawn task's
+    /// replay per iteration, until `N`.
+    pub initial_samples: Option<usize>,
 }
 
 /// Fixed data sets for a list of tasks over a universe of weighted entities.
@@ -46,6 +50,8 @@ pub struct SyntheticTasks {
     features: Vec<Vec<f64>>,
     /// Per task: payoffs `[N][m]`.
     payoffs: Vec<Vec<f64>>,
+    /// Per task: samples in its replay so far, `n_t` (the first `n_t` of the `N`).
+    available: Vec<usize>,
 }
 
 impl SyntheticTasks {
@@ -79,6 +85,14 @@ impl SyntheticTasks {
         if config.samples_per_task == 0 {
             return Err(Error::param("samples_per_task", 0, "must be at least 1"));
         }
+        let initial = config.initial_samples.unwrap_or(config.samples_per_task);
+        if initial == 0 || initial > config.samples_per_task {
+            return Err(Error::param(
+                "initial_samples",
+                initial,
+                format!("must be in [1, N = {}]", config.samples_per_task),
+            ));
+        }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let noise = Normal::new(0.0, config.noise_std.max(f64::MIN_POSITIVE))
             .map_err(|e| Error::param("noise_std", config.noise_std, e.to_string()))?;
@@ -105,6 +119,7 @@ impl SyntheticTasks {
             features.push(f);
             payoffs.push(y);
         }
+        let available = vec![initial; tasks.len()];
         Ok(SyntheticTasks {
             universe_betas,
             tasks,
@@ -112,6 +127,7 @@ impl SyntheticTasks {
             m,
             features,
             payoffs,
+            available,
         })
     }
 
@@ -175,9 +191,45 @@ impl TaskEnvironment for SyntheticTasks {
         self.tasks.len()
     }
 
-    /// All `N` samples of every task exist from the start (batch RL): nothing to collect.
-    fn collect(&mut self, _task: usize, _steps: usize, _rng: &mut ChaCha8Rng) -> Result<usize> {
-        Ok(0)
+    /// Appends the task's next `min(steps, N − n_t)` samples to its replay (`n_t ← n_t + …`);
+    /// the samples were drawn up front from the seed, so the run stays reproducible.
+    fn collect(&mut self, task: usize, steps: usize, _rng: &mut ChaCha8Rng) -> Result<usize> {
+        let n_t = self
+            .available
+            .get_mut(task)
+            .ok_or_else(|| Error::param("task", task, "no such task"))?;
+        let added = steps.min(self.config.samples_per_task - *n_t);
+        *n_t += added;
+        Ok(added)
+    }
+
+    fn checkpoint_state(&self) -> serde_json::Value {
+        serde_json::json!(self.available)
+    }
+
+    fn restore_state(&mut self, state: &serde_json::Value) -> Result<()> {
+        let available: Vec<usize> = serde_json::from_value(state.clone())
+            .map_err(|e| Error::param("env", "checkpoint", format!("not a list of sample counts: {e}")))?;
+        if available.len() != self.available.len()
+            || available
+                .iter()
+                .any(|&n| n == 0 || n > self.config.samples_per_task)
+        {
+            return Err(Error::param(
+                "env",
+                "checkpoint",
+                "sample counts do not fit this environment",
+            ));
+        }
+        self.available = available;
+        Ok(())
+    }
+}
+
+impl SyntheticTasks {
+    /// Samples currently in task `task`'s replay, `n_t`.
+    pub fn available(&self, task: usize) -> Option<usize> {
+        self.available.get(task).copied()
     }
 }
 
@@ -186,11 +238,11 @@ impl DifferentiableTaskEnv for SyntheticTasks {
         false
     }
 
-    fn samples(&self, _task: usize) -> usize {
-        self.config.samples_per_task
+    fn samples(&self, task: usize) -> usize {
+        self.available.get(task).copied().unwrap_or(0)
     }
 
-    /// `batch` samples drawn uniformly with replacement from the task's `N`.
+    /// `batch` samples drawn uniformly with replacement from the `n_t` in the task's replay.
     fn minibatch(
         &mut self,
         task: usize,
@@ -198,7 +250,15 @@ impl DifferentiableTaskEnv for SyntheticTasks {
         rng: &mut ChaCha8Rng,
         mb: &mut Minibatch,
     ) -> Result<()> {
-        let (m, width, n) = (self.m, self.features_per_entity(), self.config.samples_per_task);
+        let (m, width) = (self.m, self.features_per_entity());
+        let n = self.samples(task);
+        if batch > n {
+            return Err(Error::param(
+                "batch",
+                batch,
+                format!("task {task} has only {n} samples in its replay"),
+            ));
+        }
         let f = self
             .features
             .get(task)
