@@ -13,4 +13,15 @@ cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 cargo fetch --locked
 # Stock data for the portfolio experiment (PyPI package universal-portfolios, checksummed).
 bash scripts/fetch-data.sh
+# Images for the meta-federated-learning experiment: Fashion-MNIST from the Debian package
+# dataset-fashion-mnist (gzipped IDX files in /usr/share/datasets/fashion-mnist/).
+if dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then
+  echo "setup: dataset-fashion-mnist already installed"
+elif [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing Debian package dataset-fashion-mnist (apt-get update && apt-get install -y)"
+  apt-get update && apt-get install -y dataset-fashion-mnist
+else
+  echo "setup: skipping Fashion-MNIST: needs root and apt-get; run" \
+    "'sudo apt-get install -y dataset-fashion-mnist' or pass a directory holding MNIST" >&2
+fi
 echo "setup: ok"

@@ -52,6 +52,7 @@ pub mod data;
 pub mod envs;
 pub mod error;
 pub mod experiments;
+pub mod federated;
 pub mod io;
 pub mod learn;
 pub mod metrics;

@@ -1,0 +1,512 @@
+//! IDX image and label files (LeCun's MNIST format) for the meta-federated-learning experiment
+//! (§A.2, Fig. 6).
+//!
+//! # Format
+//! An IDX file is a 4-byte magic number, then one big-endian `u32` size per dimension, then the data
+//! in row-major order:
+//!
+//! | bytes | meaning |
+//! |-------|---------|
+//! | 0–1   | two zero bytes |
+//! | 2     | data type: only `0x08` (unsigned byte) is accepted — it is the type of every MNIST and Fashion-MNIST file; the other IDX types (`0x09` i8, `0x0B` i16, `0x0C` i32, `0x0D` f32, `0x0E` f64) are rejected with an error that names them |
+//! | 3     | number of dimensions: 3 for images (count × rows × cols), 1 for labels (count) |
+//! | 4…    | the sizes, big-endian `u32`, then `product(sizes)` data bytes |
+//!
+//! Files may be gzipped (as the Debian package `dataset-fashion-mnist` and the original MNIST
+//! downloads ship them): a name ending in `.gz` or data starting with the gzip magic `1f 8b` is
+//! decompressed first, with a cap of [`MAX_DATA_BYTES`] on the decompressed size so that a lying
+//! file cannot exhaust memory.
+//!
+//! # Validation
+//! Every defect is an [`Error::Format`] naming the file and what is wrong: a wrong magic (saying
+//! what was found), an unsupported data type, a wrong number of dimensions, a zero or absurd size
+//! (a side over [`MAX_SIDE`] or a total over [`MAX_DATA_BYTES`]), a data length that does not match
+//! the header (truncated or trailing bytes, with the expected and the found length) and labels
+//! outside 0–9 (naming the index and the value). [`load_dir`] also checks that image and label
+//! counts agree and that train and test images have the same size.
+//!
+//! # Data
+//! By default the experiment reads Fashion-MNIST from [`FASHION_MNIST_DIR`], where
+//! `apt-get install dataset-fashion-mnist` puts it; any directory holding MNIST proper (gzipped
+//! or not) works too.
+
+use crate::error::{Error, Result};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Where the Debian package `dataset-fashion-mnist` installs its gzipped IDX files.
+pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+/// The cap on the (decompressed) data of one IDX file: 1 GiB, about 16 times MNIST's training
+/// images. A header announcing more, or a gzip stream inflating to more, is an error.
+pub const MAX_DATA_BYTES: usize = 1 << 30;
+
+/// The largest accepted image side (rows or columns), in pixels.
+pub const MAX_SIDE: usize = 1 << 14;
+
+/// The gzip magic number.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// The only accepted IDX data type: unsigned byte.
+const TYPE_U8: u8 = 0x08;
+
+/// Number of label classes; labels must lie in `0..NUM_CLASSES`.
+pub const NUM_CLASSES: usize = 10;
+
+/// A stack of greyscale images read from an IDX file (`idx3-ubyte`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Images {
+    /// Number of images.
+    pub count: usize,
+    /// Rows per image.
+    pub rows: usize,
+    /// Columns per image.
+    pub cols: usize,
+    /// `count × rows × cols` pixel intensities (0 = background), image after image, row-major.
+    pub pixels: Vec<u8>,
+}
+
+impl Images {
+    /// Pixels per image, `rows × cols`.
+    pub fn image_len(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// The pixels of image `index`, or `None` when `index ≥ count` or the buffer is short.
+    pub fn image(&self, index: usize) -> Option<&[u8]> {
+        let n = self.image_len();
+        let start = index.checked_mul(n)?;
+        if index >= self.count {
+            return None;
+        }
+        self.pixels.get(start..start.checked_add(n)?)
+    }
+
+    /// Encodes the images as an (uncompressed) IDX file, the inverse of [`parse_images`].
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] when `pixels.len() ≠ count × rows × cols`; [`Error::Overflow`]
+    /// when a size does not fit in the header's `u32`.
+    pub fn to_idx_bytes(&self) -> Result<Vec<u8>> {
+        let expected = self
+            .count
+            .checked_mul(self.rows)
+            .and_then(|n| n.checked_mul(self.cols))
+            .ok_or_else(|| Error::Overflow {
+                what: "images count × rows × cols".into(),
+            })?;
+        if self.pixels.len() != expected {
+            return Err(Error::shape("images pixels", expected, self.pixels.len()));
+        }
+        let mut out = header(3, &[self.count, self.rows, self.cols])?;
+        out.extend_from_slice(&self.pixels);
+        Ok(out)
+    }
+}
+
+/// Class labels read from an IDX file (`idx1-ubyte`), each in 0–9.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labels {
+    /// One label per image, each in `0..10`.
+    pub labels: Vec<u8>,
+}
+
+impl Labels {
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// `true` when there are no labels.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// How many labels of each class 0–9 there are.
+    pub fn histogram(&self) -> [usize; NUM_CLASSES] {
+        let mut h = [0; NUM_CLASSES];
+        for &l in &self.labels {
+            if let Some(c) = h.get_mut(usize::from(l)) {
+                *c += 1;
+            }
+        }
+        h
+    }
+
+    /// Encodes the labels as an (uncompressed) IDX file, the inverse of [`parse_labels`].
+    ///
+    /// # Errors
+    /// [`Error::Overflow`] when there are more than `u32::MAX` labels.
+    pub fn to_idx_bytes(&self) -> Result<Vec<u8>> {
+        let mut out = header(1, &[self.labels.len()])?;
+        out.extend_from_slice(&self.labels);
+        Ok(out)
+    }
+}
+
+/// The four files of an MNIST-style data set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dataset {
+    /// Training images (`train-images-idx3-ubyte`).
+    pub train_images: Images,
+    /// Training labels (`train-labels-idx1-ubyte`).
+    pub train_labels: Labels,
+    /// Test images (`t10k-images-idx3-ubyte`).
+    pub test_images: Images,
+    /// Test labels (`t10k-labels-idx1-ubyte`).
+    pub test_labels: Labels,
+}
+
+fn header(ndims: u8, sizes: &[usize]) -> Result<Vec<u8>> {
+    let mut out = vec![0, 0, TYPE_U8, ndims];
+    for &s in sizes {
+        let s = u32::try_from(s).map_err(|_| Error::Overflow {
+            what: format!("IDX size {s} does not fit in u32"),
+        })?;
+        out.extend_from_slice(&s.to_be_bytes());
+    }
+    Ok(out)
+}
+
+fn format_err(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Format {
+        path: Some(path.to_path_buf()),
+        reason: reason.into(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn type_name(t: u8) -> &'static str {
+    match t {
+        0x08 => "unsigned byte",
+        0x09 => "signed byte",
+        0x0B => "i16",
+        0x0C => "i32",
+        0x0D => "f32",
+        0x0E => "f64",
+        _ => "unknown type",
+    }
+}
+
+/// Returns the data itself, or its gzip decompression when it starts with the gzip magic.
+fn maybe_gunzip<'a>(bytes: &'a [u8], path: &Path) -> Result<std::borrow::Cow<'a, [u8]>> {
+    if !bytes.starts_with(&GZIP_MAGIC) {
+        return Ok(std::borrow::Cow::Borrowed(bytes));
+    }
+    let mut out = Vec::new();
+    let cap = MAX_DATA_BYTES as u64 + 64 * 1024;
+    flate2::read::MultiGzDecoder::new(bytes)
+        .take(cap + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format_err(path, format!("corrupt gzip data: {e}")))?;
+    if out.len() as u64 > cap {
+        return Err(format_err(
+            path,
+            format!("gzip data decompresses to more than the cap of {cap} bytes"),
+        ));
+    }
+    Ok(std::borrow::Cow::Owned(out))
+}
+
+/// Checks the magic and the sizes; returns the sizes and the data after the header.
+fn parse_header<'a>(
+    bytes: &'a [u8],
+    path: &Path,
+    what: &str,
+    want_dims: u8,
+    dim_names: &str,
+) -> Result<(Vec<usize>, &'a [u8])> {
+    let expected_magic = format!("00 00 08 {want_dims:02x}");
+    let Some(magic) = bytes.get(..4) else {
+        return Err(format_err(
+            path,
+            format!(
+                "file too short for an IDX {what} file: {} bytes, need at least the 4-byte magic \
+                 {expected_magic}",
+                bytes.len()
+            ),
+        ));
+    };
+    if magic[0] != 0 || magic[1] != 0 {
+        return Err(format_err(
+            path,
+            format!(
+                "wrong magic: expected {expected_magic} (IDX {what}), found {}",
+                hex(magic)
+            ),
+        ));
+    }
+    if magic[2] != TYPE_U8 {
+        return Err(format_err(
+            path,
+            format!(
+                "unsupported IDX data type 0x{:02x} ({}) in magic {}: only 0x08 (unsigned byte) is supported",
+                magic[2],
+                type_name(magic[2]),
+                hex(magic)
+            ),
+        ));
+    }
+    if magic[3] != want_dims {
+        return Err(format_err(
+            path,
+            format!(
+                "wrong number of dimensions: {} in magic {}, expected {want_dims} ({dim_names}) for {what}",
+                magic[3],
+                hex(magic)
+            ),
+        ));
+    }
+    let n = usize::from(want_dims);
+    let header_len = 4 + 4 * n;
+    let Some(size_bytes) = bytes.get(4..header_len) else {
+        return Err(format_err(
+            path,
+            format!(
+                "truncated header: {} bytes, expected {header_len} (the magic and {n} big-endian u32 sizes)",
+                bytes.len()
+            ),
+        ));
+    };
+    let sizes: Vec<usize> = size_bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    Ok((sizes, &bytes[header_len..]))
+}
+
+fn check_len(path: &Path, data: &[u8], expected: usize, shape: &str) -> Result<()> {
+    if data.len() == expected {
+        return Ok(());
+    }
+    let kind = if data.len() < expected {
+        "truncated file"
+    } else {
+        "trailing bytes"
+    };
+    Err(format_err(
+        path,
+        format!(
+            "{kind}: data length does not match the header: expected {expected} bytes ({shape}), found {}",
+            data.len()
+        ),
+    ))
+}
+
+/// Parses an IDX image file (`idx3-ubyte`, magic `00 00 08 03`), gzipped or not.
+///
+/// `path` only names the file in errors.
+///
+/// # Errors
+/// [`Error::Format`] naming `path` and the defect: corrupt or oversized gzip data, wrong magic,
+/// unsupported data type, not 3 dimensions, a zero count, rows or columns, a side over
+/// [`MAX_SIDE`], more than [`MAX_DATA_BYTES`] of pixels, or a data length that does not match the
+/// header.
+pub fn parse_images(bytes: &[u8], path: &Path) -> Result<Images> {
+    let bytes = maybe_gunzip(bytes, path)?;
+    let (sizes, data) = parse_header(&bytes, path, "images", 3, "count × rows × cols")?;
+    let (count, rows, cols) = (sizes[0], sizes[1], sizes[2]);
+    for (name, v) in [("image count", count), ("rows", rows), ("columns", cols)] {
+        if v == 0 {
+            return Err(format_err(path, format!("{name} is zero in the header")));
+        }
+    }
+    for (name, v) in [("rows", rows), ("columns", cols)] {
+        if v > MAX_SIDE {
+            return Err(format_err(
+                path,
+                format!("absurd image size: {name} = {v} exceeds the maximum of {MAX_SIDE}"),
+            ));
+        }
+    }
+    let shape = format!("{count} × {rows} × {cols}");
+    let total = count
+        .checked_mul(rows * cols)
+        .filter(|&t| t <= MAX_DATA_BYTES)
+        .ok_or_else(|| {
+            format_err(
+                path,
+                format!("absurd header: {shape} pixels exceed the cap of {MAX_DATA_BYTES} bytes"),
+            )
+        })?;
+    check_len(path, data, total, &shape)?;
+    Ok(Images {
+        count,
+        rows,
+        cols,
+        pixels: data.to_vec(),
+    })
+}
+
+/// Parses an IDX label file (`idx1-ubyte`, magic `00 00 08 01`), gzipped or not.
+///
+/// `path` only names the file in errors.
+///
+/// # Errors
+/// [`Error::Format`] naming `path` and the defect: corrupt or oversized gzip data, wrong magic,
+/// unsupported data type, not 1 dimension, a zero count or one over [`MAX_DATA_BYTES`], a data
+/// length that does not match the header, or a label outside 0–9 (naming its index and value).
+pub fn parse_labels(bytes: &[u8], path: &Path) -> Result<Labels> {
+    let bytes = maybe_gunzip(bytes, path)?;
+    let (sizes, data) = parse_header(&bytes, path, "labels", 1, "count")?;
+    let count = sizes[0];
+    if count == 0 {
+        return Err(format_err(path, "label count is zero in the header"));
+    }
+    if count > MAX_DATA_BYTES {
+        return Err(format_err(
+            path,
+            format!("absurd header: {count} labels exceed the cap of {MAX_DATA_BYTES}"),
+        ));
+    }
+    check_len(path, data, count, &format!("{count} labels"))?;
+    if let Some((i, &v)) = data
+        .iter()
+        .enumerate()
+        .find(|(_, &v)| usize::from(v) >= NUM_CLASSES)
+    {
+        return Err(format_err(
+            path,
+            format!("label at index {i} is {v}, outside 0–{}", NUM_CLASSES - 1),
+        ));
+    }
+    Ok(Labels {
+        labels: data.to_vec(),
+    })
+}
+
+/// Reads a file, decompressing it when its name ends in `.gz` (which then must be gzip data) or
+/// its data starts with the gzip magic.
+fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+    let bytes = crate::io::read_file(path)?;
+    let named_gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    if named_gz && !bytes.starts_with(&GZIP_MAGIC) {
+        return Err(format_err(
+            path,
+            format!(
+                "name ends in .gz but the data does not start with the gzip magic 1f 8b (found {})",
+                hex(bytes.get(..2).unwrap_or(&bytes))
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Reads an IDX image file (gzipped or not); see [`parse_images`].
+///
+/// # Errors
+/// [`Error::Io`] naming the file when it cannot be read; otherwise as [`parse_images`], and a
+/// `.gz` name on data that is not gzip.
+pub fn read_images(path: &Path) -> Result<Images> {
+    parse_images(&read_maybe_gz(path)?, path)
+}
+
+/// Reads an IDX label file (gzipped or not); see [`parse_labels`].
+///
+/// # Errors
+/// [`Error::Io`] naming the file when it cannot be read; otherwise as [`parse_labels`], and a
+/// `.gz` name on data that is not gzip.
+pub fn read_labels(path: &Path) -> Result<Labels> {
+    parse_labels(&read_maybe_gz(path)?, path)
+}
+
+/// Finds `stem` in `dir`: as is, gzipped, or with a `.` before `idx` (as some mirrors name them).
+fn find_file(dir: &Path, stem: &str) -> Result<PathBuf> {
+    let dotted = stem.replacen("-idx", ".idx", 1);
+    let candidates = [
+        stem.to_string(),
+        format!("{stem}.gz"),
+        dotted.clone(),
+        format!("{dotted}.gz"),
+    ];
+    for c in &candidates {
+        let p = dir.join(c);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(format_err(
+        &dir.join(stem),
+        format!(
+            "missing file: neither {stem} nor {stem}.gz is in {}; install Fashion-MNIST with \
+             `apt-get install dataset-fashion-mnist` (it goes to {FASHION_MNIST_DIR}) or name a \
+             directory holding MNIST",
+            dir.display()
+        ),
+    ))
+}
+
+/// Loads the four MNIST-style files from `dir`: `train-images-idx3-ubyte`,
+/// `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte`, each
+/// optionally gzipped (`.gz`); the uncompressed file is preferred when both exist.
+///
+/// # Errors
+/// [`Error::Format`] naming a missing file (and how to get the data), any defect of a file (see
+/// [`parse_images`], [`parse_labels`]), image and label counts that disagree, or train and test
+/// images of different sizes; [`Error::Io`] when a file cannot be read.
+pub fn load_dir(dir: &Path) -> Result<Dataset> {
+    let paths = [
+        find_file(dir, "train-images-idx3-ubyte")?,
+        find_file(dir, "train-labels-idx1-ubyte")?,
+        find_file(dir, "t10k-images-idx3-ubyte")?,
+        find_file(dir, "t10k-labels-idx1-ubyte")?,
+    ];
+    let train_images = read_images(&paths[0])?;
+    let train_labels = read_labels(&paths[1])?;
+    let test_images = read_images(&paths[2])?;
+    let test_labels = read_labels(&paths[3])?;
+    for (imgs, labs, ip, lp) in [
+        (&train_images, &train_labels, &paths[0], &paths[1]),
+        (&test_images, &test_labels, &paths[2], &paths[3]),
+    ] {
+        if imgs.count != labs.len() {
+            return Err(format_err(
+                lp,
+                format!(
+                    "{} labels but {} has {} images",
+                    labs.len(),
+                    ip.display(),
+                    imgs.count
+                ),
+            ));
+        }
+    }
+    if (train_images.rows, train_images.cols) != (test_images.rows, test_images.cols) {
+        return Err(format_err(
+            &paths[2],
+            format!(
+                "test images are {}×{} but the training images in {} are {}×{}",
+                test_images.rows,
+                test_images.cols,
+                paths[0].display(),
+                train_images.rows,
+                train_images.cols
+            ),
+        ));
+    }
+    Ok(Dataset {
+        train_images,
+        train_labels,
+        test_images,
+        test_labels,
+    })
+}
+
+/// Image `index` as `rows × cols` floats scaled to [0, 1] (pixel / 255).
+///
+/// # Panics
+/// When `index ≥ images.count` (a caller's bug, like slice indexing; use [`Images::image`] to
+/// check first).
+pub fn to_f32(images: &Images, index: usize) -> Vec<f32> {
+    let Some(px) = images.image(index) else {
+        panic!("image index {index} out of range (count {})", images.count);
+    };
+    px.iter().map(|&p| f32::from(p) / 255.0).collect()
+}

@@ -1,0 +1,818 @@
+//! Client models of the federated-learning application (§A.2): forward passes generic over
+//! [`Scalar`], hand-written backward passes, local SGD and weighted aggregation.
+//!
+//! # Parameter layout
+//! Every model keeps its parameters in one flat vector `θ` (so that aggregation is a weighted
+//! average of vectors). Dense layers are stored **class-major**: `W[c, f]` at `c · F + f`, so the
+//! logits of a feature vector `a ∈ ℝ^F` are
+//!
+//! `z_c = b_c + Σ_f W[c, f] a_f`  (i.e. `z = a Wᵀ + b`),
+//!
+//! and both backward products (`∂W[c, :] += g_c a`, `∂a += g_c W[c, :]`) are contiguous axpy loops.
+//!
+//! * [`SoftmaxRegression`]: `θ = [W (classes × inputs), b (classes)]`.
+//! * [`ConvNet`]: `θ = [K (k·k·c_in × C), b_K (C), W (classes × F), b (classes)]` with
+//!   `F = (h − k + 1)(w − k + 1) C`. Images are row-major `h × w × c_in` (channels last); the
+//!   feature map is row-major `(h − k + 1) × (w − k + 1) × C`; the kernel row index is
+//!   `(dy · k + dx) · c_in + ci`.
+//!
+//! # Loss
+//! The mean cross-entropy over a batch of `n` samples with labels `y_i`,
+//!
+//! `L(θ) = (1/n) Σ_i [ log Σ_c e^{z_{i,c}} − z_{i,y_i} ]`,
+//!
+//! with the log-sum-exp taken after subtracting `max_c z_{i,c}`. Its gradient with respect to the
+//! logits is `∂L/∂z_{i,c} = (softmax(z_i)_c − [c = y_i]) / n`.
+//!
+//! # Convolution (valid padding, stride 1)
+//! `u[p, o] = b_K[o] + Σ_{dy,dx,ci} x[py + dy, px + dx, ci] K[(dy k + dx) c_in + ci, o]`, computed
+//! as an im2col product `U = P K` (one row of `P` per output position), then `a = max(u, 0)`. The
+//! backward pass is `∂u = ∂a ⊙ [u > 0]`, `∂K = Pᵀ ∂u`, `∂b_K = Σ_p ∂u[p, :]`; the input gradient
+//! is not needed. All inner loops run over a contiguous row (output channels or features), which
+//! the compiler vectorises.
+//!
+//! # Precision
+//! The same code runs on `f32` (the [`ClientModel::loss_and_grad`] training path), `f64` and
+//! `autodiff::F1` dual numbers via [`ClientModel::loss_and_grad_with`] and [`ClientModel::logits`];
+//! the tests check the `f64` hand-written gradient against forward-mode autodiff to 1e-9 and the
+//! `f32` one against the `f64` one.
+
+use crate::error::{check_finite, Error, Result};
+use crate::policy::scalar::{matmul_acc, matmul_at_b_acc};
+use crate::policy::Scalar;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Reusable buffers for the forward/backward passes of a client model (no allocation per step).
+#[derive(Debug, Clone, Default)]
+pub struct Workspace<T> {
+    /// im2col patches of one image (ConvNet only).
+    patches: Vec<T>,
+    /// Features after the hidden layer (ConvNet only).
+    features: Vec<T>,
+    /// Gradient with respect to the features (ConvNet only).
+    dfeatures: Vec<T>,
+    /// Logits of one sample.
+    logits: Vec<T>,
+    /// Gradient with respect to the logits of one sample.
+    dlogits: Vec<T>,
+}
+
+impl<T: Scalar> Workspace<T> {
+    /// An empty workspace; buffers grow on first use.
+    pub fn new() -> Self {
+        Self {
+            patches: Vec::new(),
+            features: Vec::new(),
+            dfeatures: Vec::new(),
+            logits: Vec::new(),
+            dlogits: Vec::new(),
+        }
+    }
+}
+
+/// A client model of the federated application: a classifier with a flat parameter vector.
+///
+/// The generic methods ([`logits`](Self::logits), [`loss_and_grad_with`](Self::loss_and_grad_with))
+/// run on `f32`, `f64` and `autodiff::F1`; the others are the `f32` training interface.
+pub trait ClientModel: Send + Sync {
+    /// Length of the flat parameter vector `θ`.
+    fn num_params(&self) -> usize;
+
+    /// Values per input sample (`h · w · c_in` for images).
+    fn input_len(&self) -> usize;
+
+    /// Number of classes; labels must lie in `0..classes`.
+    fn classes(&self) -> usize;
+
+    /// Initial parameters, deterministic in `seed` (`ChaCha8Rng`).
+    fn init(&self, seed: u64) -> Vec<f32>;
+
+    /// Logits `z` (row-major `n × classes`) of the `n = images.len() / input_len` samples.
+    ///
+    /// # Errors
+    /// `θ`, `images` or `out` of the wrong length, an empty batch, non-finite inputs.
+    fn logits<T: Scalar>(&self, theta: &[T], images: &[T], out: &mut [T]) -> Result<()>;
+
+    /// Mean cross-entropy `L(θ)` over the batch; writes `∂L/∂θ` into `grad` (overwritten), using
+    /// the buffers of `ws`.
+    ///
+    /// # Errors
+    /// Wrong lengths, an empty batch, labels `≥ classes`, non-finite inputs.
+    fn loss_and_grad_with<T: Scalar>(
+        &self,
+        theta: &[T],
+        images: &[T],
+        labels: &[u8],
+        grad: &mut [T],
+        ws: &mut Workspace<T>,
+    ) -> Result<f64>;
+
+    /// [`loss_and_grad_with`](Self::loss_and_grad_with) in `f32` with a fresh workspace.
+    ///
+    /// # Errors
+    /// As [`loss_and_grad_with`](Self::loss_and_grad_with).
+    fn loss_and_grad(&self, theta: &[f32], images: &[f32], labels: &[u8], grad: &mut [f32]) -> Result<f64> {
+        self.loss_and_grad_with(theta, images, labels, grad, &mut Workspace::new())
+    }
+
+    /// The predicted class `argmax_c z_c` of each sample (`out_classes.len()` samples).
+    ///
+    /// # Errors
+    /// Wrong lengths, an empty batch, non-finite inputs.
+    fn predict(&self, theta: &[f32], images: &[f32], out_classes: &mut [u8]) -> Result<()> {
+        let c = self.classes();
+        check_images(images, out_classes.len(), self.input_len())?;
+        let mut z = vec![0.0f32; out_classes.len() * c];
+        self.logits(theta, images, &mut z)?;
+        for (o, row) in out_classes.iter_mut().zip(z.chunks_exact(c)) {
+            *o = argmax(row) as u8;
+        }
+        Ok(())
+    }
+
+    /// Fraction of samples whose predicted class equals the label.
+    ///
+    /// # Errors
+    /// Wrong lengths, an empty batch, labels `≥ classes`, non-finite inputs.
+    fn accuracy(&self, theta: &[f32], images: &[f32], labels: &[u8]) -> Result<f64> {
+        check_labels(labels, self.classes())?;
+        let mut pred = vec![0u8; labels.len()];
+        self.predict(theta, images, &mut pred)?;
+        let hits = pred.iter().zip(labels).filter(|(p, y)| p == y).count();
+        Ok(hits as f64 / labels.len() as f64)
+    }
+}
+
+/// Index of the first maximum (NaN-free input).
+fn argmax<T: Scalar>(row: &[T]) -> usize {
+    let mut best = 0;
+    for (c, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = c;
+        }
+    }
+    best
+}
+
+fn check_labels(labels: &[u8], classes: usize) -> Result<()> {
+    if labels.is_empty() {
+        return Err(Error::param("labels", 0, "the batch is empty"));
+    }
+    if let Some(i) = labels.iter().position(|&y| y as usize >= classes) {
+        return Err(Error::param(
+            "labels",
+            format!("{} at index {i}", labels[i]),
+            format!("labels must lie in 0..{classes}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_images<T: Scalar>(images: &[T], n: usize, input_len: usize) -> Result<()> {
+    if n == 0 {
+        return Err(Error::param("batch", 0, "the batch is empty"));
+    }
+    let expected = n.checked_mul(input_len).ok_or_else(|| Error::Overflow {
+        what: format!("{n} samples × {input_len} values"),
+    })?;
+    if images.len() != expected {
+        return Err(Error::shape(
+            "images (samples × values per sample)",
+            expected,
+            images.len(),
+        ));
+    }
+    Ok(())
+}
+
+/// Validates a batch: `θ` length and finiteness, images length and finiteness, labels.
+fn check_batch<T: Scalar>(
+    num_params: usize,
+    input_len: usize,
+    theta: &[T],
+    images: &[T],
+    n: usize,
+) -> Result<()> {
+    if theta.len() != num_params {
+        return Err(Error::shape("theta (parameters)", num_params, theta.len()));
+    }
+    check_images(images, n, input_len)?;
+    check_finite("theta", theta)?;
+    check_finite("images", images)
+}
+
+/// Mean cross-entropy `(1/n) Σ_i [logsumexp(z_i) − z_{i,y_i}]` of row-major logits
+/// (`n × classes`, `n = labels.len()`), generic so that it runs on dual numbers.
+///
+/// # Errors
+/// Empty batch, labels `≥ classes`, `logits.len() ≠ n · classes`.
+pub fn mean_cross_entropy<T: Scalar>(logits: &[T], labels: &[u8], classes: usize) -> Result<T> {
+    check_labels(labels, classes)?;
+    if logits.len() != labels.len() * classes {
+        return Err(Error::shape("logits", labels.len() * classes, logits.len()));
+    }
+    let mut sum = T::zero();
+    for (z, &y) in logits.chunks_exact(classes).zip(labels) {
+        sum += log_sum_exp(z) - z[y as usize];
+    }
+    Ok(sum / T::of(labels.len() as f64))
+}
+
+/// `log Σ_c e^{z_c}` with the maximum subtracted.
+fn log_sum_exp<T: Scalar>(z: &[T]) -> T {
+    let m = z[argmax(z)];
+    let s = z.iter().fold(T::zero(), |s, &v| s + (v - m).exp());
+    m + s.ln()
+}
+
+/// Cross-entropy of one sample and `g = scale · (softmax(z) − e_y)`.
+fn xent_grad<T: Scalar>(z: &[T], y: usize, scale: T, g: &mut [T]) -> T {
+    let m = z[argmax(z)];
+    let mut s = T::zero();
+    for (gc, &zc) in g.iter_mut().zip(z) {
+        *gc = (zc - m).exp();
+        s += *gc;
+    }
+    let k = scale / s;
+    for gc in g.iter_mut() {
+        *gc *= k;
+    }
+    g[y] -= scale;
+    m + s.ln() - z[y]
+}
+
+/// `Σ_j a_j b_j` with 8 independent accumulators (vectorisable without reassociation).
+#[inline(always)]
+fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let mut tail = T::zero();
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        tail += *x * *y;
+    }
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// `out[c] = b[c] + Σ_f w[c, f] x[f]` (class-major `w`).
+fn dense_forward<T: Scalar>(w: &[T], b: &[T], x: &[T], out: &mut [T]) {
+    let f = x.len();
+    for (c, o) in out.iter_mut().enumerate() {
+        *o = b[c] + dot(&w[c * f..(c + 1) * f], x);
+    }
+}
+
+/// `dw[c, :] += g_c x`, `db += g`, and (if given) `dx = Σ_c g_c w[c, :]` (overwritten).
+fn dense_backward<T: Scalar>(w: &[T], x: &[T], g: &[T], dw: &mut [T], db: &mut [T], dx: Option<&mut [T]>) {
+    let f = x.len();
+    for (c, &gc) in g.iter().enumerate() {
+        db[c] += gc;
+        for (d, &xv) in dw[c * f..(c + 1) * f].iter_mut().zip(x) {
+            *d += gc * xv;
+        }
+    }
+    if let Some(dx) = dx {
+        dx.fill(T::zero());
+        for (c, &gc) in g.iter().enumerate() {
+            for (d, &wv) in dx.iter_mut().zip(&w[c * f..(c + 1) * f]) {
+                *d += gc * wv;
+            }
+        }
+    }
+}
+
+/// Uniform `U(−bound, bound)` values.
+fn uniform(rng: &mut ChaCha8Rng, n: usize, bound: f32) -> impl Iterator<Item = f32> + '_ {
+    (0..n).map(move |_| rng.random_range(-bound..bound))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Softmax regression
+// ---------------------------------------------------------------------------------------------
+
+/// Multinomial logistic regression `z = x Wᵀ + b` (class-major `W`, see the module docs): the
+/// quick client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SoftmaxRegression {
+    inputs: usize,
+    classes: usize,
+}
+
+impl SoftmaxRegression {
+    /// A model over `inputs` values per sample and `classes` classes (`2 ≤ classes ≤ 256`).
+    ///
+    /// # Errors
+    /// `inputs = 0`, `classes` outside `2..=256`, a parameter count that overflows.
+    pub fn new(inputs: usize, classes: usize) -> Result<Self> {
+        if inputs == 0 {
+            return Err(Error::param("inputs", inputs, "must be at least 1"));
+        }
+        check_classes(classes)?;
+        inputs
+            .checked_add(1)
+            .and_then(|v| v.checked_mul(classes))
+            .ok_or_else(|| Error::Overflow {
+                what: "softmax-regression parameter count".into(),
+            })?;
+        Ok(Self { inputs, classes })
+    }
+}
+
+fn check_classes(classes: usize) -> Result<()> {
+    if !(2..=256).contains(&classes) {
+        return Err(Error::param(
+            "classes",
+            classes,
+            "must lie in 2..=256 (labels are u8)",
+        ));
+    }
+    Ok(())
+}
+
+impl ClientModel for SoftmaxRegression {
+    fn num_params(&self) -> usize {
+        (self.inputs + 1) * self.classes
+    }
+
+    fn input_len(&self) -> usize {
+        self.inputs
+    }
+
+    fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// `W ~ U(±1/√inputs)`, `b = 0`.
+    fn init(&self, seed: u64) -> Vec<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let bound = 1.0 / (self.inputs as f32).sqrt();
+        let mut theta: Vec<f32> = uniform(&mut rng, self.inputs * self.classes, bound).collect();
+        theta.resize(self.num_params(), 0.0);
+        theta
+    }
+
+    fn logits<T: Scalar>(&self, theta: &[T], images: &[T], out: &mut [T]) -> Result<()> {
+        let (d, c) = (self.inputs, self.classes);
+        let n = out.len() / c;
+        if out.len() % c != 0 {
+            return Err(Error::shape("logits (samples × classes)", (n + 1) * c, out.len()));
+        }
+        check_batch(self.num_params(), d, theta, images, n)?;
+        let (w, b) = theta.split_at(d * c);
+        for (x, z) in images.chunks_exact(d).zip(out.chunks_exact_mut(c)) {
+            dense_forward(w, b, x, z);
+        }
+        Ok(())
+    }
+
+    fn loss_and_grad_with<T: Scalar>(
+        &self,
+        theta: &[T],
+        images: &[T],
+        labels: &[u8],
+        grad: &mut [T],
+        ws: &mut Workspace<T>,
+    ) -> Result<f64> {
+        let (d, c) = (self.inputs, self.classes);
+        let n = labels.len();
+        check_labels(labels, c)?;
+        check_batch(self.num_params(), d, theta, images, n)?;
+        if grad.len() != theta.len() {
+            return Err(Error::shape("grad", theta.len(), grad.len()));
+        }
+        grad.fill(T::zero());
+        ws.logits.resize(c, T::zero());
+        ws.dlogits.resize(c, T::zero());
+        let (w, b) = theta.split_at(d * c);
+        let (dw, db) = grad.split_at_mut(d * c);
+        let scale = T::of(1.0 / n as f64);
+        let mut loss = 0.0;
+        for (x, &y) in images.chunks_exact(d).zip(labels) {
+            dense_forward(w, b, x, &mut ws.logits);
+            loss += xent_grad(&ws.logits, y as usize, scale, &mut ws.dlogits).value_f64();
+            dense_backward(w, x, &ws.dlogits, dw, db, None);
+        }
+        Ok(loss / n as f64)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolutional network
+// ---------------------------------------------------------------------------------------------
+
+/// The paper's client (§A.2): one `k × k` convolution with `C` output channels (valid padding,
+/// stride 1), ReLU, then a dense softmax output layer over the flattened feature map.
+///
+/// [`ConvNet::paper`]`(28, 28)`: 5×5 kernel, 32 channels, 10 classes, single-channel input —
+/// `F = 24 · 24 · 32 = 18432` features, `832 + 184 330 = 185 162` parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvNet {
+    height: usize,
+    width: usize,
+    in_channels: usize,
+    channels: usize,
+    kernel: usize,
+    classes: usize,
+}
+
+impl ConvNet {
+    /// A network for `height × width × in_channels` images.
+    ///
+    /// # Errors
+    /// A zero dimension, `kernel` larger than the image, `classes` outside `2..=256`, sizes that
+    /// overflow.
+    pub fn new(
+        height: usize,
+        width: usize,
+        in_channels: usize,
+        channels: usize,
+        kernel: usize,
+        classes: usize,
+    ) -> Result<Self> {
+        for (name, v) in [
+            ("height", height),
+            ("width", width),
+            ("in_channels", in_channels),
+            ("channels", channels),
+            ("kernel", kernel),
+        ] {
+            if v == 0 {
+                return Err(Error::param(name, v, "must be at least 1"));
+            }
+        }
+        if kernel > height || kernel > width {
+            return Err(Error::param(
+                "kernel",
+                kernel,
+                format!("larger than the {height}×{width} image (valid padding)"),
+            ));
+        }
+        check_classes(classes)?;
+        let net = Self {
+            height,
+            width,
+            in_channels,
+            channels,
+            kernel,
+            classes,
+        };
+        // All sizes used later, checked once here.
+        let kk = kernel
+            .checked_mul(kernel)
+            .and_then(|v| v.checked_mul(in_channels));
+        let f = (height - kernel + 1)
+            .checked_mul(width - kernel + 1)
+            .and_then(|v| v.checked_mul(channels));
+        let total = kk
+            .and_then(|kk| kk.checked_add(1)?.checked_mul(channels))
+            .zip(f.and_then(|f| f.checked_add(1)?.checked_mul(classes)))
+            .and_then(|(a, b)| a.checked_add(b));
+        let input = height.checked_mul(width).and_then(|v| v.checked_mul(in_channels));
+        let patches = f.zip(kk).and_then(|(f, kk)| (f / channels).checked_mul(kk));
+        if total.is_none() || input.is_none() || patches.is_none() {
+            return Err(Error::Overflow {
+                what: "ConvNet sizes".into(),
+            });
+        }
+        Ok(net)
+    }
+
+    /// The paper's client for single-channel `height × width` images: 5×5 kernel, 32 channels,
+    /// 10 classes.
+    ///
+    /// # Errors
+    /// Images smaller than 5×5.
+    pub fn paper(height: usize, width: usize) -> Result<Self> {
+        Self::new(height, width, 1, 32, 5, 10)
+    }
+
+    /// `(h − k + 1, w − k + 1)`.
+    fn out_hw(&self) -> (usize, usize) {
+        (self.height - self.kernel + 1, self.width - self.kernel + 1)
+    }
+
+    /// Length of one im2col row, `k · k · c_in`.
+    fn patch_len(&self) -> usize {
+        self.kernel * self.kernel * self.in_channels
+    }
+
+    /// Number of features `F` feeding the dense layer.
+    pub fn features(&self) -> usize {
+        let (oh, ow) = self.out_hw();
+        oh * ow * self.channels
+    }
+
+    /// Splits `θ` into `(K, b_K, W, b)`.
+    fn split<'a, T>(&self, theta: &'a [T]) -> (&'a [T], &'a [T], &'a [T], &'a [T]) {
+        let kk = self.patch_len() * self.channels;
+        let (k, rest) = theta.split_at(kk);
+        let (kb, rest) = rest.split_at(self.channels);
+        let (w, b) = rest.split_at(self.features() * self.classes);
+        (k, kb, w, b)
+    }
+
+    /// Convolution + ReLU of one image into `ws.features`, keeping the patches in `ws.patches`.
+    fn conv_forward<T: Scalar>(&self, k: &[T], kb: &[T], img: &[T], patches: &mut [T], act: &mut [T]) {
+        let (oh, ow) = self.out_hw();
+        let (w, cin, c, ks) = (self.width, self.in_channels, self.channels, self.kernel);
+        let kk = self.patch_len();
+        let seg = ks * cin;
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let row = &mut patches[(oy * ow + ox) * kk..(oy * ow + ox + 1) * kk];
+                for dy in 0..ks {
+                    let src = ((oy + dy) * w + ox) * cin;
+                    row[dy * seg..(dy + 1) * seg].copy_from_slice(&img[src..src + seg]);
+                }
+            }
+        }
+        for a in act.chunks_exact_mut(c) {
+            a.copy_from_slice(kb);
+        }
+        matmul_acc::<T, false>(patches, kk, k, act, oh * ow, kk, c);
+        for v in act.iter_mut() {
+            if *v < T::zero() {
+                *v = T::zero();
+            }
+        }
+    }
+
+    fn prepare<T: Scalar>(&self, ws: &mut Workspace<T>) {
+        let (oh, ow) = self.out_hw();
+        ws.patches.resize(oh * ow * self.patch_len(), T::zero());
+        ws.features.resize(self.features(), T::zero());
+        ws.logits.resize(self.classes, T::zero());
+    }
+}
+
+impl ClientModel for ConvNet {
+    fn num_params(&self) -> usize {
+        (self.patch_len() + 1) * self.channels + (self.features() + 1) * self.classes
+    }
+
+    fn input_len(&self) -> usize {
+        self.height * self.width * self.in_channels
+    }
+
+    fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// `K ~ U(±1/√(k² c_in))`, `W ~ U(±1/√F)` (PyTorch's default bounds), biases 0.
+    fn init(&self, seed: u64) -> Vec<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let kk = self.patch_len();
+        let mut theta: Vec<f32> = uniform(&mut rng, kk * self.channels, 1.0 / (kk as f32).sqrt()).collect();
+        theta.resize(theta.len() + self.channels, 0.0);
+        let f = self.features();
+        theta.extend(uniform(&mut rng, f * self.classes, 1.0 / (f as f32).sqrt()));
+        theta.resize(self.num_params(), 0.0);
+        theta
+    }
+
+    fn logits<T: Scalar>(&self, theta: &[T], images: &[T], out: &mut [T]) -> Result<()> {
+        let c = self.classes;
+        let n = out.len() / c;
+        if out.len() % c != 0 {
+            return Err(Error::shape("logits (samples × classes)", (n + 1) * c, out.len()));
+        }
+        check_batch(self.num_params(), self.input_len(), theta, images, n)?;
+        let (k, kb, w, b) = self.split(theta);
+        let mut ws = Workspace::new();
+        self.prepare(&mut ws);
+        for (img, z) in images.chunks_exact(self.input_len()).zip(out.chunks_exact_mut(c)) {
+            self.conv_forward(k, kb, img, &mut ws.patches, &mut ws.features);
+            dense_forward(w, b, &ws.features, z);
+        }
+        Ok(())
+    }
+
+    fn loss_and_grad_with<T: Scalar>(
+        &self,
+        theta: &[T],
+        images: &[T],
+        labels: &[u8],
+        grad: &mut [T],
+        ws: &mut Workspace<T>,
+    ) -> Result<f64> {
+        let (c, ch) = (self.classes, self.channels);
+        let n = labels.len();
+        check_labels(labels, c)?;
+        check_batch(self.num_params(), self.input_len(), theta, images, n)?;
+        if grad.len() != theta.len() {
+            return Err(Error::shape("grad", theta.len(), grad.len()));
+        }
+        grad.fill(T::zero());
+        self.prepare(ws);
+        ws.dfeatures.resize(self.features(), T::zero());
+        ws.dlogits.resize(c, T::zero());
+        let (k, kb, w, b) = self.split(theta);
+        let kk = self.patch_len();
+        let (dk, rest) = grad.split_at_mut(kk * ch);
+        let (dkb, rest) = rest.split_at_mut(ch);
+        let (dw, db) = rest.split_at_mut(self.features() * c);
+        let rows = self.features() / ch;
+        let scale = T::of(1.0 / n as f64);
+        let mut loss = 0.0;
+        for (img, &y) in images.chunks_exact(self.input_len()).zip(labels) {
+            self.conv_forward(k, kb, img, &mut ws.patches, &mut ws.features);
+            dense_forward(w, b, &ws.features, &mut ws.logits);
+            loss += xent_grad(&ws.logits, y as usize, scale, &mut ws.dlogits).value_f64();
+            dense_backward(w, &ws.features, &ws.dlogits, dw, db, Some(&mut ws.dfeatures));
+            // ReLU mask: ∂u = ∂a where a > 0.
+            for (d, &a) in ws.dfeatures.iter_mut().zip(&ws.features) {
+                if a <= T::zero() {
+                    *d = T::zero();
+                }
+            }
+            for du in ws.dfeatures.chunks_exact(ch) {
+                for (g, &v) in dkb.iter_mut().zip(du) {
+                    *g += v;
+                }
+            }
+            matmul_at_b_acc::<T, false>(&ws.patches, kk, &ws.dfeatures, dk, rows, kk, ch);
+        }
+        Ok(loss / n as f64)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Local training and aggregation
+// ---------------------------------------------------------------------------------------------
+
+/// One local epoch of minibatch SGD: the samples are shuffled with `rng` (Fisher–Yates), cut into
+/// batches of `batch` (the last one may be smaller), and for each batch `B`
+///
+/// `θ ← θ − lr · ∇_θ L_B(θ)`.
+///
+/// Returns the mean loss over the epoch, `Σ_B |B| L_B(θ_B) / n`, each batch's loss taken at the
+/// parameters before its step.
+///
+/// # Errors
+/// Invalid inputs (as [`ClientModel::loss_and_grad`]), `batch = 0`, `lr` not finite and positive,
+/// [`Error::Diverged`] on a non-finite loss or parameter.
+pub fn sgd_epoch<M: ClientModel>(
+    model: &M,
+    theta: &mut [f32],
+    images: &[f32],
+    labels: &[u8],
+    batch: usize,
+    lr: f32,
+    rng: &mut ChaCha8Rng,
+) -> Result<f64> {
+    if batch == 0 {
+        return Err(Error::param("batch", batch, "must be at least 1"));
+    }
+    if !(lr.is_finite() && lr > 0.0) {
+        return Err(Error::param("lr", lr, "must be finite and positive"));
+    }
+    let d = model.input_len();
+    check_labels(labels, model.classes())?;
+    check_batch(model.num_params(), d, theta, images, labels.len())?;
+    let n = labels.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = rng.random_range(0..=i);
+        order.swap(i, j);
+    }
+    let b = batch.min(n);
+    let mut xb = Vec::with_capacity(b * d);
+    let mut yb = Vec::with_capacity(b);
+    let mut grad = vec![0.0f32; theta.len()];
+    let mut ws = Workspace::new();
+    let mut total = 0.0;
+    for (step, idx) in order.chunks(b).enumerate() {
+        xb.clear();
+        yb.clear();
+        for &i in idx {
+            xb.extend_from_slice(&images[i * d..(i + 1) * d]);
+            yb.push(labels[i]);
+        }
+        let loss = model.loss_and_grad_with(theta, &xb, &yb, &mut grad, &mut ws)?;
+        if !loss.is_finite() {
+            return Err(Error::Diverged {
+                step,
+                reason: format!("loss = {loss}"),
+            });
+        }
+        total += loss * idx.len() as f64;
+        for (t, g) in theta.iter_mut().zip(&grad) {
+            *t -= lr * g;
+        }
+        if let Some(j) = theta.iter().position(|t| !t.is_finite()) {
+            return Err(Error::Diverged {
+                step,
+                reason: format!("parameter {j} = {}", theta[j]),
+            });
+        }
+    }
+    Ok(total / n as f64)
+}
+
+/// Aggregation: `out = Σ_k w_k θ_k / Σ_k w_k`, accumulated in `f64` per entry.
+///
+/// The weights must be a point of the simplex (finite, `≥ 0`, summing to 1 within 1e-6 —
+/// [`crate::simplex::validate_allocation`]); dividing by their sum makes the average of identical
+/// models exactly that model.
+///
+/// # Errors
+/// No models, `weights.len() ≠ params.len()`, invalid weights, models of different lengths.
+pub fn weighted_average(params: &[Vec<f32>], weights: &[f64], out: &mut Vec<f32>) -> Result<()> {
+    if params.is_empty() {
+        return Err(Error::param("params", 0, "no models to average"));
+    }
+    if weights.len() != params.len() {
+        return Err(Error::shape(
+            "weights (one per model)",
+            params.len(),
+            weights.len(),
+        ));
+    }
+    crate::simplex::validate_allocation(weights, 1e-6)?;
+    if let Some(i) = weights.iter().position(|&w| w < 0.0) {
+        return Err(Error::InvalidAllocation {
+            reason: format!("weight w[{i}] = {} is negative", weights[i]),
+        });
+    }
+    let p = params[0].len();
+    if let Some(k) = params.iter().position(|t| t.len() != p) {
+        return Err(Error::shape(
+            "params (all models must have the same length)",
+            p,
+            params[k].len(),
+        ));
+    }
+    for t in params {
+        check_finite("params", t)?;
+    }
+    let total: f64 = weights.iter().sum();
+    out.clear();
+    out.extend((0..p).map(|j| {
+        let s: f64 = params.iter().zip(weights).map(|(t, &w)| w * t[j] as f64).sum();
+        (s / total) as f32
+    }));
+    Ok(())
+}
+
+/// Local training of the clients of one round, in parallel (rayon): client `i` starts from
+/// `global`, runs `epochs` epochs of [`sgd_epoch`] on `clients[i] = (images, labels)` with its own
+/// generator `ChaCha8Rng::seed_from_u64(seed)` on stream `i`, and returns its parameters and the
+/// mean loss of its last epoch. Each client's result depends only on `(global, data, seed, i)`, so
+/// it is the same for any number of threads.
+///
+/// # Errors
+/// No clients, `epochs = 0`, or any client's data invalid (all checked before training starts);
+/// a diverging client.
+pub fn local_training<M: ClientModel>(
+    model: &M,
+    global: &[f32],
+    clients: &[(&[f32], &[u8])],
+    epochs: usize,
+    batch: usize,
+    lr: f32,
+    seed: u64,
+) -> Result<Vec<(Vec<f32>, f64)>> {
+    use rayon::prelude::*;
+    if clients.is_empty() {
+        return Err(Error::param("clients", 0, "no clients to train"));
+    }
+    if epochs == 0 {
+        return Err(Error::param("epochs", epochs, "must be at least 1"));
+    }
+    if batch == 0 {
+        return Err(Error::param("batch", batch, "must be at least 1"));
+    }
+    if !(lr.is_finite() && lr > 0.0) {
+        return Err(Error::param("lr", lr, "must be finite and positive"));
+    }
+    for (images, labels) in clients {
+        check_labels(labels, model.classes())?;
+        check_batch(
+            model.num_params(),
+            model.input_len(),
+            global,
+            images,
+            labels.len(),
+        )?;
+    }
+    clients
+        .par_iter()
+        .enumerate()
+        .map(|(i, (images, labels))| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(i as u64);
+            let mut theta = global.to_vec();
+            let mut loss = 0.0;
+            for _ in 0..epochs {
+                loss = sgd_epoch(model, &mut theta, images, labels, batch, lr, &mut rng)?;
+            }
+            Ok((theta, loss))
+        })
+        .collect()
+}
