@@ -141,7 +141,9 @@ impl SamplerConfig {
             });
         }
         let g = self.smoothing;
-        let s = g * old + (1.0 - g) * raw.max(self.score_floor);
+        // A convex combination of two values ≥ floor is ≥ floor in exact arithmetic, but can round
+        // one ulp below it; clamp so the documented invariant s_t ≥ floor holds exactly.
+        let s = (g * old + (1.0 - g) * raw.max(self.score_floor)).max(self.score_floor.min(old));
         if !s.is_finite() {
             return Err(Error::Overflow {
                 what: format!("smoothed score of task {task} overflows f64 (raw score {raw})"),

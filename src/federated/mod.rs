@@ -10,8 +10,12 @@
 //!   ([`weighted_average`]).
 
 pub mod client;
+pub mod fedavg;
+pub mod partition;
 
 pub use client::{
     local_training, mean_cross_entropy, sgd_epoch, weighted_average, ClientModel, ConvNet, SoftmaxRegression,
     Workspace,
 };
+pub use fedavg::{rare_half_weights, run_federated, run_federated_with, FedConfig, WeightsRule};
+pub use partition::{dirichlet, draw_skewed_task, paper_skew, skewed_universe, Partition, SkewedUniverse};
