@@ -127,7 +127,7 @@ fn write_csv(dir: &std::path::Path, assets: usize, days: usize) -> std::path::Pa
     let mut p = vec![100.0f64; assets];
     let start = 18_262; // 2020-01-01 as days since 1970
     for d in 0..days {
-        let (y, mo, da) = civil(start + d as i64);
+        let (y, mo, da) = pimtl::io::civil_from_days(start + d as i64);
         s.push_str(&format!("{y:04}-{mo:02}-{da:02}"));
         for v in p.iter_mut() {
             *v *= 1.0 + rng.random_range(-0.02..0.021);
@@ -138,18 +138,6 @@ fn write_csv(dir: &std::path::Path, assets: usize, days: usize) -> std::path::Pa
     let path = dir.join("prices.csv");
     std::fs::write(&path, s).unwrap();
     path
-}
-
-fn civil(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 fn small(path: &std::path::Path) -> PortfolioExperimentConfig {

@@ -26,7 +26,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The tasks an Algorithm-1 run trains on, each with its own replay.
 pub trait TaskEnvironment {
@@ -555,9 +555,4 @@ pub fn metrics_csv(rows: &[MetricRow]) -> String {
         s.push('\n');
     }
     s
-}
-
-/// The default output folder of an experiment: `results/<name>-<UTC timestamp>`.
-pub fn default_out_dir(name: &str) -> PathBuf {
-    PathBuf::from(format!("results/{name}-{}", crate::io::utc_timestamp()))
 }
