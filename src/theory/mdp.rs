@@ -125,23 +125,14 @@ impl TabularPolicy {
             return Err(Error::param("actions", 0, "need at least one action"));
         }
         check_finite("policy probabilities", &probs)?;
-        if let Some(i) = probs.iter().position(|&p| p < 0.0) {
-            return Err(Error::param(
-                "probs",
-                format!("probs[{i}] = {}", probs[i]),
-                "must be ≥ 0",
-            ));
-        }
-        for s in 0..states {
-            let sum: f64 = probs[s * actions..(s + 1) * actions].iter().sum();
-            if (sum - 1.0).abs() > TRANSITION_TOLERANCE {
-                return Err(Error::param(
-                    "probs",
-                    format!("row {s} sums to {sum}"),
-                    "each state's action probabilities must sum to 1",
-                ));
-            }
-        }
+        check_stochastic_rows(
+            "probs",
+            &probs,
+            actions,
+            |i| format!("probs[{i}]"),
+            |s| format!("row {s}"),
+            "each state's action probabilities must sum to 1",
+        )?;
         Ok(Self {
             states,
             actions,
@@ -245,23 +236,14 @@ impl FiniteMdp {
         }
         check_finite("rewards", &rewards)?;
         check_finite("transitions", &transitions)?;
-        if let Some(i) = transitions.iter().position(|&p| p < 0.0) {
-            return Err(Error::param(
-                "transitions",
-                format!("P[{i}] = {}", transitions[i]),
-                "transition probabilities must be ≥ 0",
-            ));
-        }
-        for row in 0..sa {
-            let sum: f64 = transitions[row * states..(row + 1) * states].iter().sum();
-            if (sum - 1.0).abs() > TRANSITION_TOLERANCE {
-                return Err(Error::param(
-                    "transitions",
-                    format!("row (s = {}, a = {}) sums to {sum}", row / actions, row % actions),
-                    format!("each row P(·|s, a) must sum to 1 within {TRANSITION_TOLERANCE:e}"),
-                ));
-            }
-        }
+        check_stochastic_rows(
+            "transitions",
+            &transitions,
+            states,
+            |i| format!("P[{i}]"),
+            |row| format!("row (s = {}, a = {})", row / actions, row % actions),
+            &format!("each row P(·|s, a) must sum to 1 within {TRANSITION_TOLERANCE:e}"),
+        )?;
         Ok(Self {
             states,
             actions,
@@ -945,6 +927,36 @@ pub fn all_deterministic_policies(states: usize, actions: usize) -> Result<Vec<T
         }
     }
     Ok(out)
+}
+
+/// Checks that `values`, read as rows of `row_len`, are non-negative and each sums to 1 within
+/// [`TRANSITION_TOLERANCE`] (a stochastic matrix); errors name the entry or the row.
+fn check_stochastic_rows(
+    what: &'static str,
+    values: &[f64],
+    row_len: usize,
+    entry: impl Fn(usize) -> String,
+    row: impl Fn(usize) -> String,
+    rule: &str,
+) -> Result<()> {
+    if let Some(i) = values.iter().position(|&p| p < 0.0) {
+        return Err(Error::param(
+            what,
+            format!("{} = {}", entry(i), values[i]),
+            "probabilities must be ≥ 0",
+        ));
+    }
+    for (r, chunk) in values.chunks(row_len.max(1)).enumerate() {
+        let sum: f64 = chunk.iter().sum();
+        if (sum - 1.0).abs() > TRANSITION_TOLERANCE {
+            return Err(Error::param(
+                what,
+                format!("{} sums to {sum}", row(r)),
+                rule.to_string(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
