@@ -11,9 +11,10 @@
 //! on a task with a different number of entities (`transfer_entities`): the optimum has the same
 //! form for every `m`, so an equivariant policy that learned the score `x/β` transfers.
 
+use crate::envs::synthetic::SyntheticAllocation;
 use crate::error::{Error, Result};
 use crate::policy::{Adam, EquivariantPolicy, Input, Optimizer, PolicyConfig, Shape, Workspace};
-use crate::simplex::{entropy, softmax};
+use crate::simplex::softmax;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -106,11 +107,6 @@ pub struct DemoEval {
     pub transfer_regret: f64,
 }
 
-/// `R(x, a) = Σ x_i a_i + β H(a)`.
-pub fn reward(x: &[f64], a: &[f64], beta: f64) -> f64 {
-    x.iter().zip(a).map(|(x, a)| x * a).sum::<f64>() + beta * entropy(a)
-}
-
 fn evaluate(
     policy: &EquivariantPolicy<f64>,
     m: usize,
@@ -122,11 +118,14 @@ fn evaluate(
     let a = policy.allocate(&Input::new(&x, None, Shape::new(n, m, 1)))?;
     let (mut pol, mut opt, mut eq) = (0.0, 0.0, 0.0);
     let uniform = vec![1.0 / m as f64; m];
+    // The §6.1 reward with equal weights β_i = β: R(x, a) = Σ x_i a_i + β H(a).
+    let env = SyntheticAllocation::new(vec![cfg.beta; m], 0.0)?;
     for (xs, a_row) in x.chunks(m).zip(a.chunks(m)) {
+        // For equal weights the maximiser has the closed form softmax(x/β).
         let scaled: Vec<f64> = xs.iter().map(|v| v / cfg.beta).collect();
-        pol += reward(xs, a_row, cfg.beta);
-        opt += reward(xs, &softmax(&scaled), cfg.beta);
-        eq += reward(xs, &uniform, cfg.beta);
+        pol += env.mean_reward_unchecked(xs, a_row);
+        opt += env.mean_reward_unchecked(xs, &softmax(&scaled));
+        eq += env.mean_reward_unchecked(xs, &uniform);
     }
     Ok((pol / n as f64, opt / n as f64, eq / n as f64))
 }
@@ -147,6 +146,7 @@ pub fn run(
     let mut eval_rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(2));
     let (b, m) = (cfg.batch, cfg.entities);
     let shape = Shape::new(b, m, 1);
+    let train_env = SyntheticAllocation::new(vec![cfg.beta; m], 0.0)?;
     let mut ws = Workspace::new();
     let mut grad = vec![0.0; policy.num_params()];
     let mut x = vec![0.0; b * m];
@@ -173,8 +173,9 @@ pub fn run(
         x.iter_mut().for_each(|v| *v = rng.random::<f64>());
         let a = policy.forward(&Input::new(&x, None, shape), &mut ws)?;
         // Loss L = −(1/B) Σ_n R(x_n, a_n); dL/da_i = −(x_i − β(ln a_i + 1)) / B.
-        for ((d, &xi), &ai) in dl_da.iter_mut().zip(&x).zip(a) {
-            *d = -(xi - cfg.beta * (ai.max(f64::MIN_POSITIVE).ln() + 1.0)) / b as f64;
+        for ((d, xs), a_row) in dl_da.chunks_mut(m).zip(x.chunks(m)).zip(a.chunks(m)) {
+            train_env.reward_gradient(xs, a_row, d);
+            d.iter_mut().for_each(|g| *g = -*g / b as f64);
         }
         grad.iter_mut().for_each(|g| *g = 0.0);
         policy.backward(&mut ws, &dl_da, &mut grad, false)?;
