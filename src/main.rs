@@ -2,7 +2,7 @@
 //! `pimtl::experiments`. Errors are printed as one line on stderr with a non-zero exit code.
 
 use clap::{Parser, Subcommand};
-use pimtl::experiments::{bound, demo, fig1, portfolio};
+use pimtl::experiments::{bound, demo, federated, fig1, portfolio};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -148,6 +148,73 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Meta federated learning (§A.2, Fig. 6): aggregation policies learned by PPO (STL vs MTL)
+    /// against FedAvg, on label-skewed clients of an MNIST-format image set.
+    Federated {
+        /// Directory with train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte
+        /// and t10k-labels-idx1-ubyte (each optionally .gz), e.g. MNIST proper.
+        #[arg(long, default_value = pimtl::data::idx::FASHION_MNIST_DIR)]
+        data: PathBuf,
+        /// Client model: cnn (the paper's) or softmax [default: cnn, softmax with --quick].
+        #[arg(long, value_parser = ["cnn", "softmax"])]
+        client: Option<String>,
+        /// Federated rounds per episode [default: 50, 20 with --quick].
+        #[arg(long)]
+        rounds: Option<usize>,
+        /// Local accuracies per client state H.
+        #[arg(long, default_value_t = 3)]
+        history: usize,
+        /// Hidden units of the policy's RNN.
+        #[arg(long, default_value_t = 10)]
+        hidden: usize,
+        /// Clients of the training universe.
+        #[arg(long, default_value_t = 50)]
+        train_clients: usize,
+        /// Held-out clients for the test tasks.
+        #[arg(long, default_value_t = 20)]
+        test_clients: usize,
+        /// Clients per task.
+        #[arg(long, default_value_t = 10)]
+        clients_per_task: usize,
+        /// Rare-label (6–9) clients per task.
+        #[arg(long, default_value_t = 2)]
+        skewed: usize,
+        /// Training images per client.
+        #[arg(long, default_value_t = 600)]
+        samples: usize,
+        /// MTL training tasks.
+        #[arg(long, default_value_t = 32)]
+        train_tasks: usize,
+        /// Test tasks of held-out clients [default: 3, 2 with --quick].
+        #[arg(long)]
+        test_tasks: Option<usize>,
+        /// Evaluation-set size (images of the test split) for states and rewards.
+        #[arg(long, default_value_t = 1000)]
+        eval_samples: usize,
+        /// PPO iterations of each learner [default: 12, 40 with --quick].
+        #[arg(long)]
+        updates: Option<usize>,
+        /// Episodes per PPO iteration [default: 2, 1 with --quick].
+        #[arg(long)]
+        episodes: Option<usize>,
+        /// PPO Adam learning rate.
+        #[arg(long, default_value_t = 0.03)]
+        lr: f64,
+        /// Dirichlet concentration κ of the exploration policy.
+        #[arg(long, default_value_t = 20.0)]
+        concentration: f64,
+        /// Task prioritisation α (0: MTL with uniform tasks; > 0: P-MTL).
+        #[arg(long, default_value_t = 0.0)]
+        alpha: f64,
+        /// Local SGD learning rate of the clients.
+        #[arg(long, default_value_t = 0.05)]
+        local_lr: f32,
+        /// Threads for local training (0: all cores). Results do not depend on it.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        #[command(flatten)]
+        common: Common,
+    },
     /// List the known data sets with their instruments, days and date range.
     Data {
         /// Folder of the known data sets.
@@ -228,6 +295,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("wrote {}", out.display());
             Ok(())
         }
+        cmd @ Command::Federated { .. } => run_federated(cmd),
         Command::Portfolio {
             data,
             data_dir,
@@ -331,6 +399,81 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 #[allow(clippy::too_many_arguments)]
+fn run_federated(cmd: Command) -> anyhow::Result<()> {
+    let Command::Federated {
+        data,
+        client,
+        rounds,
+        history,
+        hidden,
+        train_clients,
+        test_clients,
+        clients_per_task,
+        skewed,
+        samples,
+        train_tasks,
+        test_tasks,
+        eval_samples,
+        updates,
+        episodes,
+        lr,
+        concentration,
+        alpha,
+        local_lr,
+        threads,
+        common,
+    } = cmd
+    else {
+        unreachable!("run_federated is only called with Command::Federated");
+    };
+    let mut cfg = if common.quick {
+        federated::FederatedExperimentConfig::quick(&data)
+    } else {
+        federated::FederatedExperimentConfig::full(&data)
+    };
+    cfg.seed = common.seed;
+    if let Some(c) = client {
+        cfg.client = if c == "cnn" {
+            federated::ClientKind::Cnn
+        } else {
+            federated::ClientKind::Softmax
+        };
+    }
+    if let Some(v) = rounds {
+        cfg.rounds = v;
+    }
+    cfg.history = history;
+    cfg.hidden = hidden;
+    cfg.train_clients = train_clients;
+    cfg.test_clients = test_clients;
+    cfg.clients_per_task = clients_per_task;
+    cfg.skewed = skewed;
+    cfg.samples = samples;
+    cfg.train_tasks = train_tasks;
+    if let Some(v) = test_tasks {
+        cfg.test_tasks = v;
+    }
+    cfg.eval_samples = eval_samples;
+    if let Some(v) = updates {
+        cfg.updates = v;
+    }
+    if let Some(v) = episodes {
+        cfg.episodes = v;
+    }
+    cfg.lr = lr;
+    cfg.concentration = concentration;
+    cfg.alpha = alpha;
+    cfg.local_lr = local_lr;
+    cfg.validate()?;
+    let out = common.out_dir("federated");
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let res = pool.install(|| federated::run(&cfg, |line| eprintln!("{line}")))?;
+    federated::write_results(&res, &out)?;
+    println!("{}", federated::summary_table(&res));
+    println!("finished in {:.1} s; wrote {}", res.seconds, out.display());
+    Ok(())
+}
+
 fn run_demo(
     entities: usize,
     transfer_entities: usize,

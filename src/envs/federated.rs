@@ -16,6 +16,13 @@
 //!
 //! `acc` is the accuracy on a small evaluation set (1000 samples of the test split in the paper);
 //! before `H` rounds have passed, the missing history is filled with the first round's accuracy.
+//! Each step of a client's state carries two features ([`STATE_FEATURES`]): the accuracy itself
+//! and `10 · (acc_i − mean_j acc_j)`, its deviation from the mean over the task's clients in that
+//! round. The second is a function of the accuracies the paper's state holds, computed the same
+//! way for every client, so the policy stays permutation-equivariant; it hands the network the
+//! comparison between clients (which client is unusual) at a usable scale instead of making the
+//! per-client encoder, which sees one client at a time, infer it from raw values that differ by a
+//! few hundredths.
 //! The episode's randomness — the initial model `θ_0 = model.init(seed)` and the seeds of the local
 //! SGD of every round — is fixed by the episode seed, so the same seed with the same weights
 //! replays the same run: two aggregation policies are compared on identical client training, and
@@ -29,6 +36,14 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use std::sync::Arc;
+
+/// Features per client and step of the state: the accuracy and its scaled deviation from the
+/// task's mean.
+pub const STATE_FEATURES: usize = 2;
+
+/// Scale of the deviation feature: accuracy differences between clients are a few hundredths to
+/// a few tenths; ×10 puts them on the scale of the network's tanh units.
+pub const DEVIATION_SCALE: f64 = 10.0;
 
 /// Labelled images of one client or of an evaluation set: `images` row-major
 /// `[samples][input_len]`, `labels` one per sample.
@@ -326,9 +341,20 @@ impl<M: ClientModel> FederatedEnv<M> {
         Ok(())
     }
 
-    fn write_state(ep: &Episode, state: &mut Vec<f64>) {
+    /// The state `[client][H][2]`: per step, the accuracy and its deviation from the task's
+    /// mean accuracy of that step, scaled by [`DEVIATION_SCALE`].
+    fn write_state(ep: &Episode, h: usize, state: &mut Vec<f64>) {
+        let m = ep.history.len() / h;
+        let means: Vec<f64> = (0..h)
+            .map(|k| (0..m).map(|i| ep.history[i * h + k]).sum::<f64>() / m as f64)
+            .collect();
         state.clear();
-        state.extend_from_slice(&ep.history);
+        for row in ep.history.chunks_exact(h) {
+            for (k, &a) in row.iter().enumerate() {
+                state.push(a);
+                state.push(DEVIATION_SCALE * (a - means[k]));
+            }
+        }
     }
 }
 
@@ -346,7 +372,7 @@ impl<M: ClientModel> EpisodicTaskEnv for FederatedEnv<M> {
     }
 
     fn features(&self) -> usize {
-        1
+        STATE_FEATURES
     }
 
     fn horizon(&self) -> usize {
@@ -370,7 +396,7 @@ impl<M: ClientModel> EpisodicTaskEnv for FederatedEnv<M> {
             seeds: ChaCha8Rng::seed_from_u64(seed),
         };
         self.local_round(&mut ep)?;
-        Self::write_state(&ep, state);
+        Self::write_state(&ep, self.config.history, state);
         self.episode = Some(ep);
         Ok(())
     }
@@ -395,7 +421,7 @@ impl<M: ClientModel> EpisodicTaskEnv for FederatedEnv<M> {
             let done = ep.round == self.config.rounds;
             if !done {
                 self.local_round(&mut ep)?;
-                Self::write_state(&ep, state);
+                Self::write_state(&ep, self.config.history, state);
             }
             Ok((reward, done))
         })();
@@ -445,11 +471,13 @@ mod tests {
         let mut env = toy_env(3)?;
         let mut s = Vec::new();
         env.reset(0, 7, &mut s)?;
-        assert_eq!(s.len(), 3 * 3);
-        // Before H rounds the history repeats the first accuracy.
-        for row in s.chunks_exact(3) {
-            assert_eq!(row[0], row[2]);
+        assert_eq!(s.len(), 3 * 3 * STATE_FEATURES);
+        // Before H rounds the history repeats the first accuracy; deviations average to zero.
+        for row in s.chunks_exact(3 * STATE_FEATURES) {
+            assert_eq!(row[0], row[4]);
         }
+        let dev: f64 = s.chunks_exact(2).map(|f| f[1]).sum();
+        assert!(dev.abs() < 1e-9, "{dev}");
         let w = [1.0 / 3.0; 3];
         let mut done = false;
         let mut n = 0;

@@ -3,5 +3,6 @@
 
 pub mod bound;
 pub mod demo;
+pub mod federated;
 pub mod fig1;
 pub mod portfolio;
