@@ -51,7 +51,7 @@ enum Command {
         #[arg(long, default_value_t = 25)]
         transfer_entities: usize,
         /// Entropy weight β.
-        #[arg(long, default_value_t = 0.1)]
+        #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
         beta: f64,
         /// Batch size.
         #[arg(long, default_value_t = 64)]
@@ -60,7 +60,7 @@ enum Command {
         #[arg(long)]
         steps: Option<usize>,
         /// Adam learning rate.
-        #[arg(long, default_value_t = 0.01)]
+        #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
         lr: f64,
         /// Hidden units of the per-entity MLP.
         #[arg(long, default_value_t = 16)]
@@ -75,7 +75,7 @@ enum Command {
         #[arg(long)]
         seeds: Option<usize>,
         /// Reward noise σ.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         noise: Option<f64>,
         #[command(flatten)]
         common: Common,
@@ -122,22 +122,22 @@ enum Command {
         #[arg(long)]
         holdout: Option<usize>,
         /// Commission rate c.
-        #[arg(long, default_value_t = 0.0025)]
+        #[arg(long, default_value_t = 0.0025, allow_negative_numbers = true)]
         commission: f64,
         /// Fraction of days for training.
-        #[arg(long, default_value_t = 0.8)]
+        #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
         train_fraction: f64,
         /// P-MTL prioritisation exponent α.
-        #[arg(long, default_value_t = 0.5)]
+        #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
         alpha: f64,
         /// Importance-sampling exponent β.
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
         beta: f64,
         /// Score smoothing γ.
-        #[arg(long, default_value_t = 0.2)]
+        #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
         smoothing: f64,
         /// Adam learning rate.
-        #[arg(long, default_value_t = 1e-3)]
+        #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
         lr: f64,
         /// Add a cash asset.
         #[arg(long)]
@@ -198,16 +198,16 @@ enum Command {
         #[arg(long)]
         episodes: Option<usize>,
         /// PPO Adam learning rate.
-        #[arg(long, default_value_t = 0.03)]
+        #[arg(long, default_value_t = 0.03, allow_negative_numbers = true)]
         lr: f64,
         /// Dirichlet concentration κ of the exploration policy.
-        #[arg(long, default_value_t = 20.0)]
+        #[arg(long, default_value_t = 20.0, allow_negative_numbers = true)]
         concentration: f64,
         /// Task prioritisation α (0: MTL with uniform tasks; > 0: P-MTL).
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         alpha: f64,
         /// Local SGD learning rate of the clients.
-        #[arg(long, default_value_t = 0.05)]
+        #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
         local_lr: f32,
         /// Threads for local training (0: all cores). Results do not depend on it.
         #[arg(long, default_value_t = 0)]
