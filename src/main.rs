@@ -182,6 +182,9 @@ enum Command {
         /// Training images per client.
         #[arg(long, default_value_t = 600)]
         samples: usize,
+        /// Use a Dirichlet(ALPHA) label partition instead of the paper's skew.
+        #[arg(long, value_name = "ALPHA")]
+        dirichlet: Option<f64>,
         /// MTL training tasks.
         #[arg(long, default_value_t = 32)]
         train_tasks: usize,
@@ -411,6 +414,7 @@ fn run_federated(cmd: Command) -> anyhow::Result<()> {
         clients_per_task,
         skewed,
         samples,
+        dirichlet,
         train_tasks,
         test_tasks,
         eval_samples,
@@ -449,6 +453,7 @@ fn run_federated(cmd: Command) -> anyhow::Result<()> {
     cfg.clients_per_task = clients_per_task;
     cfg.skewed = skewed;
     cfg.samples = samples;
+    cfg.dirichlet_alpha = dirichlet;
     cfg.train_tasks = train_tasks;
     if let Some(v) = test_tasks {
         cfg.test_tasks = v;

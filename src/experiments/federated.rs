@@ -23,6 +23,11 @@
 //!    policies acting deterministically (the Dirichlet mean). Record the aggregate's accuracy on
 //!    the full test split after every round and the weights given to every client.
 //!
+//! With `dirichlet_alpha = Some(α)` the universe is a Dirichlet(α) label partition instead
+//! (`federated::dirichlet`; the first `train_clients` clients train, the rest are held out) and
+//! tasks are uniform subsets of `clients_per_task` clients: the usual non-IID benchmark, for
+//! studies beyond the paper's setup.
+//!
 //! Deterministic for a seed: every task, episode and draw derives from [`FederatedExperimentConfig::seed`];
 //! local training is the same for any number of threads.
 
@@ -31,7 +36,7 @@ use crate::envs::federated::{ClientPool, FederatedEnv, FederatedEnvConfig, Label
 use crate::error::{Error, Result};
 use crate::federated::client::{ClientModel, ConvNet, SoftmaxRegression};
 use crate::federated::fedavg::{accuracy, rare_half_weights};
-use crate::federated::partition::{gather, skewed_universe};
+use crate::federated::partition::{dirichlet, gather, skewed_universe};
 use crate::learn::dirichlet::DirichletPolicy;
 use crate::learn::mtl::Mode;
 use crate::learn::ppo::{deterministic_episode, EpisodicTaskEnv, Ppo, PpoConfig, UpdateStats};
@@ -72,8 +77,12 @@ pub struct FederatedExperimentConfig {
     pub test_clients: usize,
     /// Clients per task (paper: 10).
     pub clients_per_task: usize,
-    /// Rare-label (6–9) clients per task (paper: 2).
+    /// Rare-label (6–9) clients per task (paper: 2); unused with a Dirichlet partition.
     pub skewed: usize,
+    /// `None`: the paper's skew. `Some(α)`: a Dirichlet(α) label partition instead (each client
+    /// draws its label mix from `Dirichlet(α, …, α)`; tasks are uniform subsets of clients; the
+    /// rare-half baseline does not apply).
+    pub dirichlet_alpha: Option<f64>,
     /// Samples per client (paper: 600).
     pub samples: usize,
     /// Training tasks of MTL.
@@ -121,6 +130,7 @@ impl FederatedExperimentConfig {
             test_clients: 20,
             clients_per_task: 10,
             skewed: 2,
+            dirichlet_alpha: None,
             samples: 600,
             train_tasks: 32,
             test_tasks: 3,
@@ -201,6 +211,24 @@ impl FederatedExperimentConfig {
         }
         if !(self.beta.is_finite() && (0.0..=1.0).contains(&self.beta)) {
             return Err(Error::param("beta", self.beta, "must lie in [0, 1]"));
+        }
+        if let Some(a) = self.dirichlet_alpha {
+            if !(a.is_finite() && a > 0.0) {
+                return Err(Error::param("dirichlet_alpha", a, "must be finite and > 0"));
+            }
+            for (name, n) in [
+                ("train_clients", self.train_clients),
+                ("test_clients", self.test_clients),
+            ] {
+                if n < self.clients_per_task {
+                    return Err(Error::param(
+                        name,
+                        n,
+                        format!("cannot fill a task of {} clients", self.clients_per_task),
+                    ));
+                }
+            }
+            return Ok(());
         }
         let (tc, tr) = self.split_counts(self.test_clients);
         let need = (self.clients_per_task - self.skewed, self.skewed);
@@ -330,45 +358,67 @@ fn draw_task(
 pub fn prepare(cfg: &FederatedExperimentConfig, data: &Dataset) -> Result<Prepared> {
     cfg.validate()?;
     let total = cfg.train_clients + cfg.test_clients;
-    let universe = skewed_universe(
-        &data.train_labels.labels,
-        total,
-        cfg.clients_per_task,
-        cfg.skewed,
-        cfg.samples,
-        cfg.seed,
-    )?;
-    let common = universe.common_clients();
-    let rare = universe.rare_clients();
-    let (test_common, test_rare) = cfg.split_counts(cfg.test_clients);
-    if common.len() < test_common + (cfg.clients_per_task - cfg.skewed) || rare.len() < test_rare + cfg.skewed
-    {
-        return Err(Error::param(
-            "train_clients",
-            cfg.train_clients,
-            "too few training clients of one kind left after holding out the test clients",
-        ));
-    }
-    // Held out: the last clients of each kind (the universe's clients are already shuffled).
-    let (train_common, held_common) = common.split_at(common.len() - test_common);
-    let (train_rare, held_rare) = rare.split_at(rare.len() - test_rare);
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7a5c);
+    let (partition, is_rare, train_tasks, test_tasks) = match cfg.dirichlet_alpha {
+        Some(alpha) => {
+            let partition = dirichlet(&data.train_labels.labels, total, cfg.samples, alpha, cfg.seed)?;
+            let m = cfg.clients_per_task;
+            let draw = |lo: usize, n: usize, rng: &mut ChaCha8Rng| {
+                let mut v: Vec<usize> = rand::seq::index::sample(rng, n, m)
+                    .iter()
+                    .map(|j| lo + j)
+                    .collect();
+                v.sort_unstable();
+                v
+            };
+            let train: Vec<Vec<usize>> = (0..cfg.train_tasks)
+                .map(|_| draw(0, cfg.train_clients, &mut rng))
+                .collect();
+            let test: Vec<Vec<usize>> = (0..cfg.test_tasks)
+                .map(|_| draw(cfg.train_clients, cfg.test_clients, &mut rng))
+                .collect();
+            (partition, vec![false; total], train, test)
+        }
+        None => {
+            let universe = skewed_universe(
+                &data.train_labels.labels,
+                total,
+                cfg.clients_per_task,
+                cfg.skewed,
+                cfg.samples,
+                cfg.seed,
+            )?;
+            let common = universe.common_clients();
+            let rare = universe.rare_clients();
+            let (test_common, test_rare) = cfg.split_counts(cfg.test_clients);
+            if common.len() < test_common + (cfg.clients_per_task - cfg.skewed)
+                || rare.len() < test_rare + cfg.skewed
+            {
+                return Err(Error::param(
+                    "train_clients",
+                    cfg.train_clients,
+                    "too few training clients of one kind left after holding out the test clients",
+                ));
+            }
+            // Held out: the last clients of each kind (the universe's clients are already shuffled).
+            let (train_common, held_common) = common.split_at(common.len() - test_common);
+            let (train_rare, held_rare) = rare.split_at(rare.len() - test_rare);
+            let n_common = cfg.clients_per_task - cfg.skewed;
+            let train = (0..cfg.train_tasks)
+                .map(|_| draw_task(train_common, train_rare, n_common, cfg.skewed, &mut rng))
+                .collect();
+            let test = (0..cfg.test_tasks)
+                .map(|_| draw_task(held_common, held_rare, n_common, cfg.skewed, &mut rng))
+                .collect();
+            (universe.partition, universe.is_rare, train, test)
+        }
+    };
     let mut clients = Vec::with_capacity(total);
-    for idx in &universe.partition.clients {
+    for idx in &partition.clients {
         let (images, labels) = gather(&data.train_images, &data.train_labels, idx)?;
         clients.push(LabelledSet { images, labels });
     }
-    let pool = Arc::new(ClientPool {
-        clients,
-        is_rare: universe.is_rare.clone(),
-    });
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7a5c);
-    let n_common = cfg.clients_per_task - cfg.skewed;
-    let train_tasks = (0..cfg.train_tasks)
-        .map(|_| draw_task(train_common, train_rare, n_common, cfg.skewed, &mut rng))
-        .collect();
-    let test_tasks = (0..cfg.test_tasks)
-        .map(|_| draw_task(held_common, held_rare, n_common, cfg.skewed, &mut rng))
-        .collect();
+    let pool = Arc::new(ClientPool { clients, is_rare });
     let n_test = data.test_labels.len();
     if cfg.eval_samples > n_test {
         return Err(Error::param(
@@ -676,7 +726,7 @@ pub fn summary(res: &FederatedResults) -> serde_json::Value {
             if curve.is_empty() {
                 continue;
             }
-            let at = |r: usize| curve.get(r.min(curve.len()) - 1).copied();
+            let at = |r: usize| curve.get(r - 1).copied();
             let runs: Vec<&TestRun> = res
                 .runs
                 .iter()

@@ -211,7 +211,10 @@ pub fn skewed_universe(
                 "samples",
                 samples,
                 format!(
-                    "{n} clients with {what} need {need} distinct samples but the split has only {}",
+                    "a universe of {universe} clients ({n_common} with labels 0–5, {n_rare} with labels 6–9) \
+                     of {samples} samples each: its {n} clients with {what} need {need} distinct samples \
+                     but the data has only {} with {what}; ask for fewer clients or fewer samples per \
+                     client",
                     pool.len()
                 ),
             ));
