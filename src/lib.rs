@@ -40,6 +40,10 @@
 //! | §6.1 synthetic allocation, Fig. 1 | [`envs::synthetic`], [`experiments::fig1`] | `SyntheticAllocation`, `run` |
 //! | §6.2 portfolio, direct policy gradient | [`envs::portfolio`], [`learn::pg`], [`replay`] | `PortfolioTasks`, `PolicyGradient`, `PortfolioVectorMemory` |
 //! | §6.2 baselines, A.1 protocol, Figs. 3–5 | [`baselines`], [`metrics`], [`experiments::portfolio`] | `EqualCrp`, `Olmar`, `Pamr`, `Metrics` |
+//! | §A.2 clients, partitions, FedAvg | [`federated`], [`data::idx`] | `ConvNet`, `SoftmaxRegression`, `skewed_universe`, `dirichlet`, `run_federated` |
+//! | §A.2 meta federated learning environment | [`envs::federated`] | `FederatedEnv`, `ClientPool`, `FederatedEnvConfig` |
+//! | §A.2 PPO, stochastic simplex policy | [`learn::ppo`], [`learn::dirichlet`] | `Ppo`, `EpisodicTaskEnv`, `DirichletPolicy` |
+//! | §A.2 Fig. 6 | [`experiments::federated`] | `run`, `write_results` |
 //!
 //! Conventions: every entry point takes a seed and uses a portable generator (`ChaCha8Rng`), so a
 //! run is reproducible bit for bit single-threaded on the same machine; every error is a
