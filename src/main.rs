@@ -401,7 +401,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_federated(cmd: Command) -> anyhow::Result<()> {
     let Command::Federated {
         data,
@@ -479,6 +478,7 @@ fn run_federated(cmd: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_demo(
     entities: usize,
     transfer_entities: usize,

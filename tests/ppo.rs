@@ -118,7 +118,7 @@ fn surrogate_gradient_matches_finite_differences() -> Result<()> {
     let mut scratch = grad.clone();
     let h = 1e-6;
     let mut worst = 0.0f64;
-    for j in 0..grad.len() {
+    for (j, &g) in grad.iter().enumerate() {
         let p0 = ppo.policy.params()[j];
         ppo.policy.params_mut()[j] = p0 + h;
         let lp = ppo.loss_and_grad_for_check(&idx, 0.7, &mut scratch)?;
@@ -126,7 +126,7 @@ fn surrogate_gradient_matches_finite_differences() -> Result<()> {
         let lm = ppo.loss_and_grad_for_check(&idx, 0.7, &mut scratch)?;
         ppo.policy.params_mut()[j] = p0;
         let fd = (lp - lm) / (2.0 * h);
-        let err = (fd - grad[j]).abs() / (1e-4 + fd.abs().max(grad[j].abs()));
+        let err = (fd - g).abs() / (1e-4 + fd.abs().max(g.abs()));
         worst = worst.max(err);
     }
     assert!(worst < 1e-5, "largest relative error {worst}");

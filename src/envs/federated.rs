@@ -531,12 +531,12 @@ mod tests {
         let model = SoftmaxRegression::new(2, 2)?;
         let cfg = FederatedEnvConfig::paper(3, 2);
         let eval = Arc::new(toy_set(4, 0));
-        assert!(FederatedEnv::new(model.clone(), pool.clone(), vec![vec![1]], eval.clone(), cfg).is_err());
-        assert!(FederatedEnv::new(model.clone(), pool.clone(), vec![vec![0, 0]], eval.clone(), cfg).is_err());
-        assert!(FederatedEnv::new(model.clone(), pool.clone(), vec![], eval.clone(), cfg).is_err());
+        assert!(FederatedEnv::new(model, pool.clone(), vec![vec![1]], eval.clone(), cfg).is_err());
+        assert!(FederatedEnv::new(model, pool.clone(), vec![vec![0, 0]], eval.clone(), cfg).is_err());
+        assert!(FederatedEnv::new(model, pool.clone(), vec![], eval.clone(), cfg).is_err());
         let mut bad = toy_set(4, 0);
         bad.labels[2] = 2;
-        assert!(FederatedEnv::new(model.clone(), pool.clone(), vec![vec![0]], Arc::new(bad), cfg).is_err());
+        assert!(FederatedEnv::new(model, pool.clone(), vec![vec![0]], Arc::new(bad), cfg).is_err());
         let mut short = toy_set(4, 0);
         short.images.pop();
         assert!(FederatedEnv::new(model, pool, vec![vec![0]], Arc::new(short), cfg).is_err());

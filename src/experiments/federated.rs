@@ -487,6 +487,9 @@ pub struct FederatedResults {
     pub policies: Vec<(String, EquivariantPolicy<f64>)>,
 }
 
+/// Per round of one test episode: evaluation-set accuracy, test-split accuracy, weights.
+type EpisodeRecord = (Vec<f64>, Vec<f64>, Vec<Vec<f64>>);
+
 /// Runs one test episode with weights from `choose(state)`, recording test accuracy and weights.
 fn test_episode<M: ClientModel>(
     env: &mut FederatedEnv<M>,
@@ -494,7 +497,7 @@ fn test_episode<M: ClientModel>(
     seed: u64,
     test: &LabelledSet,
     mut choose: impl FnMut(&[f64]) -> Result<Vec<f64>>,
-) -> Result<(Vec<f64>, Vec<f64>, Vec<Vec<f64>>)> {
+) -> Result<EpisodeRecord> {
     let mut state = Vec::new();
     env.reset(task, seed, &mut state)?;
     let (mut eval_acc, mut test_acc, mut weights) = (Vec::new(), Vec::new(), Vec::new());

@@ -329,6 +329,9 @@ impl Rollout {
     }
 }
 
+/// One evaluation along training: the iteration and the named values the callback returned.
+pub type Evaluation = (usize, Vec<(String, f64)>);
+
 /// Algorithm 1 with PPO updates (see the module docs).
 pub struct Ppo<T: Scalar, E: EpisodicTaskEnv, S: Scorer> {
     /// The equivariant policy being trained (its output is the Dirichlet's mean direction).
@@ -727,7 +730,7 @@ impl<T: Scalar, E: EpisodicTaskEnv, S: Scorer> Ppo<T, E, S> {
     pub fn run(
         &mut self,
         mut evaluate: impl FnMut(usize, &EquivariantPolicy<T>) -> Result<Vec<(String, f64)>>,
-    ) -> Result<Vec<(usize, Vec<(String, f64)>)>> {
+    ) -> Result<Vec<Evaluation>> {
         let total = self.config.updates;
         let bar = (self.config.progress && std::io::stderr().is_terminal())
             .then(|| indicatif::ProgressBar::new(total as u64));
