@@ -183,18 +183,18 @@ enum Command {
         #[arg(long, default_value_t = 600)]
         samples: usize,
         /// Use a Dirichlet(ALPHA) label partition instead of the paper's skew.
-        #[arg(long, value_name = "ALPHA")]
+        #[arg(long, value_name = "ALPHA", allow_negative_numbers = true)]
         dirichlet: Option<f64>,
         /// MTL training tasks.
         #[arg(long, default_value_t = 32)]
         train_tasks: usize,
-        /// Test tasks of held-out clients [default: 3, 2 with --quick].
+        /// Test tasks of held-out clients [default: 2].
         #[arg(long)]
         test_tasks: Option<usize>,
         /// Evaluation-set size (images of the test split) for states and rewards.
         #[arg(long, default_value_t = 1000)]
         eval_samples: usize,
-        /// PPO iterations of each learner [default: 12, 40 with --quick].
+        /// PPO iterations of each learner [default: 8, 40 with --quick].
         #[arg(long)]
         updates: Option<usize>,
         /// Episodes per PPO iteration [default: 2, 1 with --quick].

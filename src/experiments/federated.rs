@@ -133,12 +133,12 @@ impl FederatedExperimentConfig {
             dirichlet_alpha: None,
             samples: 600,
             train_tasks: 32,
-            test_tasks: 3,
+            test_tasks: 2,
             eval_samples: 1000,
             local_epochs: 1,
             local_batch: 20,
             local_lr: 0.05,
-            updates: 12,
+            updates: 8,
             episodes: 2,
             ppo_epochs: 4,
             minibatch: 25,
@@ -158,7 +158,6 @@ impl FederatedExperimentConfig {
             rounds: 20,
             updates: 40,
             episodes: 1,
-            test_tasks: 2,
             ..Self::full(data)
         }
     }
