@@ -312,7 +312,7 @@ fn conv_matmul<T: Scalar>(p: &[T], kk: usize, k: &[T], act: &mut [T], rows: usiz
             for (kx, &x) in pr.iter().enumerate() {
                 let w = &k[kx * c + j0..kx * c + j0 + CONV_BLOCK];
                 for (a, &wv) in acc.iter_mut().zip(w) {
-                    *a = *a + x * wv;
+                    *a += x * wv;
                 }
             }
             or[j0..j0 + CONV_BLOCK].copy_from_slice(&acc);
@@ -321,7 +321,7 @@ fn conv_matmul<T: Scalar>(p: &[T], kk: usize, k: &[T], act: &mut [T], rows: usiz
         for j in j0..c {
             let mut a = or[j];
             for (kx, &x) in pr.iter().enumerate() {
-                a = a + x * k[kx * c + j];
+                a += x * k[kx * c + j];
             }
             or[j] = a;
         }
@@ -342,7 +342,7 @@ fn conv_weight_grad<T: Scalar>(p: &[T], kk: usize, du: &[T], dk: &mut [T], rows:
                 let x = p[r * kk + kx];
                 let d = &du[r * c + j0..r * c + j0 + CONV_BLOCK];
                 for (a, &dv) in acc.iter_mut().zip(d) {
-                    *a = *a + x * dv;
+                    *a += x * dv;
                 }
             }
             dkr[j0..j0 + CONV_BLOCK].copy_from_slice(&acc);
@@ -351,7 +351,7 @@ fn conv_weight_grad<T: Scalar>(p: &[T], kk: usize, du: &[T], dk: &mut [T], rows:
         for j in j0..c {
             let mut a = dkr[j];
             for r in 0..rows {
-                a = a + p[r * kk + kx] * du[r * c + j];
+                a += p[r * kk + kx] * du[r * c + j];
             }
             dkr[j] = a;
         }

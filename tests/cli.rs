@@ -1,0 +1,413 @@
+//! The `pimtl` binary on bad input: every case exits non-zero with exactly one stderr line,
+//! `error: …`, naming the offending file (and line), field or parameter; nothing panics and no
+//! output folder is created. Every input is built in a fresh temporary directory and is valid
+//! apart from the one intended defect (checked through the library before the defect is made),
+//! so every case fails during validation, before any training.
+
+use pimtl::data::idx::{load_dir, Images, Labels};
+use pimtl::data::prices::{check_min_days, parse_auto};
+use pimtl::experiments::portfolio::{plan, PortfolioExperimentConfig};
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A fresh temporary directory, removed on drop.
+struct TmpDir(PathBuf);
+
+impl TmpDir {
+    fn new(test: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("pimtl-cli-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TmpDir(d)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The output folder passed with `--out`; it must never be created.
+    fn out(&self) -> PathBuf {
+        self.0.join("out")
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `pimtl <args>` expecting a clean failure; returns the single `error:` line. Checks:
+/// non-zero exit, stderr is exactly one line starting with `error:`, no panic, no `out` folder,
+/// and the line contains every one of `needles`.
+fn expect_error<S: AsRef<OsStr>>(args: &[S], out: &Path, needles: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_pimtl"))
+        .args(args)
+        .output()
+        .expect("run pimtl");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let shown: Vec<String> = args
+        .iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect();
+    let shown = shown.join(" ");
+    assert!(
+        !output.status.success(),
+        "pimtl {shown} succeeded; stderr:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "pimtl {shown} panicked:\n{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "pimtl {shown}: expected exactly one stderr line, got:\n{stderr}"
+    );
+    let line = lines[0];
+    assert!(
+        line.starts_with("error: "),
+        "pimtl {shown}: stderr line does not start with `error: `: {line}"
+    );
+    for n in needles {
+        assert!(
+            line.contains(n),
+            "pimtl {shown}: error line does not name {n:?}: {line}"
+        );
+    }
+    assert!(
+        !out.exists(),
+        "pimtl {shown} created the output folder {} although it failed",
+        out.display()
+    );
+    line.to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// federated
+// ---------------------------------------------------------------------------------------------
+
+const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
+const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
+const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
+const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
+
+/// `per_label` images of each label 0–9 (cycling through the labels), `side × side` pixels.
+fn images_and_labels(per_label: usize, side: usize) -> (Images, Labels) {
+    let count = per_label * 10;
+    let labels: Vec<u8> = (0..count).map(|i| (i % 10) as u8).collect();
+    let pixels = (0..count * side * side)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+        .collect();
+    (
+        Images {
+            count,
+            rows: side,
+            cols: side,
+            pixels,
+        },
+        Labels { labels },
+    )
+}
+
+/// Writes the four IDX files of a valid data set: `train_per_label` training images of each
+/// label, `test_per_label` test images of each label, `side × side` pixels.
+fn write_dataset(dir: &Path, train_per_label: usize, test_per_label: usize, side: usize) {
+    let (ti, tl) = images_and_labels(train_per_label, side);
+    let (si, sl) = images_and_labels(test_per_label, side);
+    std::fs::write(dir.join(TRAIN_IMAGES), ti.to_idx_bytes().unwrap()).unwrap();
+    std::fs::write(dir.join(TRAIN_LABELS), tl.to_idx_bytes().unwrap()).unwrap();
+    std::fs::write(dir.join(TEST_IMAGES), si.to_idx_bytes().unwrap()).unwrap();
+    std::fs::write(dir.join(TEST_LABELS), sl.to_idx_bytes().unwrap()).unwrap();
+    load_dir(dir).expect("the data set built by the test is valid");
+}
+
+/// `pimtl federated --quick --out <out> --data <data> <extra…>`.
+fn federated_args(out: &Path, data: &Path, extra: &[&str]) -> Vec<std::ffi::OsString> {
+    let mut a: Vec<std::ffi::OsString> = vec![
+        "federated".into(),
+        "--quick".into(),
+        "--out".into(),
+        out.into(),
+        "--data".into(),
+        data.into(),
+    ];
+    a.extend(extra.iter().map(Into::into));
+    a
+}
+
+fn show(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[test]
+fn federated_missing_files() {
+    let t = TmpDir::new("fed-missing");
+    let data = t.path().join("empty");
+    std::fs::create_dir_all(&data).unwrap();
+    let line = expect_error(
+        &federated_args(&t.out(), &data, &[]),
+        &t.out(),
+        &[&show(&data.join(TRAIN_IMAGES)), "missing file"],
+    );
+    eprintln!("{line}");
+}
+
+#[test]
+fn federated_truncated_train_images() {
+    let t = TmpDir::new("fed-truncated");
+    let data = t.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_dataset(&data, 20, 10, 28);
+    let file = data.join(TRAIN_IMAGES);
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() - 100]).unwrap();
+    let line = expect_error(
+        &federated_args(&t.out(), &data, &[]),
+        &t.out(),
+        &[&show(&file), "truncated"],
+    );
+    eprintln!("{line}");
+}
+
+#[test]
+fn federated_label_out_of_range() {
+    let t = TmpDir::new("fed-label");
+    let data = t.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_dataset(&data, 20, 10, 28);
+    let (_, mut labels) = images_and_labels(20, 28);
+    labels.labels[37] = 12;
+    let file = data.join(TRAIN_LABELS);
+    std::fs::write(&file, labels.to_idx_bytes().unwrap()).unwrap();
+    let line = expect_error(
+        &federated_args(&t.out(), &data, &[]),
+        &t.out(),
+        &[&show(&file), "37", "12"],
+    );
+    eprintln!("{line}");
+}
+
+#[test]
+fn federated_test_images_of_another_size() {
+    let t = TmpDir::new("fed-size");
+    let data = t.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_dataset(&data, 20, 10, 28);
+    let (small, _) = images_and_labels(10, 20);
+    let file = data.join(TEST_IMAGES);
+    std::fs::write(&file, small.to_idx_bytes().unwrap()).unwrap();
+    let line = expect_error(
+        &federated_args(&t.out(), &data, &[]),
+        &t.out(),
+        &[&show(&file), "20×20", "28×28"],
+    );
+    eprintln!("{line}");
+}
+
+#[test]
+fn federated_more_clients_than_the_data_fills() {
+    let t = TmpDir::new("fed-clients");
+    let data = t.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // 200 training images of each label and 100 test images; the default universe is
+    // 50 + 20 clients of 600 images.
+    write_dataset(&data, 200, 10, 28);
+    let line = expect_error(
+        &federated_args(&t.out(), &data, &[]),
+        &t.out(),
+        // The universe is train_clients + test_clients = 70; the error names `samples`, the
+        // universe and what the data holds.
+        &[
+            "`samples` = 600",
+            "universe of 70 clients",
+            "only 1200",
+            "fewer clients",
+        ],
+    );
+    eprintln!("{line}");
+}
+
+#[test]
+fn federated_history_zero() {
+    let t = TmpDir::new("fed-history");
+    let data = t.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_dataset(&data, 20, 10, 28);
+    let line = expect_error(
+        &federated_args(&t.out(), &data, &["--history", "0"]),
+        &t.out(),
+        &["history", "0"],
+    );
+    eprintln!("{line}");
+}
+
+#[test]
+fn federated_negative_alpha() {
+    let t = TmpDir::new("fed-alpha");
+    let data = t.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_dataset(&data, 20, 10, 28);
+    // Both spellings: a separate negative value must reach validation, not be taken for a flag.
+    for extra in [&["--alpha", "-1"][..], &["--alpha=-1"][..]] {
+        let line = expect_error(
+            &federated_args(&t.out(), &data, extra),
+            &t.out(),
+            &["alpha", "-1"],
+        );
+        eprintln!("{line}");
+    }
+    let line = expect_error(
+        &federated_args(&t.out(), &data, &["--dirichlet", "-1"]),
+        &t.out(),
+        &["dirichlet", "-1"],
+    );
+    eprintln!("{line}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// portfolio
+// ---------------------------------------------------------------------------------------------
+
+const ASSETS: usize = 12;
+const DAYS: usize = 120;
+
+/// A price for asset `a` on row `d`: positive, wandering.
+fn price(a: usize, d: usize) -> f64 {
+    let x = (a * 7 + d * 13) as f64;
+    (50.0 + 5.0 * a as f64) * (1.0 + 0.02 * x.sin() + 0.001 * d as f64)
+}
+
+/// Rows of a CSV as fields; row 0 is the header. `dated`: a `date` column and close prices;
+/// otherwise the undated OLPS price path (normalised to 1 on the day before the first row).
+fn csv_rows(dated: bool) -> Vec<Vec<String>> {
+    let mut rows = Vec::with_capacity(DAYS + 1);
+    let mut header: Vec<String> = (0..ASSETS).map(|a| format!("A{a:02}")).collect();
+    if dated {
+        header.insert(0, "date".into());
+    }
+    rows.push(header);
+    // 2020-01-01 is day 18262 since 1970-01-01.
+    for d in 0..DAYS {
+        let mut row: Vec<String> = (0..ASSETS)
+            .map(|a| {
+                if dated {
+                    format!("{:.4}", price(a, d))
+                } else {
+                    format!("{:.6}", price(a, d + 1) / price(a, 0))
+                }
+            })
+            .collect();
+        if dated {
+            let (y, m, day) = pimtl::io::civil_from_days(18_262 + d as i64);
+            row.insert(0, format!("{y:04}-{m:02}-{day:02}"));
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+fn to_csv(rows: &[Vec<String>]) -> String {
+    let mut s = String::new();
+    for r in rows {
+        s.push_str(&r.join(","));
+        s.push('\n');
+    }
+    s
+}
+
+/// Checks that the defect-free rows are accepted all the way to the experiment's plan.
+fn assert_valid(rows: &[Vec<String>], dir: &Path) {
+    let path = dir.join("clean.csv");
+    let data = parse_auto(to_csv(rows).as_bytes(), &path).expect("clean CSV parses");
+    let cfg = PortfolioExperimentConfig::quick(&show(&path));
+    cfg.validate().unwrap();
+    check_min_days(&data, cfg.window).expect("enough days");
+    plan(&cfg, data.num_assets(), data.days(), 1).expect("clean CSV fits the quick plan");
+}
+
+/// Writes `rows` with `field` of 1-based `line` replaced by `value` (0-based `column` of the
+/// row) and runs the portfolio experiment on it.
+fn portfolio_with_defect(
+    test: &str,
+    dated: bool,
+    line: usize,
+    column: usize,
+    value: &str,
+    needles: &[&str],
+) -> String {
+    let t = TmpDir::new(test);
+    let mut rows = csv_rows(dated);
+    assert_valid(&rows, t.path());
+    rows[line - 1][column] = value.to_string();
+    let file = t.path().join("prices.csv");
+    std::fs::write(&file, to_csv(&rows)).unwrap();
+    let column_name = rows[0][column].clone();
+    let file_line = format!("{}:{line}", show(&file));
+    let mut all = vec![file_line.as_str(), column_name.as_str()];
+    all.extend_from_slice(needles);
+    expect_error(&portfolio_args(&t.out(), &file), &t.out(), &all)
+}
+
+/// `pimtl portfolio --quick --out <out> --data <file>`.
+fn portfolio_args(out: &Path, data: &Path) -> Vec<std::ffi::OsString> {
+    vec![
+        "portfolio".into(),
+        "--quick".into(),
+        "--out".into(),
+        out.into(),
+        "--data".into(),
+        data.into(),
+    ]
+}
+
+#[test]
+fn portfolio_empty_file() {
+    let t = TmpDir::new("pf-empty");
+    let file = t.path().join("empty.csv");
+    std::fs::write(&file, "").unwrap();
+    let line = expect_error(
+        &portfolio_args(&t.out(), &file),
+        &t.out(),
+        &[&format!("{}:1", show(&file)), "empty file"],
+    );
+    eprintln!("{line}");
+}
+
+#[test]
+fn portfolio_nan_price() {
+    for dated in [true, false] {
+        let col = if dated { 3 } else { 2 };
+        let line = portfolio_with_defect("pf-nan", dated, 40, col, "NaN", &["not finite", "NaN"]);
+        eprintln!("{line}");
+    }
+}
+
+#[test]
+fn portfolio_non_positive_price() {
+    for (dated, value, kind) in [
+        (true, "0", "zero"),
+        (true, "-3.5", "negative"),
+        (false, "0", "zero"),
+        (false, "-0.25", "negative"),
+    ] {
+        let col = if dated { 5 } else { 4 };
+        let line = portfolio_with_defect("pf-nonpos", dated, 17, col, value, &[kind, value]);
+        eprintln!("{line}");
+    }
+}
+
+#[test]
+fn portfolio_malformed_number_on_line_3() {
+    for dated in [true, false] {
+        let col = if dated { 2 } else { 1 };
+        let line = portfolio_with_defect(
+            "pf-malformed",
+            dated,
+            3,
+            col,
+            "12.3.4",
+            &["not a number", "12.3.4"],
+        );
+        eprintln!("{line}");
+    }
+}
