@@ -167,6 +167,10 @@ enum Command {
         /// Hidden units of the policy's RNN.
         #[arg(long, default_value_t = 10)]
         hidden: usize,
+        /// The paper's plain state (each client's recent accuracies only), without the deviation
+        /// of each accuracy from the task's mean.
+        #[arg(long)]
+        plain_state: bool,
         /// Clients of the training universe.
         #[arg(long, default_value_t = 50)]
         train_clients: usize,
@@ -203,6 +207,9 @@ enum Command {
         /// PPO Adam learning rate.
         #[arg(long, default_value_t = 0.03, allow_negative_numbers = true)]
         lr: f64,
+        /// PPO discount γ.
+        #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
+        gamma: f64,
         /// Dirichlet concentration κ of the exploration policy.
         #[arg(long, default_value_t = 20.0, allow_negative_numbers = true)]
         concentration: f64,
@@ -408,6 +415,7 @@ fn run_federated(cmd: Command) -> anyhow::Result<()> {
         rounds,
         history,
         hidden,
+        plain_state,
         train_clients,
         test_clients,
         clients_per_task,
@@ -420,6 +428,7 @@ fn run_federated(cmd: Command) -> anyhow::Result<()> {
         updates,
         episodes,
         lr,
+        gamma,
         concentration,
         alpha,
         local_lr,
@@ -447,6 +456,7 @@ fn run_federated(cmd: Command) -> anyhow::Result<()> {
     }
     cfg.history = history;
     cfg.hidden = hidden;
+    cfg.plain_state = plain_state;
     cfg.train_clients = train_clients;
     cfg.test_clients = test_clients;
     cfg.clients_per_task = clients_per_task;
@@ -465,6 +475,7 @@ fn run_federated(cmd: Command) -> anyhow::Result<()> {
         cfg.episodes = v;
     }
     cfg.lr = lr;
+    cfg.gamma = gamma;
     cfg.concentration = concentration;
     cfg.alpha = alpha;
     cfg.local_lr = local_lr;

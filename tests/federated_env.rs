@@ -53,6 +53,7 @@ fn env(tasks: Vec<Vec<usize>>, rounds: usize) -> FederatedEnv<SoftmaxRegression>
             epochs: 1,
             batch: 10,
             lr: 1.0,
+            deviation: true,
         },
     )
     .unwrap()

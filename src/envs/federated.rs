@@ -22,7 +22,8 @@
 //! way for every client, so the policy stays permutation-equivariant; it hands the network the
 //! comparison between clients (which client is unusual) at a usable scale instead of making the
 //! per-client encoder, which sees one client at a time, infer it from raw values that differ by a
-//! few hundredths.
+//! few hundredths. `FederatedEnvConfig::deviation = false` gives the paper's plain state (one
+//! feature, the accuracy).
 //! The episode's randomness — the initial model `θ_0 = model.init(seed)` and the seeds of the local
 //! SGD of every round — is fixed by the episode seed, so the same seed with the same weights
 //! replays the same run: two aggregation policies are compared on identical client training, and
@@ -37,8 +38,9 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use std::sync::Arc;
 
-/// Features per client and step of the state: the accuracy and its scaled deviation from the
-/// task's mean.
+/// Features per client and step of the state with the deviation feature (the default): the
+/// accuracy and its scaled deviation from the task's mean. Without it
+/// ([`FederatedEnvConfig::deviation`] `= false`, the paper's plain state) there is one.
 pub const STATE_FEATURES: usize = 2;
 
 /// Scale of the deviation feature: accuracy differences between clients are a few hundredths to
@@ -134,9 +136,21 @@ pub struct FederatedEnvConfig {
     pub batch: usize,
     /// Local SGD learning rate.
     pub lr: f32,
+    /// Add each accuracy's scaled deviation from the task's mean to the state (see the module
+    /// docs); `false` gives the paper's plain state of accuracies.
+    pub deviation: bool,
 }
 
 impl FederatedEnvConfig {
+    /// Features per client and step of the state: 2 with the deviation feature, 1 without.
+    pub fn features(&self) -> usize {
+        if self.deviation {
+            STATE_FEATURES
+        } else {
+            1
+        }
+    }
+
     /// The reference client training (1 local epoch, batch 20, learning rate 0.05; see
     /// `../shared/notes/federated-references.md`) with `rounds` rounds and history `H`.
     pub fn paper(rounds: usize, history: usize) -> Self {
@@ -146,6 +160,7 @@ impl FederatedEnvConfig {
             epochs: 1,
             batch: 20,
             lr: 0.05,
+            deviation: true,
         }
     }
 
@@ -341,9 +356,9 @@ impl<M: ClientModel> FederatedEnv<M> {
         Ok(())
     }
 
-    /// The state `[client][H][2]`: per step, the accuracy and its deviation from the task's
-    /// mean accuracy of that step, scaled by [`DEVIATION_SCALE`].
-    fn write_state(ep: &Episode, h: usize, state: &mut Vec<f64>) {
+    /// The state `[client][H][F]`: per step, the accuracy and (with `deviation`) its deviation
+    /// from the task's mean accuracy of that step, scaled by [`DEVIATION_SCALE`].
+    fn write_state(ep: &Episode, h: usize, deviation: bool, state: &mut Vec<f64>) {
         let m = ep.history.len() / h;
         let means: Vec<f64> = (0..h)
             .map(|k| (0..m).map(|i| ep.history[i * h + k]).sum::<f64>() / m as f64)
@@ -352,7 +367,9 @@ impl<M: ClientModel> FederatedEnv<M> {
         for row in ep.history.chunks_exact(h) {
             for (k, &a) in row.iter().enumerate() {
                 state.push(a);
-                state.push(DEVIATION_SCALE * (a - means[k]));
+                if deviation {
+                    state.push(DEVIATION_SCALE * (a - means[k]));
+                }
             }
         }
     }
@@ -372,7 +389,7 @@ impl<M: ClientModel> EpisodicTaskEnv for FederatedEnv<M> {
     }
 
     fn features(&self) -> usize {
-        STATE_FEATURES
+        self.config.features()
     }
 
     fn horizon(&self) -> usize {
@@ -396,7 +413,7 @@ impl<M: ClientModel> EpisodicTaskEnv for FederatedEnv<M> {
             seeds: ChaCha8Rng::seed_from_u64(seed),
         };
         self.local_round(&mut ep)?;
-        Self::write_state(&ep, self.config.history, state);
+        Self::write_state(&ep, self.config.history, self.config.deviation, state);
         self.episode = Some(ep);
         Ok(())
     }
@@ -421,7 +438,7 @@ impl<M: ClientModel> EpisodicTaskEnv for FederatedEnv<M> {
             let done = ep.round == self.config.rounds;
             if !done {
                 self.local_round(&mut ep)?;
-                Self::write_state(&ep, self.config.history, state);
+                Self::write_state(&ep, self.config.history, self.config.deviation, state);
             }
             Ok((reward, done))
         })();
@@ -462,6 +479,7 @@ mod tests {
                 epochs: 1,
                 batch: 5,
                 lr: 0.5,
+                deviation: true,
             },
         )
     }

@@ -71,6 +71,8 @@ pub struct FederatedExperimentConfig {
     pub history: usize,
     /// Hidden units of the policy's RNN (paper: 10).
     pub hidden: usize,
+    /// The paper's plain state (accuracies only), without the deviation feature.
+    pub plain_state: bool,
     /// Clients of the training universe.
     pub train_clients: usize,
     /// Held-out clients (never trained on), drawn at the same rare-label ratio.
@@ -107,6 +109,10 @@ pub struct FederatedExperimentConfig {
     pub minibatch: usize,
     /// PPO Adam learning rate.
     pub lr: f64,
+    /// PPO discount γ (0.5: the weights of a round act mostly through that round's reward, and a
+    /// short horizon keeps the advantage estimates of 50-round episodes from drowning in the
+    /// exploration noise of later rounds).
+    pub gamma: f64,
     /// Dirichlet concentration κ.
     pub concentration: f64,
     /// Task prioritisation α (0: MTL with uniform tasks).
@@ -126,6 +132,7 @@ impl FederatedExperimentConfig {
             rounds: 50,
             history: 3,
             hidden: 10,
+            plain_state: false,
             train_clients: 50,
             test_clients: 20,
             clients_per_task: 10,
@@ -143,6 +150,7 @@ impl FederatedExperimentConfig {
             ppo_epochs: 4,
             minibatch: 25,
             lr: 0.03,
+            gamma: 0.5,
             concentration: 20.0,
             alpha: 0.0,
             beta: 1.0,
@@ -209,6 +217,9 @@ impl FederatedExperimentConfig {
         if !(self.alpha.is_finite() && self.alpha >= 0.0) {
             return Err(Error::param("alpha", self.alpha, "must be finite and ≥ 0"));
         }
+        if !(self.gamma.is_finite() && (0.0..=1.0).contains(&self.gamma)) {
+            return Err(Error::param("gamma", self.gamma, "must lie in [0, 1]"));
+        }
         if !(self.beta.is_finite() && (0.0..=1.0).contains(&self.beta)) {
             return Err(Error::param("beta", self.beta, "must lie in [0, 1]"));
         }
@@ -269,6 +280,7 @@ impl FederatedExperimentConfig {
             epochs: self.local_epochs,
             batch: self.local_batch,
             lr: self.local_lr,
+            deviation: !self.plain_state,
         }
     }
 
@@ -284,6 +296,7 @@ impl FederatedExperimentConfig {
                 floor: 0.5,
             },
             lr: self.lr,
+            gamma: self.gamma,
             sampler: SamplerConfig {
                 alpha: self.alpha,
                 beta: self.beta,
@@ -299,7 +312,7 @@ impl FederatedExperimentConfig {
         PolicyConfig {
             encoder: EncoderConfig::Recurrent {
                 cell: Cell::Elman,
-                features: crate::envs::federated::STATE_FEATURES,
+                features: self.env_config().features(),
                 hidden: self.hidden,
             },
             previous_allocation: false,

@@ -108,6 +108,71 @@ pub enum Mode {
     PMtl,
 }
 
+impl Mode {
+    /// Checks that an environment with `tasks` tasks suits the mode.
+    ///
+    /// # Errors
+    /// No tasks, or STL on more than one task.
+    pub fn check_tasks(self, tasks: usize) -> Result<()> {
+        if tasks == 0 {
+            return Err(Error::param("tasks", 0, "the environment has no tasks"));
+        }
+        if self == Mode::Stl && tasks != 1 {
+            return Err(Error::param(
+                "tasks",
+                tasks,
+                "STL trains one policy per task: give it a one-task environment",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The sampler settings the mode runs with: `α` is forced to 0 except in P-MTL.
+    pub fn sampler_config(self, mut sampler: SamplerConfig) -> SamplerConfig {
+        if self != Mode::PMtl {
+            sampler.alpha = 0.0;
+        }
+        sampler
+    }
+}
+
+/// One guarded optimiser step, shared by [`Trainer`] and [`crate::learn::ppo::Ppo`]: fails with
+/// [`Error::Diverged`] (at iteration `step`) on a non-finite loss or gradient norm, clips the
+/// gradient's norm to `clip` when given, and steps. Returns the gradient norm before clipping.
+///
+/// # Errors
+/// [`Error::Diverged`] as described, or when the optimiser rejects the step.
+pub fn guarded_step<T: Scalar>(
+    optimizer: &mut Adam,
+    params: &mut [T],
+    grad: &mut [T],
+    loss: f64,
+    clip: Option<f64>,
+    step: usize,
+) -> Result<f64> {
+    if !loss.is_finite() {
+        return Err(Error::Diverged {
+            step,
+            reason: format!("loss is {loss}"),
+        });
+    }
+    let norm = match clip {
+        Some(c) => clip_grad_norm(grad, c),
+        None => grad.iter().map(|g| g.value_f64().powi(2)).sum::<f64>().sqrt(),
+    };
+    if !norm.is_finite() {
+        return Err(Error::Diverged {
+            step,
+            reason: format!("gradient norm is {norm}"),
+        });
+    }
+    optimizer.step(params, grad).map_err(|e| Error::Diverged {
+        step,
+        reason: e.to_string(),
+    })?;
+    Ok(norm)
+}
+
 /// Settings of an Algorithm-1 run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MtlConfig {
@@ -184,11 +249,7 @@ impl MtlConfig {
     }
 
     fn effective_sampler(&self) -> SamplerConfig {
-        let mut s = self.sampler;
-        if self.mode != Mode::PMtl {
-            s.alpha = 0.0;
-        }
-        s
+        self.mode.sampler_config(self.sampler)
     }
 }
 
@@ -265,16 +326,7 @@ impl<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer> Trainer<T, E
     pub fn new(policy: EquivariantPolicy<T>, env: E, rule: U, scorer: S, config: MtlConfig) -> Result<Self> {
         config.validate()?;
         let tasks = env.num_tasks();
-        if tasks == 0 {
-            return Err(Error::param("tasks", 0, "the environment has no tasks"));
-        }
-        if config.mode == Mode::Stl && tasks != 1 {
-            return Err(Error::param(
-                "tasks",
-                tasks,
-                "STL trains one policy per task: give it a one-task environment",
-            ));
-        }
+        config.mode.check_tasks(tasks)?;
         rule.validate(&env)?;
         let sampler = TaskSampler::new(tasks, config.effective_sampler())?;
         let grad = vec![T::zero(); policy.num_params()];
@@ -326,34 +378,14 @@ impl<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer> Trainer<T, E
             &mut self.grad,
             &mut self.rng,
         )?;
-        let step = self.iteration;
-        if !stats.loss.is_finite() {
-            return Err(Error::Diverged {
-                step,
-                reason: format!("loss is {}", stats.loss),
-            });
-        }
-        let norm = match self.config.clip_norm {
-            Some(c) => clip_grad_norm(&mut self.grad, c),
-            None => self
-                .grad
-                .iter()
-                .map(|g| g.value_f64().powi(2))
-                .sum::<f64>()
-                .sqrt(),
-        };
-        if !norm.is_finite() {
-            return Err(Error::Diverged {
-                step,
-                reason: format!("gradient norm is {norm}"),
-            });
-        }
-        self.optimizer
-            .step(self.policy.params_mut(), &self.grad)
-            .map_err(|e| Error::Diverged {
-                step,
-                reason: e.to_string(),
-            })?;
+        let norm = guarded_step(
+            &mut self.optimizer,
+            self.policy.params_mut(),
+            &mut self.grad,
+            stats.loss,
+            self.config.clip_norm,
+            self.iteration,
+        )?;
         let mut input =
             ScoreInput::new(&stats.rewards, &stats.allocations, stats.entities).with_grad_norm(norm);
         if let Some(td) = &stats.td_errors {

@@ -31,10 +31,9 @@
 //! Dirichlet draws, minibatch shuffles and task draws. A run is reproducible bit for bit.
 
 use super::dirichlet::DirichletPolicy;
-use super::mtl::Mode;
+use super::mtl::{guarded_step, Mode};
 use crate::error::{Error, Result};
-use crate::policy::optim::clip_grad_norm;
-use crate::policy::{Adam, EquivariantPolicy, Input, Optimizer, Scalar, Shape, Workspace};
+use crate::policy::{Adam, EquivariantPolicy, Input, Scalar, Shape, Workspace};
 use crate::sampler::{SamplerConfig, ScoreInput, Scorer, TaskSampler};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -373,16 +372,7 @@ impl<T: Scalar, E: EpisodicTaskEnv, S: Scorer> Ppo<T, E, S> {
     pub fn new(policy: EquivariantPolicy<T>, env: E, scorer: S, config: PpoConfig) -> Result<Self> {
         config.validate()?;
         let tasks = env.num_tasks();
-        if tasks == 0 {
-            return Err(Error::param("tasks", 0, "the environment has no tasks"));
-        }
-        if config.mode == Mode::Stl && tasks != 1 {
-            return Err(Error::param(
-                "tasks",
-                tasks,
-                "STL trains one policy per task: give it a one-task environment",
-            ));
-        }
+        config.mode.check_tasks(tasks)?;
         if policy.config().features() != env.features() {
             return Err(Error::shape(
                 "policy features (per entity and step)",
@@ -400,11 +390,7 @@ impl<T: Scalar, E: EpisodicTaskEnv, S: Scorer> Ppo<T, E, S> {
         if env.horizon() == 0 || env.window() == 0 {
             return Err(Error::param("horizon/window", 0, "must be at least 1"));
         }
-        let mut sampler_config = config.sampler;
-        if config.mode != Mode::PMtl {
-            sampler_config.alpha = 0.0;
-        }
-        let sampler = TaskSampler::new(tasks, sampler_config)?;
+        let sampler = TaskSampler::new(tasks, config.mode.sampler_config(config.sampler))?;
         let grad = vec![T::zero(); policy.num_params()];
         Ok(Ppo {
             policy,
@@ -640,30 +626,16 @@ impl<T: Scalar, E: EpisodicTaskEnv, S: Scorer> Ppo<T, E, S> {
                 grad.iter_mut().for_each(|g| *g = T::zero());
                 let (loss, clipped, _) = self.surrogate(chunk, weight, &mut grad)?;
                 clipped_epoch += clipped;
-                let step = self.iteration;
-                if !loss.is_finite() {
-                    return Err(Error::Diverged {
-                        step,
-                        reason: format!("PPO loss is {loss}"),
-                    });
-                }
-                let norm = match self.config.clip_norm {
-                    Some(c) => clip_grad_norm(&mut grad, c),
-                    None => grad.iter().map(|g| g.value_f64().powi(2)).sum::<f64>().sqrt(),
-                };
-                if !norm.is_finite() {
-                    return Err(Error::Diverged {
-                        step,
-                        reason: format!("gradient norm is {norm}"),
-                    });
-                }
-                self.optimizer
-                    .step(self.policy.params_mut(), &grad)
-                    .map_err(|e| Error::Diverged {
-                        step,
-                        reason: e.to_string(),
-                    })?;
+                let result = guarded_step(
+                    &mut self.optimizer,
+                    self.policy.params_mut(),
+                    &mut grad,
+                    loss,
+                    self.config.clip_norm,
+                    self.iteration,
+                );
                 self.grad = grad;
+                result?;
                 loss_sum += loss;
                 batches += 1;
             }
