@@ -175,3 +175,26 @@ fn ppo_runs_on_the_federated_environment_deterministically() -> Result<()> {
     assert_eq!(run()?, run()?);
     Ok(())
 }
+
+#[test]
+fn the_plain_state_holds_only_the_accuracies() -> Result<()> {
+    let mut with = env(vec![vec![0, 1, 4]], 3);
+    let mut plain = FederatedEnv::new(
+        SoftmaxRegression::new(D, 10)?,
+        pool(),
+        vec![vec![0, 1, 4]],
+        Arc::new(toy_set(200, 0..=9, 77)),
+        FederatedEnvConfig {
+            deviation: false,
+            ..*with.config()
+        },
+    )?;
+    assert_eq!(plain.features(), 1);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    with.reset(0, 4, &mut a)?;
+    plain.reset(0, 4, &mut b)?;
+    // The plain state is every other entry of the full one: the accuracies.
+    let accuracies: Vec<f64> = a.chunks_exact(STATE_FEATURES).map(|f| f[0]).collect();
+    assert_eq!(b, accuracies);
+    Ok(())
+}
