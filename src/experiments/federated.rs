@@ -158,7 +158,7 @@ impl FederatedExperimentConfig {
         }
     }
 
-    /// A first look (about 45 s on 2 cores, well under 3 minutes): softmax-regression clients,
+    /// A first look (about 35 s on 2 cores, well under 3 minutes): softmax-regression clients,
     /// 20 rounds, 40 PPO iterations of one episode per learner.
     pub fn quick(data: &Path) -> Self {
         Self {
