@@ -774,6 +774,12 @@ pub fn summary(res: &FederatedResults) -> serde_json::Value {
                 }),
             );
         }
+        if !per.contains_key("fedavg_datasize") && per.contains_key("fedavg") {
+            per.insert(
+                "fedavg_datasize".to_string(),
+                serde_json::json!("equal to fedavg: every client holds the same number of samples, so data-size weights are uniform"),
+            );
+        }
         out.insert(set.to_string(), serde_json::Value::Object(per));
     }
     serde_json::Value::Object(out)
@@ -788,9 +794,18 @@ pub fn summary_table(res: &FederatedResults) -> String {
     for set in ["held_out", "stl_task"] {
         if let Some(obj) = s.get(set).and_then(|v| v.as_object()) {
             for (method, v) in obj {
-                let f = |k: &str| v.get(k).and_then(|x| x.as_f64()).unwrap_or(f64::NAN);
+                if let Some(note) = v.as_str() {
+                    t.push_str(&format!("{set:<10} {method:<16} {note}\n"));
+                    continue;
+                }
+                // A value, or "-" for a round past the horizon.
+                let f = |k: &str| {
+                    v.get(k)
+                        .and_then(|x| x.as_f64())
+                        .map_or_else(|| "-".to_string(), |x| format!("{x:.3}"))
+                };
                 t.push_str(&format!(
-                    "{set:<10} {method:<16} {:>7.3}  {:>7.3}  {:>8.3}  {:>6.3}  {:>6.3}  {:>10.3}\n",
+                    "{set:<10} {method:<16} {:>7}  {:>7}  {:>8}  {:>6}  {:>6}  {:>10}\n",
                     f("round_1"),
                     f("round_5"),
                     f("round_10"),
