@@ -411,3 +411,69 @@ fn portfolio_malformed_number_on_line_3() {
         eprintln!("{line}");
     }
 }
+
+/// The federated experiment end to end on the real data (a tiny budget, a few seconds): it
+/// succeeds, writes every documented file, and two runs with the same seed write the same
+/// results. Skipped when Fashion-MNIST is not installed (CI installs it).
+#[test]
+fn federated_runs_end_to_end_and_is_reproducible() {
+    let data = Path::new(pimtl::data::idx::FASHION_MNIST_DIR);
+    if !data.join("train-images-idx3-ubyte.gz").exists() && !data.join("train-images-idx3-ubyte").exists() {
+        eprintln!("skipped: no Fashion-MNIST in {}", data.display());
+        return;
+    }
+    let tmp = TmpDir::new("fed-e2e");
+    let run = |name: &str| {
+        let out = tmp.path().join(name);
+        let output = Command::new(env!("CARGO_BIN_EXE_pimtl"))
+            .args([
+                "federated",
+                "--quick",
+                "--rounds",
+                "3",
+                "--updates",
+                "2",
+                "--train-tasks",
+                "4",
+            ])
+            .args(["--test-tasks", "1", "--seed", "7", "--out"])
+            .arg(&out)
+            .output()
+            .expect("run pimtl");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        out
+    };
+    let a = run("a");
+    for f in [
+        "accuracy.csv",
+        "weights.csv",
+        "metrics.csv",
+        "summary.json",
+        "config.json",
+        "policy_stl.json",
+        "policy_mtl.json",
+        "accuracy.svg",
+        "accuracy_stl_task.svg",
+        "weights_stl.svg",
+        "weights_mtl.svg",
+        "training.svg",
+    ] {
+        assert!(a.join(f).exists(), "{f} missing");
+    }
+    let acc = std::fs::read_to_string(a.join("accuracy.csv")).unwrap();
+    // 4 methods (fedavg, rare_half, stl, mtl) × 2 task sets (1 held-out task, the STL task) × 3
+    // rounds, plus the header.
+    assert_eq!(acc.lines().count(), 1 + 4 * 2 * 3, "{acc}");
+    let b = run("b");
+    for f in ["accuracy.csv", "weights.csv", "metrics.csv"] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f} differs between two runs with the same seed"
+        );
+    }
+}
