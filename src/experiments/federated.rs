@@ -36,12 +36,12 @@ use crate::envs::federated::{ClientPool, FederatedEnv, FederatedEnvConfig, Label
 use crate::error::{Error, Result};
 use crate::federated::client::{ClientModel, ConvNet, SoftmaxRegression};
 use crate::federated::fedavg::{accuracy, rare_half_weights};
-use crate::federated::partition::{dirichlet, gather, skewed_universe};
+use crate::federated::partition::{dirichlet, draw_from_pools, gather, skewed_universe};
 use crate::learn::dirichlet::DirichletPolicy;
 use crate::learn::mtl::Mode;
-use crate::learn::ppo::{deterministic_episode, EpisodicTaskEnv, Ppo, PpoConfig, UpdateStats};
+use crate::learn::ppo::{allocation, EpisodicTaskEnv, Ppo, PpoConfig, UpdateStats};
 use crate::plot::{line_chart, Series};
-use crate::policy::{Cell, EncoderConfig, EquivariantPolicy, PolicyConfig};
+use crate::policy::{Cell, EncoderConfig, EquivariantPolicy, PolicyConfig, Workspace};
 use crate::sampler::{MeanAbsTdError, SamplerConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -341,28 +341,6 @@ pub struct Prepared {
     pub image: (usize, usize),
 }
 
-/// Draws `common` + `rare` clients from the pools without replacement, common first, each part
-/// ascending.
-fn draw_task(
-    common: &[usize],
-    rare: &[usize],
-    n_common: usize,
-    n_rare: usize,
-    rng: &mut ChaCha8Rng,
-) -> Vec<usize> {
-    let mut pick = |pool: &[usize], k: usize| {
-        let mut v: Vec<usize> = rand::seq::index::sample(rng, pool.len(), k)
-            .iter()
-            .map(|j| pool[j])
-            .collect();
-        v.sort_unstable();
-        v
-    };
-    let mut t = pick(common, n_common);
-    t.extend(pick(rare, n_rare));
-    t
-}
-
 /// Builds the universe, the tasks and the evaluation and test sets from a loaded data set.
 ///
 /// # Errors
@@ -418,10 +396,10 @@ pub fn prepare(cfg: &FederatedExperimentConfig, data: &Dataset) -> Result<Prepar
             let (train_rare, held_rare) = rare.split_at(rare.len() - test_rare);
             let n_common = cfg.clients_per_task - cfg.skewed;
             let train = (0..cfg.train_tasks)
-                .map(|_| draw_task(train_common, train_rare, n_common, cfg.skewed, &mut rng))
+                .map(|_| draw_from_pools(train_common, train_rare, n_common, cfg.skewed, &mut rng))
                 .collect();
             let test = (0..cfg.test_tasks)
-                .map(|_| draw_task(held_common, held_rare, n_common, cfg.skewed, &mut rng))
+                .map(|_| draw_from_pools(held_common, held_rare, n_common, cfg.skewed, &mut rng))
                 .collect();
             (universe.partition, universe.is_rare, train, test)
         }
@@ -655,21 +633,14 @@ fn run_with<M: ClientModel + Clone>(
                             .iter()
                             .find(|(n, _, _)| *n == method)
                             .ok_or_else(|| Error::param("method", &method, "no such policy"))?;
-                        let d = pcfg.dirichlet;
-                        let mut weights = Vec::new();
-                        let mut test_acc = Vec::new();
-                        let eval_acc =
-                            deterministic_episode(policy, &d, &mut env, t, seed, |env, _, w, _| {
-                                weights.push(w.to_vec());
-                                test_acc.push(accuracy(
-                                    env.model(),
-                                    env.global().unwrap_or_default(),
-                                    &prep.test.images,
-                                    &prep.test.labels,
-                                )?);
-                                Ok(())
-                            })?;
-                        (eval_acc, test_acc, weights)
+                        // The deterministic policy: the Dirichlet mean of π_θ(x).
+                        let mut ws = Workspace::new();
+                        test_episode(&mut env, t, seed, &prep.test, |state| {
+                            let a = allocation(policy, state, m, cfg.history, &mut ws)?;
+                            let mut w = vec![0.0; m];
+                            pcfg.dirichlet.mean(&a, &mut w);
+                            Ok(w)
+                        })?
                     }
                 };
                 progress(&format!(

@@ -266,17 +266,38 @@ pub fn draw_skewed_task(universe: &SkewedUniverse, seed: u64) -> Result<Vec<usiz
         ));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    Ok(draw_from_pools(
+        &common,
+        &rare,
+        n_common,
+        universe.skewed,
+        &mut rng,
+    ))
+}
+
+/// Draws `n_common` clients of `common` and `n_rare` of `rare` without replacement: the common
+/// ones first (ascending), then the rare ones (ascending).
+///
+/// # Panics
+/// When a pool holds fewer clients than asked for (callers check the counts first).
+pub fn draw_from_pools(
+    common: &[usize],
+    rare: &[usize],
+    n_common: usize,
+    n_rare: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<usize> {
     let mut pick = |pool: &[usize], k: usize| {
-        let mut v: Vec<usize> = rand::seq::index::sample(&mut rng, pool.len(), k)
+        let mut v: Vec<usize> = rand::seq::index::sample(rng, pool.len(), k)
             .iter()
             .map(|j| pool[j])
             .collect();
         v.sort_unstable();
         v
     };
-    let mut task = pick(&common, n_common);
-    task.extend(pick(&rare, universe.skewed));
-    Ok(task)
+    let mut task = pick(common, n_common);
+    task.extend(pick(rare, n_rare));
+    task
 }
 
 /// A Dirichlet(α) label partition of `clients` clients with `samples` samples each (see the module

@@ -127,6 +127,22 @@ impl Mode {
         Ok(())
     }
 
+    /// Checks the sampler settings for the mode: a valid configuration, and `α > 0` in P-MTL.
+    ///
+    /// # Errors
+    /// An invalid sampler configuration, or P-MTL with `α = 0`.
+    pub fn validate_sampler(self, sampler: &SamplerConfig) -> Result<()> {
+        sampler.validate()?;
+        if self == Mode::PMtl && sampler.alpha == 0.0 {
+            return Err(Error::param(
+                "alpha",
+                0.0,
+                "P-MTL needs alpha > 0 (alpha = 0 is MTL)",
+            ));
+        }
+        Ok(())
+    }
+
     /// The sampler settings the mode runs with: `α` is forced to 0 except in P-MTL.
     pub fn sampler_config(self, mut sampler: SamplerConfig) -> SamplerConfig {
         if self != Mode::PMtl {
@@ -237,15 +253,7 @@ impl MtlConfig {
                 return Err(Error::param("clip_norm", c, "must be finite and > 0"));
             }
         }
-        self.sampler.validate()?;
-        if self.mode == Mode::PMtl && self.sampler.alpha == 0.0 {
-            return Err(Error::param(
-                "alpha",
-                0.0,
-                "P-MTL needs alpha > 0 (alpha = 0 is MTL)",
-            ));
-        }
-        Ok(())
+        self.mode.validate_sampler(&self.sampler)
     }
 
     fn effective_sampler(&self) -> SamplerConfig {

@@ -180,15 +180,7 @@ impl PpoConfig {
             }
         }
         DirichletPolicy::new(self.dirichlet.concentration, self.dirichlet.floor)?;
-        self.sampler.validate()?;
-        if self.mode == Mode::PMtl && self.sampler.alpha == 0.0 {
-            return Err(Error::param(
-                "alpha",
-                0.0,
-                "P-MTL needs alpha > 0 (alpha = 0 is MTL)",
-            ));
-        }
-        Ok(())
+        self.mode.validate_sampler(&self.sampler)
     }
 }
 
@@ -435,14 +427,6 @@ impl<T: Scalar, E: EpisodicTaskEnv, S: Scorer> Ppo<T, E, S> {
         &self.config
     }
 
-    /// The policy's allocation `π_θ(x)` for one state `[m][H][F]`.
-    fn allocation(&mut self, state: &[f64], m: usize) -> Result<Vec<f64>> {
-        let x: Vec<T> = state.iter().map(|&v| T::of(v)).collect();
-        let shape = Shape::new(1, m, self.env.window());
-        let a = self.policy.forward(&Input::new(&x, None, shape), &mut self.ws)?;
-        Ok(a.iter().map(|v| v.value_f64()).collect())
-    }
-
     /// Rolls out `E` episodes of `task` with the stochastic policy into the rollout buffer.
     fn collect(&mut self, task: usize) -> Result<()> {
         let m = self.env.entities(task);
@@ -463,7 +447,7 @@ impl<T: Scalar, E: EpisodicTaskEnv, S: Scorer> Ppo<T, E, S> {
                         state.len(),
                     ));
                 }
-                let a = self.allocation(&state, m)?;
+                let a = allocation(&self.policy, &state, m, window, &mut self.ws)?;
                 dirichlet.sample(&a, &mut self.rng, &mut w)?;
                 let phi = LinearValue::features(&state, m, window, features, n, horizon);
                 self.rollout.values.push(self.value.value(&phi));
@@ -517,9 +501,9 @@ impl<T: Scalar, E: EpisodicTaskEnv, S: Scorer> Ppo<T, E, S> {
     }
 
     /// The clipped-surrogate loss of the rollout steps `idx` under the current policy, weighted
-    /// by `weight`; **adds** `∂L/∂θ` to `grad`. Returns `(loss, clipped samples, Σ (log π_old −
-    /// log π_new))`.
-    fn surrogate(&mut self, idx: &[usize], weight: f64, grad: &mut [T]) -> Result<(f64, usize, f64)> {
+    /// by `weight`; when `grad` is given, **adds** `∂L/∂θ` to it (otherwise no backward pass).
+    /// Returns `(loss, clipped samples, Σ (log π_old − log π_new))`.
+    fn surrogate(&mut self, idx: &[usize], weight: f64, grad: Option<&mut [T]>) -> Result<(f64, usize, f64)> {
         let m = self.rollout.entities;
         let row = m * self.env.window() * self.env.features();
         let b = idx.len();
@@ -541,7 +525,8 @@ impl<T: Scalar, E: EpisodicTaskEnv, S: Scorer> Ppo<T, E, S> {
         let d = self.config.dirichlet;
         let eps = self.config.clip;
         let scale = -weight / b as f64;
-        let mut dl_da = vec![T::zero(); b * m];
+        let want_grad = grad.is_some();
+        let mut dl_da = vec![T::zero(); if want_grad { b * m } else { 0 }];
         let mut g = vec![0.0; m];
         let (mut loss, mut clipped, mut kl) = (0.0, 0, 0.0);
         for (j, &k) in idx.iter().enumerate() {
@@ -557,17 +542,19 @@ impl<T: Scalar, E: EpisodicTaskEnv, S: Scorer> Ppo<T, E, S> {
             loss += scale * unclipped.min(clipped_term);
             // The gradient flows only where the unclipped term is the minimum.
             let active = !((adv > 0.0 && ratio > 1.0 + eps) || (adv < 0.0 && ratio < 1.0 - eps));
-            if active {
+            if !active {
+                clipped += 1;
+            } else if want_grad {
                 d.log_prob_grad(aj, wk, &mut g);
                 let dl_dlp = scale * ratio * adv;
                 for (o, gi) in dl_da[j * m..(j + 1) * m].iter_mut().zip(&g) {
                     *o = T::of(dl_dlp * gi);
                 }
-            } else {
-                clipped += 1;
             }
         }
-        self.policy.backward(&mut self.ws, &dl_da, grad, false)?;
+        if let Some(grad) = grad {
+            self.policy.backward(&mut self.ws, &dl_da, grad, false)?;
+        }
         Ok((loss, clipped, kl))
     }
 
@@ -578,7 +565,7 @@ impl<T: Scalar, E: EpisodicTaskEnv, S: Scorer> Ppo<T, E, S> {
     /// Shape errors.
     pub fn loss_and_grad_for_check(&mut self, idx: &[usize], weight: f64, grad: &mut [T]) -> Result<f64> {
         grad.iter_mut().for_each(|g| *g = T::zero());
-        Ok(self.surrogate(idx, weight, grad)?.0)
+        Ok(self.surrogate(idx, weight, Some(grad))?.0)
     }
 
     /// Collects a rollout of `task` (as an update would) without updating anything, so that
@@ -624,7 +611,7 @@ impl<T: Scalar, E: EpisodicTaskEnv, S: Scorer> Ppo<T, E, S> {
             for chunk in order.chunks(self.config.minibatch) {
                 let mut grad = std::mem::take(&mut self.grad);
                 grad.iter_mut().for_each(|g| *g = T::zero());
-                let (loss, clipped, _) = self.surrogate(chunk, weight, &mut grad)?;
+                let (loss, clipped, _) = self.surrogate(chunk, weight, Some(&mut grad))?;
                 clipped_epoch += clipped;
                 let result = guarded_step(
                     &mut self.optimizer,
@@ -645,10 +632,9 @@ impl<T: Scalar, E: EpisodicTaskEnv, S: Scorer> Ppo<T, E, S> {
         }
         // Approximate KL of the whole rollout after the update (no gradient needed).
         let all: Vec<usize> = (0..n).collect();
-        let mut scratch = vec![T::zero(); self.policy.num_params()];
         let mut approx_kl = 0.0;
         for chunk in all.chunks(self.config.minibatch) {
-            approx_kl += self.surrogate(chunk, weight, &mut scratch)?.2;
+            approx_kl += self.surrogate(chunk, weight, None)?.2;
         }
         approx_kl /= n as f64;
         let m = self.rollout.entities;
@@ -726,6 +712,22 @@ impl<T: Scalar, E: EpisodicTaskEnv, S: Scorer> Ppo<T, E, S> {
     }
 }
 
+/// The policy's allocation `π_θ(x)` for one state `[m][window][F]`, in `f64`.
+///
+/// # Errors
+/// A state that does not fit the policy's shape.
+pub fn allocation<T: Scalar>(
+    policy: &EquivariantPolicy<T>,
+    state: &[f64],
+    m: usize,
+    window: usize,
+    ws: &mut Workspace<T>,
+) -> Result<Vec<f64>> {
+    let x: Vec<T> = state.iter().map(|&v| T::of(v)).collect();
+    let a = policy.forward(&Input::new(&x, None, Shape::new(1, m, window)), ws)?;
+    Ok(a.iter().map(|v| v.value_f64()).collect())
+}
+
 /// Runs one episode of `task` with the deterministic policy (the Dirichlet mean of `π_θ`),
 /// calling `on_step(env, n, weights, reward)` after every step; returns the rewards.
 ///
@@ -747,12 +749,7 @@ pub fn deterministic_episode<T: Scalar, E: EpisodicTaskEnv>(
     let mut w = vec![0.0; m];
     let mut rewards = Vec::with_capacity(env.horizon());
     for n in 0..env.horizon() {
-        let x: Vec<T> = state.iter().map(|&v| T::of(v)).collect();
-        let a: Vec<f64> = policy
-            .forward(&Input::new(&x, None, Shape::new(1, m, window)), &mut ws)?
-            .iter()
-            .map(|v| v.value_f64())
-            .collect();
+        let a = allocation(policy, &state, m, window, &mut ws)?;
         dirichlet.mean(&a, &mut w);
         let (r, done) = env.step(&w, &mut state)?;
         rewards.push(r);
