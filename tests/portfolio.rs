@@ -27,6 +27,8 @@ fn cfg(window: usize) -> PortfolioConfig {
         commission: 0.0025,
         cash: false,
         start: StartDistribution::Geometric { bias: 0.01 },
+        feature_scale: 1.0,
+        cost_reference: pimtl::envs::portfolio::CostReference::Batch,
     }
 }
 
@@ -108,7 +110,9 @@ fn training_reward_gradient_matches_finite_differences() {
         let (mut rp, mut rm, mut scratch) = (vec![0.0; 8], vec![0.0; 8], vec![0.0; 8 * m]);
         env.rewards(0, &mb, &ap, &mut rp, &mut scratch).unwrap();
         env.rewards(0, &mb, &am, &mut rm, &mut scratch).unwrap();
-        let fd = (rp[j / m] - rm[j / m]) / (2.0 * h);
+        // dr_da[j] is the derivative of the minibatch's total reward: with costs charged against
+        // the previous day's action, a_n enters R_n and R_{n+1}.
+        let fd = (rp.iter().sum::<f64>() - rm.iter().sum::<f64>()) / (2.0 * h);
         assert!((fd - g[j]).abs() < 1e-5, "entry {j}: fd {fd} vs {}", g[j]);
     }
     assert!(

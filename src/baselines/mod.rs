@@ -40,10 +40,12 @@
 //! (2008) used by OLMAR and PAMR.
 
 pub mod crp;
+pub mod momentum;
 pub mod olmar;
 pub mod pamr;
 
 pub use crp::{Bcrp, BestAsset, BuyAndHold, Crp, EqualCrp};
+pub use momentum::Momentum;
 pub use olmar::{Olmar, OlmarWarmup};
 pub use pamr::Pamr;
 

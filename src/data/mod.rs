@@ -7,9 +7,11 @@
 //! are read too. See [`prices`] for the formats and the validation rules.
 
 pub mod idx;
+pub mod planted;
 pub mod prices;
 
 pub use idx::{load_dir, Dataset, Images, Labels, FASHION_MNIST_DIR};
+pub use planted::PlantedMarket;
 pub use prices::{
     check_min_days, list_known, load, parse_auto, parse_close, parse_price_path, parse_relatives,
     read_close_csv, read_price_path_csv, read_relatives_csv, CloseOptions, CsvBytes, DataSetInfo, KnownSet,

@@ -504,6 +504,11 @@ pub fn load(spec: &str, data_dir: &Path) -> Result<PriceData> {
     if spec.trim().is_empty() {
         return Err(Error::param("data", "\"\"", "give a data set name or a path"));
     }
+    if super::planted::PlantedMarket::is_spec(spec)
+        || spec.starts_with("planted") && !Path::new(spec).exists()
+    {
+        return super::planted::PlantedMarket::parse(spec)?.generate();
+    }
     let p = Path::new(spec);
     if p.is_dir() {
         return load_dir(p);

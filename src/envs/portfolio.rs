@@ -40,6 +40,23 @@ pub enum CostModel {
     Linear,
 }
 
+/// Which previous weights `w_{n−1}` the training reward's transaction cost is charged against.
+///
+/// The policy's *input* is always the drifted action stored in the task's portfolio-vector
+/// memory (the minibatch is evaluated in one batched pass); the *cost* can use either.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CostReference {
+    /// The drift of the policy's own action of the previous day inside the minibatch
+    /// (PGPortfolio's training loss); the memory's value only for the minibatch's first day.
+    /// The cost then follows the current policy, as it does in a back-test.
+    #[default]
+    Batch,
+    /// The memory's drifted stored action for every day: weights written when the day was last
+    /// drawn, possibly by a much older policy (in MTL with `T` tasks, about `T` times older
+    /// than in STL). Kept for the ablation of issue #16.
+    Memory,
+}
+
 /// The market: price relatives of `assets` assets over `days` days.
 #[derive(Clone, Debug)]
 pub struct Market {
@@ -176,6 +193,16 @@ pub struct PortfolioConfig {
     pub cash: bool,
     /// Geometric start distribution of training minibatches.
     pub start: StartDistribution,
+    /// Which previous weights the training reward charges costs against.
+    #[serde(default)]
+    pub cost_reference: CostReference,
+    /// Multiplier `κ` of the centred window features: the encoder sees `κ · (ratio − 1)`.
+    #[serde(default = "unit_scale")]
+    pub feature_scale: f64,
+}
+
+fn unit_scale() -> f64 {
+    1.0
 }
 
 impl Default for PortfolioConfig {
@@ -185,6 +212,8 @@ impl Default for PortfolioConfig {
             commission: 0.0025,
             cash: false,
             start: StartDistribution::Geometric { bias: 5e-4 },
+            feature_scale: 1.0,
+            cost_reference: CostReference::Batch,
         }
     }
 }
@@ -345,7 +374,11 @@ impl PortfolioTasks {
     fn state_features(market: &Market, cfg: &PortfolioConfig, assets: &[usize], day: usize, out: &mut [f64]) {
         let per = cfg.window * market.features();
         for (i, &a) in assets.iter().enumerate() {
-            market.window_features(a, day, cfg.window, &mut out[i * per..(i + 1) * per]);
+            let o = &mut out[i * per..(i + 1) * per];
+            market.window_features(a, day, cfg.window, o);
+            if cfg.feature_scale != 1.0 {
+                o.iter_mut().for_each(|v| *v *= cfg.feature_scale);
+            }
         }
         if cfg.cash {
             out[assets.len() * per..(assets.len() + 1) * per].fill(0.0);
@@ -444,6 +477,21 @@ impl DifferentiableTaskEnv for PortfolioTasks {
         Ok(())
     }
 
+    /// `R_n = ln(μ_n · a_n·y_n)` with the linear `μ_n = 1 − c Σ_i |w_{n,i} − a_{n,i}|`, and
+    /// `dr_da[n] = ∂(Σ_k R_k)/∂a_n`.
+    ///
+    /// The weights `w_n` the cost is charged against follow [`PortfolioConfig::cost_reference`]:
+    /// with [`CostReference::Batch`] (default) `w_n = a_{n−1} ⊙ y_{n−1} / (a_{n−1}·y_{n−1})` is the
+    /// drift of the policy's own previous action inside the minibatch (the memory's value only
+    /// for the first day), so `R_n` also depends on `a_{n−1}`:
+    ///
+    /// ```text
+    /// ∂R_n/∂a_{n,i}   = y_{n,i} / (a_n·y_n) − c·sign(a_{n,i} − w_{n,i}) / μ_n
+    /// ∂R_n/∂a_{n−1,k} = (y_{n−1,k} / G) · (g_k − Σ_j w_{n,j} g_j),
+    ///                   g_j = c·sign(a_{n,j} − w_{n,j}) / μ_n,  G = a_{n−1}·y_{n−1}
+    /// ```
+    ///
+    /// With [`CostReference::Memory`] every `w_n` is the memory's (stale) value, a constant.
     fn rewards(
         &self,
         _task: usize,
@@ -454,18 +502,33 @@ impl DifferentiableTaskEnv for PortfolioTasks {
     ) -> Result<()> {
         let m = mb.shape.entities;
         let c = self.config.commission;
+        let batch_prev = self.config.cost_reference == CostReference::Batch;
+        let mut w = vec![0.0; m];
+        let mut g = vec![0.0; m];
+        dr_da[..mb.shape.batch * m].fill(0.0);
         for b in 0..mb.shape.batch {
-            let (ar, yr, wr) = (
-                &a[b * m..(b + 1) * m],
-                &self.y[b * m..(b + 1) * m],
-                &mb.prev[b * m..(b + 1) * m],
-            );
+            let (ar, yr) = (&a[b * m..(b + 1) * m], &self.y[b * m..(b + 1) * m]);
+            let through_prev = batch_prev && b > 0;
+            if through_prev {
+                drift(&a[(b - 1) * m..b * m], &self.y[(b - 1) * m..b * m], &mut w);
+            } else {
+                w.copy_from_slice(&mb.prev[b * m..(b + 1) * m]);
+            }
             let growth: f64 = ar.iter().zip(yr).map(|(a, y)| a * y).sum();
-            let mu = crate::baselines::linear_remainder(wr, ar, c).max(f64::MIN_POSITIVE);
+            let mu = crate::baselines::linear_remainder(&w, ar, c).max(f64::MIN_POSITIVE);
             rewards[b] = (mu * growth).ln();
             for i in 0..m {
-                let sign = (ar[i] - wr[i]).signum() * f64::from(ar[i] != wr[i]);
-                dr_da[b * m + i] = yr[i] / growth - c * sign / mu;
+                let sign = (ar[i] - w[i]).signum() * f64::from(ar[i] != w[i]);
+                g[i] = c * sign / mu;
+                dr_da[b * m + i] += yr[i] / growth - g[i];
+            }
+            if through_prev {
+                let (ap, yp) = (&a[(b - 1) * m..b * m], &self.y[(b - 1) * m..b * m]);
+                let big_g: f64 = ap.iter().zip(yp).map(|(a, y)| a * y).sum();
+                let wg: f64 = w.iter().zip(&g).map(|(w, g)| w * g).sum();
+                for k in 0..m {
+                    dr_da[(b - 1) * m + k] += yp[k] / big_g * (g[k] - wg);
+                }
             }
         }
         Ok(())

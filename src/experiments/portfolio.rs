@@ -80,6 +80,8 @@ pub struct PortfolioExperimentConfig {
     pub geometric_bias: f64,
     /// Scale of the initial output weights (near 0: start near Equal CRP).
     pub output_init_scale: f64,
+    /// Look-back window of the time-series momentum baseline (days).
+    pub momentum_window: usize,
     /// Seed of everything.
     pub seed: u64,
 }
@@ -109,6 +111,7 @@ impl PortfolioExperimentConfig {
             smoothing: 0.2,
             geometric_bias: 5e-4,
             output_init_scale: 0.1,
+            momentum_window: 20,
             seed: 0,
         }
     }
@@ -139,6 +142,7 @@ impl PortfolioExperimentConfig {
             ("steps_per_task", self.steps_per_task),
             ("evaluations", self.evaluations),
             ("holdout_tasks", self.holdout_tasks),
+            ("momentum_window", self.momentum_window),
         ] {
             if v == 0 {
                 return Err(Error::param(name, 0, "must be at least 1"));
@@ -189,6 +193,8 @@ impl PortfolioExperimentConfig {
             start: StartDistribution::Geometric {
                 bias: self.geometric_bias,
             },
+            feature_scale: 1.0,
+            cost_reference: crate::envs::portfolio::CostReference::Batch,
         }
     }
 }
@@ -727,6 +733,13 @@ pub fn run(
                         ),
                     ),
                     ("PAMR".into(), Box::new(baselines::Pamr::new(0.5, 0, 500.0)?)),
+                    (
+                        format!("Momentum ({} days)", cfg.momentum_window),
+                        Box::new(
+                            baselines::Momentum::new(cfg.momentum_window)?
+                                .with_prelude(&train_rel(assets), m)?,
+                        ),
+                    ),
                 ];
                 for (name, s) in strategies.iter_mut() {
                     let met = Metrics::from_backtest(&baselines::backtest(s.as_mut(), &rel, m, fee)?);

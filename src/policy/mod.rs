@@ -37,12 +37,12 @@ pub mod persist;
 pub mod scalar;
 mod sequential;
 
-pub use config::{Cell, EncoderConfig, Layout, PolicyConfig, Shape};
+pub use config::{Cell, EncoderConfig, EncoderLayout, Layout, PolicyConfig, Shape};
 pub use optim::{Adam, Optimizer, Sgd};
 pub use scalar::Scalar;
 
 use crate::error::{check_finite, Error, Result};
-use config::EncoderLayout;
+
 use encoder::Dims;
 use rand::{RngExt, SeedableRng};
 

@@ -1,0 +1,165 @@
+//! Long-only time-series momentum: a trivial reader of the same price window the learned policy
+//! reads (Moskowitz, Ooi & Pedersen 2012, "Time series momentum", J. Financial Economics 104(2),
+//! 228–250, in its simplest long-only form).
+//!
+//! On day `n`, with `W` the look-back window, asset `i`'s trailing return is
+//!
+//! ```text
+//! r_i = Π_{k = n−W}^{n−1} y_{k,i} − 1          (its price v_{n−1} / v_{n−W−1} − 1)
+//! ```
+//!
+//! and the rule holds equal weights on the assets with `r_i > 0`:
+//! `a_i = 1[r_i > 0] / #{j : r_j > 0}`, rebalanced daily. When no asset has a positive trailing
+//! return (or on day 0, before any history) it holds Equal CRP, since the simplex has no cash.
+//! With fewer than `W` days of history the window is what there is.
+//!
+//! A back-test usually starts in the middle of a series; [`Momentum::with_prelude`] hands it
+//! the days before the back-test, so that on the first test day it reads the same window a
+//! learned policy reads.
+
+use super::{check_call, check_relatives, OnlineStrategy};
+use crate::error::{Error, Result};
+
+/// Long-only time-series momentum with look-back `window` days.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Momentum {
+    window: usize,
+    /// `[day][asset]` relatives of the days before the back-test's first day.
+    prelude: Vec<f64>,
+}
+
+impl Momentum {
+    /// Momentum over the last `window` days (the issue's rule: 20).
+    ///
+    /// # Errors
+    /// `window = 0`.
+    pub fn new(window: usize) -> Result<Self> {
+        if window == 0 {
+            return Err(Error::param("momentum window", 0, "must be at least 1 day"));
+        }
+        Ok(Momentum {
+            window,
+            prelude: Vec::new(),
+        })
+    }
+
+    /// The same rule, seeing `prelude` (`[day][asset]` relatives of the days just before the
+    /// back-test) as history before the back-test's day 0. Only the last `window` days are kept.
+    ///
+    /// # Errors
+    /// A prelude that is not a whole number of days of finite positive relatives.
+    pub fn with_prelude(mut self, prelude: &[f64], assets: usize) -> Result<Self> {
+        let days = check_relatives(prelude, assets)?;
+        let keep = days.min(self.window);
+        self.prelude = prelude[(days - keep) * assets..].to_vec();
+        Ok(self)
+    }
+
+    /// The look-back window `W`.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+}
+
+impl OnlineStrategy for Momentum {
+    fn name(&self) -> String {
+        format!("Momentum ({} days)", self.window)
+    }
+
+    fn reset(&mut self, _assets: usize) {}
+
+    fn weights(&mut self, history: &[f64], assets: usize, out: &mut [f64]) -> Result<()> {
+        let n = check_call(history, assets, out)?;
+        if !self.prelude.is_empty() && self.prelude.len() % assets != 0 {
+            return Err(Error::shape(
+                "momentum prelude",
+                assets,
+                self.prelude.len() % assets,
+            ));
+        }
+        let pre_days = self.prelude.len() / assets;
+        let from_history = n.min(self.window);
+        let from_prelude = (self.window - from_history).min(pre_days);
+        // Trailing log-return per asset over the available window.
+        out.fill(0.0);
+        let rows = self.prelude[(pre_days - from_prelude) * assets..]
+            .chunks_exact(assets)
+            .chain(history[(n - from_history) * assets..].chunks_exact(assets));
+        for row in rows {
+            for (o, y) in out.iter_mut().zip(row) {
+                *o += y.ln();
+            }
+        }
+        let winners = out.iter().filter(|&&r| r > 0.0).count();
+        if winners == 0 {
+            out.fill(1.0 / assets as f64);
+        } else {
+            for o in out.iter_mut() {
+                *o = if *o > 0.0 { 1.0 / winners as f64 } else { 0.0 };
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baselines::{backtest, Fee};
+
+    #[test]
+    fn holds_the_assets_that_went_up_over_the_window() {
+        let mut s = Momentum::new(2).unwrap();
+        // Asset 0 up twice, asset 1 down then up (net down), asset 2 up then down (net up).
+        let h = [1.1, 0.9, 1.2, 1.1, 1.05, 0.9];
+        let mut a = [0.0; 3];
+        s.weights(&h, 3, &mut a).unwrap();
+        assert_eq!(a, [0.5, 0.0, 0.5]);
+        // Day 0: no history, Equal CRP.
+        s.weights(&[], 3, &mut a).unwrap();
+        assert_eq!(a, [1.0 / 3.0; 3]);
+        // Only losers: Equal CRP.
+        s.weights(&[0.9, 0.95, 0.99, 0.9, 0.95, 0.99], 3, &mut a).unwrap();
+        assert_eq!(a, [1.0 / 3.0; 3]);
+    }
+
+    #[test]
+    fn window_reads_only_the_last_w_days() {
+        let mut s = Momentum::new(1).unwrap();
+        let mut a = [0.0; 2];
+        // Asset 0 rose a lot long ago, fell yesterday; asset 1 rose a little yesterday.
+        s.weights(&[2.0, 1.0, 0.99, 1.01], 2, &mut a).unwrap();
+        assert_eq!(a, [0.0, 1.0]);
+    }
+
+    #[test]
+    fn prelude_is_the_history_before_day_zero() {
+        let pre = [1.1, 0.9, 1.1, 0.9];
+        let test = [1.0, 1.0, 1.0, 1.0];
+        let mut with = Momentum::new(3).unwrap().with_prelude(&pre, 2).unwrap();
+        let mut a = [0.0; 2];
+        with.weights(&[], 2, &mut a).unwrap();
+        assert_eq!(a, [1.0, 0.0]);
+        // Same as a strategy that saw prelude and test as one history.
+        let mut plain = Momentum::new(3).unwrap();
+        let mut joined = pre.to_vec();
+        joined.extend_from_slice(&test[..2]);
+        let mut b = [0.0; 2];
+        plain.weights(&joined, 2, &mut b).unwrap();
+        with.weights(&test[..2], 2, &mut a).unwrap();
+        assert_eq!(a, b);
+        let bt = backtest(&mut with, &test, 2, Fee::Exact(0.0025)).unwrap();
+        assert_eq!(bt.wealth.len(), 2);
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        assert!(Momentum::new(0).is_err());
+        assert!(Momentum::new(3)
+            .unwrap()
+            .with_prelude(&[1.0, f64::NAN], 2)
+            .is_err());
+        let mut s = Momentum::new(3).unwrap();
+        assert!(s.weights(&[1.0, 1.0, 1.0], 2, &mut [0.0; 2]).is_err());
+    }
+}
