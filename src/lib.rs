@@ -65,6 +65,7 @@ pub mod policy;
 pub mod replay;
 pub mod sampler;
 pub mod simplex;
+pub mod stats;
 pub mod tasks;
 pub mod theory;
 

@@ -137,11 +137,19 @@ enum Command {
         #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
         smoothing: f64,
         /// Adam learning rate.
-        #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+        #[arg(long, default_value_t = 3e-4, allow_negative_numbers = true)]
         lr: f64,
         /// Add a cash asset.
         #[arg(long)]
         cash: bool,
+        /// Previous weights the training cost is charged against: `batch` (the policy's own
+        /// previous action in the minibatch) or `memory` (the stale portfolio-vector memory; the
+        /// behaviour before issue #16's fix, for the ablation)
+        #[arg(long, default_value = "batch", value_parser = ["batch", "memory"])]
+        cost_reference: String,
+        /// Multiplier of the centred window features fed to the encoder
+        #[arg(long, default_value_t = 1.0)]
+        feature_scale: f64,
         /// Threads for independent training runs (0: all cores). Results do not depend on it.
         #[arg(long, default_value_t = 0)]
         threads: usize,
@@ -322,6 +330,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             smoothing,
             lr,
             cash,
+            cost_reference,
+            feature_scale,
             threads,
             common,
         } => {
@@ -353,6 +363,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cfg.smoothing = smoothing;
             cfg.lr = lr;
             cfg.cash = cash;
+            cfg.cost_reference = if cost_reference == "memory" {
+                pimtl::envs::portfolio::CostReference::Memory
+            } else {
+                pimtl::envs::portfolio::CostReference::Batch
+            };
+            cfg.feature_scale = feature_scale;
             cfg.validate()?;
             let out = common.out_dir("portfolio");
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;

@@ -21,7 +21,7 @@
 //! the number of threads.
 
 use crate::baselines::{self, Fee, OnlineStrategy};
-use crate::envs::portfolio::{run_policy, CostModel, Market, PortfolioConfig, PortfolioTasks};
+use crate::envs::portfolio::{run_policy, CostModel, CostReference, Market, PortfolioConfig, PortfolioTasks};
 use crate::error::{Error, Result};
 use crate::learn::mtl::{Mode, MtlConfig, Trainer};
 use crate::learn::pg::PolicyGradient;
@@ -30,6 +30,7 @@ use crate::plot::{line_chart, Series};
 use crate::policy::{EquivariantPolicy, PolicyConfig};
 use crate::replay::StartDistribution;
 use crate::sampler::{MaxDeviationFromEqual, SamplerConfig};
+use crate::stats::{paired, Interval, Paired};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -80,6 +81,11 @@ pub struct PortfolioExperimentConfig {
     pub geometric_bias: f64,
     /// Scale of the initial output weights (near 0: start near Equal CRP).
     pub output_init_scale: f64,
+    /// Which previous weights the training reward charges costs against (issue #16: `Memory`,
+    /// the stale portfolio-vector memory, froze the pooled policy).
+    pub cost_reference: CostReference,
+    /// Multiplier of the centred window features.
+    pub feature_scale: f64,
     /// Look-back window of the time-series momentum baseline (days).
     pub momentum_window: usize,
     /// Seed of everything.
@@ -105,12 +111,14 @@ impl PortfolioExperimentConfig {
             experiments: 10,
             steps_per_task: 300,
             evaluations: 10,
-            lr: 1e-3,
+            lr: 3e-4,
             alpha: 0.5,
             beta: 1.0,
             smoothing: 0.2,
             geometric_bias: 5e-4,
             output_init_scale: 0.1,
+            cost_reference: CostReference::Batch,
+            feature_scale: 1.0,
             momentum_window: 20,
             seed: 0,
         }
@@ -165,6 +173,13 @@ impl PortfolioExperimentConfig {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(Error::param("lr", self.lr, "must be finite and > 0"));
         }
+        if !(self.feature_scale.is_finite() && self.feature_scale > 0.0) {
+            return Err(Error::param(
+                "feature_scale",
+                self.feature_scale,
+                "must be finite and > 0",
+            ));
+        }
         if !(self.output_init_scale.is_finite() && self.output_init_scale >= 0.0) {
             return Err(Error::param(
                 "output_init_scale",
@@ -193,8 +208,8 @@ impl PortfolioExperimentConfig {
             start: StartDistribution::Geometric {
                 bias: self.geometric_bias,
             },
-            feature_scale: 1.0,
-            cost_reference: crate::envs::portfolio::CostReference::Batch,
+            feature_scale: self.feature_scale,
+            cost_reference: self.cost_reference,
         }
     }
 }
@@ -767,20 +782,11 @@ pub fn run(
 }
 
 fn mean(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v.iter().sum::<f64>() / v.len() as f64
-    }
+    crate::stats::mean(v)
 }
 
-fn std_dev(v: &[f64]) -> f64 {
-    let m = mean(v);
-    (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt()
-}
-
-/// Per method and task set: mean and standard deviation over experiments of the per-experiment
-/// mean gain over Equal CRP and annualised return.
+/// Per method and task set: the per-experiment mean over tasks, summarised over experiments
+/// with a 95 % t interval (sample standard deviation, `n − 1`).
 #[derive(Clone, Debug, Serialize)]
 pub struct SummaryRow {
     /// Method.
@@ -789,16 +795,53 @@ pub struct SummaryRow {
     pub tasks: usize,
     /// `train` or `holdout`.
     pub task_set: String,
-    /// Mean over experiments of the mean gain over Equal CRP.
-    pub gain_mean: f64,
-    /// Its standard deviation over experiments.
-    pub gain_std: f64,
+    /// Relative final-wealth gain over Equal CRP: per-experiment task mean, over experiments.
+    pub gain: Interval,
+    /// Annualised Sharpe ratio, likewise.
+    pub sharpe: Interval,
     /// Mean annualised return.
     pub annualised_return_mean: f64,
     /// Mean final wealth.
     pub final_wealth_mean: f64,
-    /// Mean Sharpe ratio.
-    pub sharpe_mean: f64,
+    /// Mean daily turnover.
+    pub turnover_mean: f64,
+}
+
+/// A paired comparison of two methods within each experiment (same tasks, same days).
+#[derive(Clone, Debug, Serialize)]
+pub struct PairedRow {
+    /// `"MTL − STL"` and the like.
+    pub comparison: String,
+    /// Training task count.
+    pub tasks: usize,
+    /// `train` or `holdout`.
+    pub task_set: String,
+    /// Per-experiment differences of the mean gain over Equal CRP, their interval and sign test.
+    pub gain: Paired,
+}
+
+/// Per-experiment mean of `f` over the tasks of `method` × `tasks` × `task_set` (experiments
+/// without such results are skipped).
+fn per_experiment(
+    res: &PortfolioResults,
+    method: &str,
+    tasks: usize,
+    task_set: &str,
+    f: impl Fn(&MethodResult) -> f64,
+) -> Vec<f64> {
+    (0..res.config.experiments)
+        .filter_map(|e| {
+            let g: Vec<f64> = res
+                .results
+                .iter()
+                .filter(|r| {
+                    r.experiment == e && r.method == method && r.tasks == tasks && r.task_set == task_set
+                })
+                .map(&f)
+                .collect();
+            (!g.is_empty()).then(|| mean(&g))
+        })
+        .collect()
 }
 
 /// The summary table (one row per method × T × task set).
@@ -817,26 +860,17 @@ pub fn summarise(res: &PortfolioResults) -> Vec<SummaryRow> {
                 .iter()
                 .filter(|r| r.method == method && r.tasks == tasks && r.task_set == task_set)
                 .collect();
-            let per_exp: Vec<f64> = (0..res.config.experiments)
-                .filter_map(|e| {
-                    let g: Vec<f64> = sel
-                        .iter()
-                        .filter(|r| r.experiment == e)
-                        .map(|r| r.gain_over_ecrp)
-                        .collect();
-                    (!g.is_empty()).then(|| mean(&g))
-                })
-                .collect();
+            let avg = |f: fn(&MethodResult) -> f64| mean(&sel.iter().map(|r| f(r)).collect::<Vec<_>>());
             SummaryRow {
-                gain_mean: mean(&per_exp),
-                gain_std: std_dev(&per_exp),
-                annualised_return_mean: mean(
-                    &sel.iter()
-                        .map(|r| r.metrics.annualised_return)
-                        .collect::<Vec<_>>(),
-                ),
-                final_wealth_mean: mean(&sel.iter().map(|r| r.metrics.final_wealth).collect::<Vec<_>>()),
-                sharpe_mean: mean(&sel.iter().map(|r| r.metrics.sharpe).collect::<Vec<_>>()),
+                gain: Interval::t95(&per_experiment(res, &method, tasks, &task_set, |r| {
+                    r.gain_over_ecrp
+                })),
+                sharpe: Interval::t95(&per_experiment(res, &method, tasks, &task_set, |r| {
+                    r.metrics.sharpe
+                })),
+                annualised_return_mean: avg(|r| r.metrics.annualised_return),
+                final_wealth_mean: avg(|r| r.metrics.final_wealth),
+                turnover_mean: avg(|r| r.metrics.mean_turnover),
                 method,
                 tasks,
                 task_set,
@@ -845,15 +879,39 @@ pub fn summarise(res: &PortfolioResults) -> Vec<SummaryRow> {
         .collect()
 }
 
+/// Paired differences MTL − STL, P-MTL − STL and P-MTL − MTL per T and task set (STL only on
+/// training tasks, where each task has its own STL policy).
+pub fn paired_comparisons(res: &PortfolioResults) -> Vec<PairedRow> {
+    let mut rows = Vec::new();
+    for &t in &res.config.task_counts {
+        for set in ["train", "holdout"] {
+            for (a, b) in [("MTL", "STL"), ("P-MTL", "STL"), ("P-MTL", "MTL")] {
+                let x = per_experiment(res, a, t, set, |r| r.gain_over_ecrp);
+                let y = per_experiment(res, b, t, set, |r| r.gain_over_ecrp);
+                if x.is_empty() || x.len() != y.len() {
+                    continue;
+                }
+                rows.push(PairedRow {
+                    comparison: format!("{a} − {b}"),
+                    tasks: t,
+                    task_set: set.into(),
+                    gain: paired(&x, &y),
+                });
+            }
+        }
+    }
+    rows
+}
+
 /// The summary as an aligned text table for the terminal.
 pub fn summary_table(res: &PortfolioResults) -> String {
     let mut s = format!(
-        "{:<32} {:>3} {:<8} {:>14} {:>10} {:>12} {:>8}\n",
-        "method", "T", "tasks", "gain vs ECRP", "± std", "ann. return", "Sharpe"
+        "{:<32} {:>3} {:<8} {:>9} {:>21} {:>8} {:>9}\n",
+        "method", "T", "tasks", "gain", "95 % interval", "Sharpe", "turnover"
     );
     for r in summarise(res) {
         s.push_str(&format!(
-            "{:<32} {:>3} {:<8} {:>+14.4} {:>10.4} {:>+12.4} {:>8.3}\n",
+            "{:<32} {:>3} {:<8} {:>+9.4} [{:>+9.4}, {:>+9.4}] {:>8.3} {:>9.4}\n",
             r.method,
             if r.tasks == 0 {
                 "-".to_string()
@@ -861,11 +919,33 @@ pub fn summary_table(res: &PortfolioResults) -> String {
                 r.tasks.to_string()
             },
             r.task_set,
-            r.gain_mean,
-            r.gain_std,
-            r.annualised_return_mean,
-            r.sharpe_mean
+            r.gain.mean,
+            r.gain.lo,
+            r.gain.hi,
+            r.sharpe.mean,
+            r.turnover_mean
         ));
+    }
+    let paired = paired_comparisons(res);
+    if !paired.is_empty() {
+        s.push_str(&format!(
+            "\n{:<14} {:>3} {:<8} {:>9} {:>21} {:>7} {:>8}\n",
+            "paired gain", "T", "tasks", "mean", "95 % interval", "+/−", "sign p"
+        ));
+        for p in paired {
+            s.push_str(&format!(
+                "{:<14} {:>3} {:<8} {:>+9.4} [{:>+9.4}, {:>+9.4}] {:>3}/{:<3} {:>8.4}\n",
+                p.comparison,
+                p.tasks,
+                p.task_set,
+                p.gain.interval.mean,
+                p.gain.interval.lo,
+                p.gain.interval.hi,
+                p.gain.sign.positive,
+                p.gain.sign.negative,
+                p.gain.sign.p_value
+            ));
+        }
     }
     s
 }
@@ -912,7 +992,9 @@ pub fn write_results(res: &PortfolioResults, out: &Path) -> Result<()> {
     let summary = summarise(res);
     crate::io::write_atomic(
         &out.join("summary.json"),
-        &json(&serde_json::json!({ "seconds": res.seconds, "plan": res.plan, "summary": summary })),
+        &json(
+            &serde_json::json!({ "seconds": res.seconds, "plan": res.plan, "summary": summary, "paired": paired_comparisons(res) }),
+        ),
     )?;
     // Fig. 4: learning curves per T, mean over experiments with min–max band.
     for &t in &res.config.task_counts {
