@@ -39,7 +39,9 @@
 //! | §5 Algorithm 1 | [`learn::mtl`] | `Trainer`, `TaskEnvironment`, `UpdateRule`, `Mode` |
 //! | §6.1 synthetic allocation, Fig. 1 | [`envs::synthetic`], [`experiments::fig1`] | `SyntheticAllocation`, `run` |
 //! | §6.2 portfolio, direct policy gradient | [`envs::portfolio`], [`learn::pg`], [`replay`] | `PortfolioTasks`, `PolicyGradient`, `PortfolioVectorMemory` |
-//! | §6.2 baselines, A.1 protocol, Figs. 3–5 | [`baselines`], [`metrics`], [`experiments::portfolio`] | `EqualCrp`, `Olmar`, `Pamr`, `Metrics` |
+//! | §6.2 baselines, A.1 protocol, Figs. 3–5 | [`baselines`], [`metrics`], [`experiments::portfolio`] | `EqualCrp`, `Olmar`, `Pamr`, `Momentum`, `Metrics` |
+//! | §4 Cor. 1–2 controlled case (ε = 0) | [`data::planted`] | `PlantedMarket` (`--data planted:…`) |
+//! | reports over repeated experiments | [`stats`] | `Interval::t95`, `sample_sd`, `paired`, `sign_test` |
 //! | §A.2 clients, partitions, FedAvg | [`federated`], [`data::idx`] | `ConvNet`, `SoftmaxRegression`, `skewed_universe`, `dirichlet`, `run_federated` |
 //! | §A.2 meta federated learning environment | [`envs::federated`] | `FederatedEnv`, `ClientPool`, `FederatedEnvConfig` |
 //! | §A.2 PPO, stochastic simplex policy | [`learn::ppo`], [`learn::dirichlet`] | `Ppo`, `EpisodicTaskEnv`, `DirichletPolicy` |

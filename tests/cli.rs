@@ -412,6 +412,26 @@ fn portfolio_malformed_number_on_line_3() {
     }
 }
 
+#[test]
+fn portfolio_bad_planted_specs() {
+    for (spec, needles) in [
+        (
+            "planted:volatility=0.2",
+            &["volatility", "unknown planted-market key"][..],
+        ),
+        ("planted:days=0", &["planted days", "at least 1"][..]),
+        ("planted:assets=0", &["planted assets"][..]),
+        ("planted:regime=0", &["planted regime"][..]),
+        ("planted:drift=NaN", &["planted drift", "NaN"][..]),
+        ("planted:noise=abc", &["noise=abc", "a number"][..]),
+        ("planted:days=60", &["60 days are too few"][..]),
+    ] {
+        let t = TmpDir::new("pf-planted");
+        let line = expect_error(&portfolio_args(&t.out(), Path::new(spec)), &t.out(), needles);
+        eprintln!("{line}");
+    }
+}
+
 /// The federated experiment end to end on the real data (a tiny budget, a few seconds): it
 /// succeeds, writes every documented file, and two runs with the same seed write the same
 /// results. Skipped when Fashion-MNIST is not installed (CI installs it).
