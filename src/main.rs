@@ -106,9 +106,27 @@ enum Command {
         /// Experiments (instrument draws) [default: 10, 2 with --quick].
         #[arg(long)]
         experiments: Option<usize>,
-        /// Gradient steps per task [default: 300, 60 with --quick].
+        /// Training budget per task in epochs over the training days [default: 10, 2 with --quick].
+        #[arg(long, allow_negative_numbers = true)]
+        epochs: Option<f64>,
+        /// Gradient steps per task, overriding --epochs.
         #[arg(long)]
         steps_per_task: Option<usize>,
+        /// Fraction of the pre-test days, at their end, used for validation (early stopping and
+        /// the learning-rate choice; 0: none, keep the last policy) [default: 0.15].
+        #[arg(long, allow_negative_numbers = true)]
+        validation_fraction: Option<f64>,
+        /// Validation evaluations without improvement before a run stops (0: never)
+        /// [default: 4, 0 with --quick].
+        #[arg(long)]
+        patience: Option<usize>,
+        /// Validation evaluations per training run [default: 10, 4 with --quick].
+        #[arg(long)]
+        evaluations: Option<usize>,
+        /// Distinct held-out test tasks per experiment; refused when the held-out instruments
+        /// give fewer [default: 10].
+        #[arg(long)]
+        holdout_tasks: Option<usize>,
         /// Window of past days per state [default: 50, 20 with --quick].
         #[arg(long)]
         window: Option<usize>,
@@ -136,9 +154,10 @@ enum Command {
         /// Score smoothing γ.
         #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
         smoothing: f64,
-        /// Adam learning rate.
-        #[arg(long, default_value_t = 3e-4, allow_negative_numbers = true)]
-        lr: f64,
+        /// Adam learning rates to choose from on the validation range (repeat)
+        /// [default: 1e-4, 3e-4 and 1e-3; 3e-4 with --quick].
+        #[arg(long = "lr", allow_negative_numbers = true)]
+        lr: Vec<f64>,
         /// Add a cash asset.
         #[arg(long)]
         cash: bool,
@@ -318,7 +337,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data,
             data_dir,
             experiments,
+            epochs,
             steps_per_task,
+            validation_fraction,
+            patience,
+            evaluations,
+            holdout_tasks,
             window,
             tasks,
             task_size,
@@ -345,8 +369,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(v) = experiments {
                 cfg.experiments = v;
             }
-            if let Some(v) = steps_per_task {
-                cfg.steps_per_task = v;
+            cfg.steps_per_task = steps_per_task;
+            if let Some(v) = epochs {
+                cfg.epochs = v;
+            }
+            if let Some(v) = validation_fraction {
+                cfg.validation_fraction = v;
+            }
+            if let Some(v) = patience {
+                cfg.patience = v;
+            }
+            if let Some(v) = evaluations {
+                cfg.evaluations = v;
+            }
+            if let Some(v) = holdout_tasks {
+                cfg.holdout_tasks = v;
             }
             if let Some(v) = window {
                 cfg.window = v;
@@ -361,7 +398,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cfg.alpha = alpha;
             cfg.beta = beta;
             cfg.smoothing = smoothing;
-            cfg.lr = lr;
+            if !lr.is_empty() {
+                cfg.learning_rates = lr;
+            }
             cfg.cash = cash;
             cfg.cost_reference = if cost_reference == "memory" {
                 pimtl::envs::portfolio::CostReference::Memory
@@ -375,15 +414,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let res = pool.install(|| {
                 portfolio::run(&cfg, |line| eprintln!("{line}"), |plan| {
                     eprintln!(
-                        "portfolio: {} instruments, {} held out, tasks of {}, training days {}..{}, test days {}..{}, {} feature(s) per day",
+                        "portfolio: {} instruments, {} held out ({} distinct held-out tasks possible), tasks of {}, \
+                         training days {}..{}, validation days {}..{}, test days {}..{}, {} feature(s) per day, \
+                         {} steps per task ({:.1} steps per epoch)",
                         plan.instruments,
                         plan.holdout,
+                        plan.holdout_task_space,
                         plan.task_size,
                         plan.train_days.0,
                         plan.train_days.1,
+                        plan.validation_days.0,
+                        plan.validation_days.1,
                         plan.test_days.0,
                         plan.test_days.1,
-                        plan.features
+                        plan.features,
+                        plan.steps_per_task,
+                        plan.steps_per_epoch
                     )
                 })
             })?;

@@ -137,6 +137,173 @@ pub fn line_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series
     crate::io::write_atomic(path, svg.as_bytes())
 }
 
+/// One category of an [`interval_chart`]: a label, a point estimate and its interval.
+#[derive(Clone, Debug)]
+pub struct Interval95 {
+    /// Category label (x axis).
+    pub label: String,
+    /// Point estimate.
+    pub mean: f64,
+    /// Lower end of the interval.
+    pub lo: f64,
+    /// Upper end of the interval.
+    pub hi: f64,
+}
+
+fn chart_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Format {
+        path: Some(path.to_path_buf()),
+        reason: format!("cannot draw chart: {e}"),
+    }
+}
+
+/// Draws one point with an error bar per category on a categorical x axis (Fig. 3), with a
+/// dashed line at 0, and writes it to `path`. Non-finite interval ends are drawn as the point.
+///
+/// # Errors
+/// No category with a finite estimate, a drawing failure, or an I/O error naming the file.
+pub fn interval_chart(path: &Path, title: &str, y_label: &str, items: &[Interval95]) -> Result<()> {
+    let fail = |e: String| chart_error(path, e);
+    let vals: Vec<f64> = items
+        .iter()
+        .flat_map(|i| [i.mean, i.lo, i.hi])
+        .chain([0.0])
+        .filter(|v| v.is_finite())
+        .collect();
+    if !items.iter().any(|i| i.mean.is_finite()) {
+        return Err(fail("no finite estimates".into()));
+    }
+    let (y0, y1) = vals
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    let pad = ((y1 - y0) * 0.08).max(1e-6);
+    let n = items.len();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (120 + 110 * n as u32, 460)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(60)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-0.5..n as f64 - 0.5, (y0 - pad)..(y1 + pad))
+            .map_err(|e| fail(e.to_string()))?;
+        let labels: Vec<String> = items.iter().map(|i| i.label.clone()).collect();
+        chart
+            .configure_mesh()
+            .x_labels(n.max(1))
+            .x_label_formatter(&|x: &f64| {
+                let k = x.round();
+                if (x - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < labels.len() {
+                    labels[k as usize].clone()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc(y_label)
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(|e| fail(e.to_string()))?;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(-0.5, 0.0), (n as f64 - 0.5, 0.0)],
+                BLACK.mix(0.4).stroke_width(1),
+            )))
+            .map_err(|e| fail(e.to_string()))?;
+        for (k, it) in items.iter().enumerate() {
+            if !it.mean.is_finite() {
+                continue;
+            }
+            let colour = COLOURS[k % COLOURS.len()];
+            let x = k as f64;
+            let (lo, hi) = (
+                if it.lo.is_finite() { it.lo } else { it.mean },
+                if it.hi.is_finite() { it.hi } else { it.mean },
+            );
+            chart
+                .draw_series([
+                    PathElement::new(vec![(x, lo), (x, hi)], colour.stroke_width(2)),
+                    PathElement::new(vec![(x - 0.12, lo), (x + 0.12, lo)], colour.stroke_width(2)),
+                    PathElement::new(vec![(x - 0.12, hi), (x + 0.12, hi)], colour.stroke_width(2)),
+                ])
+                .map_err(|e| fail(e.to_string()))?;
+            chart
+                .draw_series(std::iter::once(Circle::new((x, it.mean), 5, colour.filled())))
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        root.present().map_err(|e| fail(e.to_string()))?;
+    }
+    crate::io::write_atomic(path, svg.as_bytes())
+}
+
+/// Draws allocations `weights` (`[step][entity]`, each row on the simplex) as stacked areas over
+/// the steps (Fig. 5's allocation plots) and writes the chart to `path`.
+///
+/// # Errors
+/// No steps, a row length that is not `names.len()`, a drawing failure, or an I/O error.
+pub fn stacked_area(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    names: &[String],
+    weights: &[f64],
+) -> Result<()> {
+    let fail = |e: String| chart_error(path, e);
+    let m = names.len();
+    if m == 0 || weights.is_empty() || weights.len() % m != 0 {
+        return Err(fail(format!(
+            "{} weights do not form rows of {m} entities",
+            weights.len()
+        )));
+    }
+    let steps = weights.len() / m;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 440)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.0..(steps.max(2) - 1) as f64, 0.0..1.0)
+            .map_err(|e| fail(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc("allocation")
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(|e| fail(e.to_string()))?;
+        let mut below = vec![0.0; steps];
+        for (i, name) in names.iter().enumerate() {
+            let colour = COLOURS[i % COLOURS.len()];
+            let above: Vec<f64> = (0..steps)
+                .map(|d| below[d] + weights[d * m + i].max(0.0))
+                .collect();
+            let mut poly: Vec<(f64, f64)> = (0..steps).map(|d| (d as f64, above[d].min(1.0))).collect();
+            poly.extend((0..steps).rev().map(|d| (d as f64, below[d].min(1.0))));
+            chart
+                .draw_series(std::iter::once(Polygon::new(poly, colour.mix(0.75).filled())))
+                .map_err(|e| fail(e.to_string()))?
+                .label(name.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled()));
+            below = above;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .draw()
+            .map_err(|e| fail(e.to_string()))?;
+        root.present().map_err(|e| fail(e.to_string()))?;
+    }
+    crate::io::write_atomic(path, svg.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +326,34 @@ mod tests {
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(text.starts_with("<svg") && text.contains("polyline"));
         assert!(line_chart(&dir.join("e.svg"), "t", "x", "y", &[Series::new("a", vec![])]).is_err());
+        let items = [
+            Interval95 {
+                label: "MTL".into(),
+                mean: 0.1,
+                lo: -0.05,
+                hi: 0.2,
+            },
+            Interval95 {
+                label: "STL".into(),
+                mean: 0.02,
+                lo: f64::NAN,
+                hi: f64::NAN,
+            },
+        ];
+        interval_chart(&dir.join("i.svg"), "t", "gain", &items).unwrap();
+        assert!(std::fs::read_to_string(dir.join("i.svg"))
+            .unwrap()
+            .contains("MTL"));
+        let names = vec!["a".to_string(), "b".to_string()];
+        stacked_area(
+            &dir.join("s.svg"),
+            "t",
+            "day",
+            &names,
+            &[0.5, 0.5, 0.2, 0.8, 1.0, 0.0],
+        )
+        .unwrap();
+        assert!(stacked_area(&dir.join("x.svg"), "t", "day", &names, &[0.5, 0.5, 0.2]).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -26,6 +26,20 @@ pub fn sample_sd(xs: &[f64]) -> f64 {
     (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (xs.len() - 1) as f64).sqrt()
 }
 
+/// The `q`-quantile of `xs` (`0 ≤ q ≤ 1`) by linear interpolation between order statistics
+/// (type 7 of Hyndman & Fan, R's and numpy's default); NaN when empty. Non-finite values sort
+/// by `total_cmp`.
+pub fn quantile(xs: &[f64], q: f64) -> f64 {
+    if xs.is_empty() || !(0.0..=1.0).contains(&q) {
+        return f64::NAN;
+    }
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let h = q * (v.len() - 1) as f64;
+    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+    v[lo] + (h - lo as f64) * (v[hi] - v[lo])
+}
+
 /// Two-sided 95 % quantile `t_{0.975, df}` of Student's t distribution (`df ≥ 1`).
 ///
 /// Exact to the printed digits of the standard tables for `df ≤ 30`; above, the
@@ -189,6 +203,16 @@ mod tests {
         // 1000 positive, 0 negative: p = 2^-999, tiny but finite and positive.
         let s = sign_test(&vec![1.0; 1000]);
         assert!(s.p_value > 0.0 && s.p_value < 1e-300);
+    }
+
+    #[test]
+    fn quantiles_interpolate() {
+        let x = [4.0, 1.0, 3.0, 2.0];
+        assert_eq!(quantile(&x, 0.0), 1.0);
+        assert_eq!(quantile(&x, 1.0), 4.0);
+        assert!((quantile(&x, 0.25) - 1.75).abs() < 1e-12);
+        assert!((quantile(&x, 0.5) - 2.5).abs() < 1e-12);
+        assert!(quantile(&[], 0.5).is_nan());
     }
 
     #[test]

@@ -432,6 +432,36 @@ fn portfolio_bad_planted_specs() {
     }
 }
 
+#[test]
+fn portfolio_protocol_refusals_before_any_work() {
+    for (extra, needles) in [
+        (
+            &["--holdout", "5", "--task-size", "5", "--holdout-tasks", "10"][..],
+            &[
+                "holdout_tasks",
+                "only 1 distinct tasks of 5",
+                "hold out at least 7",
+            ][..],
+        ),
+        (
+            &["--validation-fraction", "0.01"][..],
+            &["validation_fraction", "validation range would have"][..],
+        ),
+        (
+            &["--validation-fraction", "0", "--lr", "1e-3", "--lr", "3e-4"][..],
+            &["needs a validation range"][..],
+        ),
+        (&["--lr", "-0.001"][..], &["lr", "must be finite and > 0"][..]),
+        (&["--epochs", "0"][..], &["epochs", "must be finite and > 0"][..]),
+    ] {
+        let t = TmpDir::new("pf-protocol");
+        let mut args = portfolio_args(&t.out(), Path::new("planted:days=400"));
+        args.extend(extra.iter().map(Into::into));
+        let line = expect_error(&args, &t.out(), needles);
+        eprintln!("{line}");
+    }
+}
+
 /// The federated experiment end to end on the real data (a tiny budget, a few seconds): it
 /// succeeds, writes every documented file, and two runs with the same seed write the same
 /// results. Skipped when Fashion-MNIST is not installed (CI installs it).

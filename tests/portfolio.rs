@@ -150,7 +150,7 @@ fn small(path: &std::path::Path) -> PortfolioExperimentConfig {
         hidden: 5,
         batch: 8,
         experiments: 2,
-        steps_per_task: 6,
+        steps_per_task: Some(6),
         evaluations: 2,
         task_counts: vec![2, 4],
         holdout_tasks: 2,
@@ -169,8 +169,16 @@ fn experiment_runs_on_user_data_reproducibly_and_thread_independently() {
     let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
     let r1 = pool(1).install(|| run(&cfg, |_| {}, |_| {})).unwrap();
     let r2 = pool(2).install(|| run(&cfg, |_| {}, |_| {})).unwrap();
-    assert_eq!(r1.plan.holdout, 3, "round(12 · 18/68) held out");
-    assert_eq!(r1.plan.task_size, 3);
+    assert_eq!(r1.plan.task_size, 4, "min(10, 12/3)");
+    assert_eq!(
+        r1.plan.holdout, 5,
+        "round(12 · 18/68) = 3 raised to 5, the fewest that give 2 distinct held-out tasks of 4"
+    );
+    assert!(
+        r1.plan.validation_days.1 > r1.plan.validation_days.0,
+        "a validation range"
+    );
+    assert_eq!(r1.plan.validation_days.1, r1.plan.test_days.0);
     let (o1, o2) = (dir.join("one"), dir.join("two"));
     write_results(&r1, &o1).unwrap();
     write_results(&r2, &o2).unwrap();
@@ -180,6 +188,9 @@ fn experiment_runs_on_user_data_reproducibly_and_thread_independently() {
         "fig4_T4.svg",
         "fig3_gain_holdout.svg",
         "fig5_wealth.svg",
+        "fig5_weights_mtl.svg",
+        "fig4_right_T4.svg",
+        "lr_choices.csv",
         "config.json",
     ] {
         assert_eq!(
@@ -188,6 +199,8 @@ fn experiment_runs_on_user_data_reproducibly_and_thread_independently() {
             "{f} differs"
         );
     }
+    // summary.json holds the wall time; everything else in it comes from metrics.csv.
+    assert!(o1.join("summary.json").is_file());
     let metrics = std::fs::read_to_string(o1.join("metrics.csv")).unwrap();
     for method in [
         "STL",
@@ -197,6 +210,7 @@ fn experiment_runs_on_user_data_reproducibly_and_thread_independently() {
         "OLMAR",
         "PAMR",
         "BCRP (fitted on training days)",
+        "Momentum (20 days)",
     ] {
         assert!(metrics.contains(&format!(",{method},")), "{method} missing");
     }

@@ -53,24 +53,37 @@ pub struct PortfolioExperimentConfig {
     pub commission: f64,
     /// Add a cash entity.
     pub cash: bool,
-    /// Fraction of the decision days used for training (the rest is the test period).
+    /// Fraction of the decision days before the test period (training and validation); the
+    /// rest is the test period, looked at only in the final evaluation.
     pub train_fraction: f64,
-    /// Held-out instruments (`None`: `round(M · 18/68)`, at least `m`).
+    /// Fraction of those pre-test decision days, at their end, used as the validation range
+    /// (early stopping, learning-rate choice). 0: no validation (the last policy is kept; only
+    /// one learning rate may be given).
+    pub validation_fraction: f64,
+    /// Held-out instruments (`None`: `round(M · 18/68)`, raised until the held-out instruments
+    /// give `holdout_tasks` distinct tasks).
     pub holdout: Option<usize>,
-    /// Instruments per task `m` (`None`: `min(10, held-out, training/2)`).
+    /// Instruments per task `m` (`None`: `min(10, M/3)`).
     pub task_size: Option<usize>,
     /// Numbers of training tasks `T` to compare (paper: 5 and 30).
     pub task_counts: Vec<usize>,
-    /// Held-out test tasks (at most; fewer when the held-out instruments allow fewer subsets).
+    /// Distinct held-out test tasks per experiment (paper: 10); a configuration that cannot
+    /// give that many is refused.
     pub holdout_tasks: usize,
     /// Repetitions with different instrument draws and seeds (paper: 10).
     pub experiments: usize,
-    /// Gradient steps per task: STL trains each task this long, MTL/P-MTL `T` times as long.
-    pub steps_per_task: usize,
-    /// Evaluations along training (learning-curve points).
+    /// Training budget per task in epochs over the training days (one epoch = training days /
+    /// `batch` gradient steps): STL trains each task this long, MTL/P-MTL `T` times as long.
+    pub epochs: f64,
+    /// Gradient steps per task, overriding `epochs` when set.
+    pub steps_per_task: Option<usize>,
+    /// Validation evaluations along each training run (also the learning-curve points).
     pub evaluations: usize,
-    /// Adam learning rate.
-    pub lr: f64,
+    /// Evaluations without a better validation score before a run stops (0: never stop early;
+    /// the best-scoring snapshot is kept either way).
+    pub patience: usize,
+    /// Adam learning rates tried; each method takes the one with the best validation score.
+    pub learning_rates: Vec<f64>,
     /// P-MTL prioritisation exponent α.
     pub alpha: f64,
     /// Importance-sampling exponent β.
@@ -104,14 +117,17 @@ impl PortfolioExperimentConfig {
             commission: 0.0025,
             cash: false,
             train_fraction: 0.8,
+            validation_fraction: 0.15,
             holdout: None,
             task_size: None,
             task_counts: vec![5, 30],
             holdout_tasks: 10,
             experiments: 10,
-            steps_per_task: 300,
+            epochs: 10.0,
+            steps_per_task: None,
             evaluations: 10,
-            lr: 3e-4,
+            patience: 4,
+            learning_rates: vec![1e-4, 3e-4, 1e-3],
             alpha: 0.5,
             beta: 1.0,
             smoothing: 0.2,
@@ -130,9 +146,10 @@ impl PortfolioExperimentConfig {
             window: 20,
             batch: 32,
             experiments: 2,
-            steps_per_task: 60,
+            epochs: 2.0,
             evaluations: 4,
-            holdout_tasks: 5,
+            patience: 0,
+            learning_rates: vec![3e-4],
             ..Self::full(data)
         }
     }
@@ -147,7 +164,7 @@ impl PortfolioExperimentConfig {
             ("hidden", self.hidden),
             ("batch", self.batch),
             ("experiments", self.experiments),
-            ("steps_per_task", self.steps_per_task),
+            ("steps_per_task", self.steps_per_task.unwrap_or(1)),
             ("evaluations", self.evaluations),
             ("holdout_tasks", self.holdout_tasks),
             ("momentum_window", self.momentum_window),
@@ -170,8 +187,28 @@ impl PortfolioExperimentConfig {
                 "must be in (0, 1)",
             ));
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(Error::param("lr", self.lr, "must be finite and > 0"));
+        if self.learning_rates.is_empty() {
+            return Err(Error::param("lr", "[]", "give at least one learning rate"));
+        }
+        if let Some(&lr) = self.learning_rates.iter().find(|l| !(l.is_finite() && **l > 0.0)) {
+            return Err(Error::param("lr", lr, "must be finite and > 0"));
+        }
+        if !(self.epochs.is_finite() && self.epochs > 0.0) {
+            return Err(Error::param("epochs", self.epochs, "must be finite and > 0"));
+        }
+        if !(self.validation_fraction >= 0.0 && self.validation_fraction < 1.0) {
+            return Err(Error::param(
+                "validation_fraction",
+                self.validation_fraction,
+                "must be in [0, 1)",
+            ));
+        }
+        if self.validation_fraction == 0.0 && self.learning_rates.len() > 1 {
+            return Err(Error::param(
+                "validation_fraction",
+                0,
+                "choosing among several learning rates needs a validation range (> 0)",
+            ));
         }
         if !(self.feature_scale.is_finite() && self.feature_scale > 0.0) {
             return Err(Error::param(
@@ -223,19 +260,43 @@ pub struct Plan {
     pub holdout: usize,
     /// Per task.
     pub task_size: usize,
-    /// Decision days `[window, train_end)` for training.
+    /// Distinct tasks the held-out instruments allow, `C(holdout, m)` (capped at `u64::MAX`).
+    pub holdout_task_space: u64,
+    /// Decision days `[window, validation start)` the policies are trained on.
     pub train_days: (usize, usize),
-    /// Decision days `[train_end, days)` for testing.
+    /// Decision days of the validation range (empty when there is none).
+    pub validation_days: (usize, usize),
+    /// Decision days `[test start, days)` of the final evaluation.
     pub test_days: (usize, usize),
     /// Feature per day (1: close; 3: close, high, low).
     pub features: usize,
+    /// Gradient steps per epoch over the training days (`training days / batch`).
+    pub steps_per_epoch: f64,
+    /// Gradient steps per task (from `epochs`, or `steps_per_task` when given).
+    pub steps_per_task: usize,
+}
+
+/// The smallest `h ≥ m` with `C(h, m) ≥ want`.
+fn min_holdout_for(m: usize, want: usize) -> usize {
+    (m..)
+        .find(|&h| match crate::tasks::binomial(h as u64, m as u64) {
+            Ok(c) => c >= want as u128,
+            Err(_) => true,
+        })
+        .unwrap_or(m)
 }
 
 /// Chooses held-out count, task size and day ranges for `days × instruments` of data.
 ///
+/// Task size `m = min(10, M/3)` unless given; held-out `h = max(round(M·18/68), smallest h with
+/// C(h, m) ≥ holdout_tasks)` unless given (A.1: 18 of 68 held out, 10 test tasks). Days: the
+/// first `train_fraction` of the decision days precede the test period; of those, the last
+/// `validation_fraction` are the validation range.
+///
 /// # Errors
-/// Data too small for any protocol (fewer than 3 instruments, a training or test range shorter
-/// than the minibatch / a few days), or an explicit `holdout`/`task_size` that does not fit.
+/// Data too small for any protocol (fewer than 3 instruments, a training, validation or test
+/// range too short), an explicit `holdout`/`task_size` that does not fit, or held-out
+/// instruments that give fewer distinct tasks than `holdout_tasks` — all before any work.
 pub fn plan(
     cfg: &PortfolioExperimentConfig,
     instruments: usize,
@@ -249,57 +310,90 @@ pub fn plan(
             "need at least 3 instruments (training and held-out tasks)",
         ));
     }
-    let holdout = match cfg.holdout {
-        Some(h) => h,
-        None => ((instruments as f64 * 18.0 / 68.0).round() as usize).clamp(1, instruments / 2),
-    };
-    if holdout == 0 || holdout >= instruments - 1 {
-        return Err(Error::param(
-            "holdout",
-            holdout,
-            format!(
-                "must be in [1, {}] for {instruments} instruments",
-                instruments - 2
-            ),
-        ));
-    }
-    let train_assets = instruments - holdout;
     let task_size = match cfg.task_size {
         Some(m) => m,
-        None => 10.min(holdout).min(train_assets / 2).max(1),
+        None => 10.min(instruments / 3).max(1),
     };
-    if task_size == 0 || task_size > holdout || task_size > train_assets {
+    if task_size == 0 || 2 * task_size > instruments {
         return Err(Error::param(
             "task_size",
             task_size,
             format!(
-                "must be in [1, {}] (held-out {holdout}, training {train_assets})",
-                holdout.min(train_assets)
+                "must be in [1, {}] so that {instruments} instruments give training and held-out tasks",
+                instruments / 2
+            ),
+        ));
+    }
+    let holdout = match cfg.holdout {
+        Some(h) => h,
+        None => ((instruments as f64 * 18.0 / 68.0).round() as usize)
+            .max(min_holdout_for(task_size, cfg.holdout_tasks))
+            .max(task_size),
+    };
+    if holdout < task_size || holdout + task_size > instruments {
+        return Err(Error::param(
+            "holdout",
+            holdout,
+            format!(
+                "must be in [{task_size}, {}] for tasks of {task_size} out of {instruments} instruments",
+                instruments - task_size
+            ),
+        ));
+    }
+    let space = crate::tasks::binomial(holdout as u64, task_size as u64).unwrap_or(u128::MAX);
+    if space < cfg.holdout_tasks as u128 {
+        return Err(Error::param(
+            "holdout_tasks",
+            cfg.holdout_tasks,
+            format!(
+                "{holdout} held-out instruments give only {space} distinct tasks of {task_size} \
+                 (need {}; hold out at least {} instruments or use smaller tasks)",
+                cfg.holdout_tasks,
+                min_holdout_for(task_size, cfg.holdout_tasks)
             ),
         ));
     }
     let decision_days = days.saturating_sub(cfg.window);
-    let train_end = cfg.window + (decision_days as f64 * cfg.train_fraction).round() as usize;
-    if train_end < cfg.window + cfg.batch + 2 || days < train_end + 5 {
+    let test_start = cfg.window + (decision_days as f64 * cfg.train_fraction).round() as usize;
+    let val_start = test_start
+        - ((test_start.saturating_sub(cfg.window)) as f64 * cfg.validation_fraction).round() as usize;
+    let need = ((cfg.window + cfg.batch + 2) as f64 / cfg.train_fraction).ceil() as usize + 5;
+    if val_start < cfg.window + cfg.batch + 2 || days < test_start + 5 {
         return Err(Error::param(
             "data",
             days,
             format!(
-                "{days} days are too few for a window of {}, minibatches of {} and a test period \
-                 (need at least {} days)",
-                cfg.window,
-                cfg.batch,
-                ((cfg.window + cfg.batch + 2) as f64 / cfg.train_fraction).ceil() as usize + 5
+                "{days} days are too few for a window of {}, minibatches of {}, a validation range \
+                 and a test period (need at least {need} days)",
+                cfg.window, cfg.batch
             ),
         ));
     }
+    if cfg.validation_fraction > 0.0 && test_start - val_start < 10 {
+        return Err(Error::param(
+            "validation_fraction",
+            cfg.validation_fraction,
+            format!(
+                "the validation range would have {} days (need at least 10)",
+                test_start - val_start
+            ),
+        ));
+    }
+    let steps_per_epoch = (val_start - cfg.window) as f64 / cfg.batch as f64;
+    let steps_per_task = cfg
+        .steps_per_task
+        .unwrap_or_else(|| (cfg.epochs * steps_per_epoch).ceil().max(1.0) as usize);
     Ok(Plan {
         instruments,
         holdout,
         task_size,
-        train_days: (cfg.window, train_end),
-        test_days: (train_end, days),
+        holdout_task_space: u64::try_from(space).unwrap_or(u64::MAX),
+        train_days: (cfg.window, val_start),
+        validation_days: (val_start, test_start),
+        test_days: (test_start, days),
         features,
+        steps_per_epoch,
+        steps_per_task,
     })
 }
 
@@ -320,9 +414,15 @@ pub struct MethodResult {
     pub metrics: Metrics,
     /// Relative final-wealth gain over Equal CRP on the same task.
     pub gain_over_ecrp: f64,
+    /// The learning rate chosen on the validation range (learned policies only).
+    pub lr: Option<f64>,
+    /// Epochs per task of the snapshot that was kept (learned policies only).
+    pub epochs: Option<f64>,
 }
 
-/// A learning-curve point: mean test annualised return over training tasks.
+/// A learning-curve point of the chosen learning rate: mean annualised return over the
+/// run's training tasks, on the test days (computed after training from the saved snapshots)
+/// and on the validation days.
 #[derive(Clone, Debug, Serialize)]
 pub struct CurvePoint {
     /// Repetition index.
@@ -331,10 +431,30 @@ pub struct CurvePoint {
     pub tasks: usize,
     /// `STL`, `MTL` or `P-MTL`.
     pub method: String,
-    /// Fraction of training done (0 … 1).
-    pub progress: f64,
+    /// Epochs per task trained so far (Fig. 4's x-axis).
+    pub epoch: f64,
     /// Mean annualised return on the test days over the training tasks.
     pub mean_annualised_return: f64,
+    /// Mean daily log-return on the validation days over the training tasks (NaN without a
+    /// validation range).
+    pub validation_log_return: f64,
+}
+
+/// One learning-rate candidate of one method in one experiment.
+#[derive(Clone, Debug, Serialize)]
+pub struct LrChoice {
+    /// Repetition index.
+    pub experiment: usize,
+    /// `T`.
+    pub tasks: usize,
+    /// `STL`, `MTL` or `P-MTL`.
+    pub method: String,
+    /// The learning rate.
+    pub lr: f64,
+    /// Best validation score (mean daily log-return, averaged over the method's policies).
+    pub validation_log_return: f64,
+    /// Whether this rate was chosen.
+    pub chosen: bool,
 }
 
 /// Everything the experiment produced.
@@ -348,16 +468,20 @@ pub struct PortfolioResults {
     pub results: Vec<MethodResult>,
     /// Learning curves.
     pub curves: Vec<CurvePoint>,
-    /// Wealth (per test day) of MTL, STL and Equal CRP on the first training task of the first
-    /// experiment with the largest `T`, and the MTL/STL allocations (Fig. 5).
+    /// Validation scores of every learning rate tried.
+    pub lr_choices: Vec<LrChoice>,
+    /// Fig. 5's example task (see [`ExampleTask`] for the rule that picks it).
     pub example: Option<ExampleTask>,
     /// Wall-clock seconds.
     pub seconds: f64,
 }
 
-/// The Fig. 5 example.
+/// The Fig. 5 example: in the first experiment with the largest `T`, the training task whose
+/// MTL − STL gain is the median over its tasks (a typical task, not a selected success).
 #[derive(Clone, Debug, Serialize)]
 pub struct ExampleTask {
+    /// Training task index.
+    pub task: usize,
     /// Instrument names.
     pub assets: Vec<String>,
     /// Wealth per test day: (MTL, STL, Equal CRP).
@@ -374,11 +498,35 @@ struct Run {
     mode: Mode,
     /// Training task index (STL) or usize::MAX (multi-task).
     task: usize,
+    /// Index into `learning_rates`.
+    lr: usize,
+}
+
+/// A policy saved at an evaluation: epochs per task, parameters, validation score.
+struct Snapshot {
+    epoch: f64,
+    params: Vec<f32>,
+    validation: f64,
 }
 
 struct RunOutput {
-    curve: Vec<(f64, Vec<f64>)>,
-    policy: EquivariantPolicy<f32>,
+    snapshots: Vec<Snapshot>,
+    /// Index of the snapshot kept (best validation score; the last one without validation).
+    best: usize,
+    config: PolicyConfig,
+}
+
+impl RunOutput {
+    fn policy(&self, i: usize) -> Result<EquivariantPolicy<f32>> {
+        let i = i.min(self.snapshots.len() - 1);
+        EquivariantPolicy::from_params(self.config.clone(), self.snapshots[i].params.clone())
+    }
+    fn kept(&self) -> Result<EquivariantPolicy<f32>> {
+        self.policy(self.best)
+    }
+    fn best_validation(&self) -> f64 {
+        self.snapshots[self.best].validation
+    }
 }
 
 fn mode_name(m: Mode) -> &'static str {
@@ -389,34 +537,15 @@ fn mode_name(m: Mode) -> &'static str {
     }
 }
 
-/// Runs the whole protocol; `on_plan` sees the sizes chosen for the data before any training,
-/// `progress` receives one line per finished training run.
-///
-/// # Errors
-/// Data errors (file, line, column), settings that do not fit the data, or training divergence.
-pub fn run(
-    cfg: &PortfolioExperimentConfig,
-    progress: impl Fn(&str) + Sync,
-    on_plan: impl FnOnce(&Plan),
-) -> Result<PortfolioResults> {
-    let started = std::time::Instant::now();
-    cfg.validate()?;
-    let data = crate::data::prices::load(&cfg.data, &cfg.data_dir)?;
-    crate::data::prices::check_min_days(&data, cfg.window)?;
-    let high_low = match (&data.high, &data.low) {
-        (Some(h), Some(l)) => Some((h.clone(), l.clone())),
-        _ => None,
-    };
-    let market = Arc::new(Market::new(data.num_assets(), data.relatives.clone(), high_low)?);
-    let plan = plan(cfg, market.assets(), market.days(), market.features())?;
-    on_plan(&plan);
-    let env_cfg = cfg.env_config();
+/// Held-out and training tasks of one experiment.
+struct Draw {
+    /// Per task count: tasks as instrument indices.
+    train_tasks: Vec<Vec<Vec<usize>>>,
+    holdout_tasks: Vec<Vec<usize>>,
+}
 
-    // Per experiment: instrument split and tasks.
-    struct Draw {
-        train_tasks: Vec<Vec<Vec<usize>>>, // per task count
-        holdout_tasks: Vec<Vec<usize>>,
-    }
+/// Protocol step 1–3: the instrument split and the tasks of every experiment.
+fn draw_experiments(cfg: &PortfolioExperimentConfig, plan: &Plan) -> Result<Vec<Draw>> {
     let mut draws = Vec::with_capacity(cfg.experiments);
     for e in 0..cfg.experiments {
         let seed = cfg.seed.wrapping_add(1000 * e as u64);
@@ -443,9 +572,7 @@ pub fn run(
                     .collect(),
             );
         }
-        let n_hold = (crate::tasks::binomial(hold.len() as u64, plan.task_size as u64).unwrap_or(u128::MAX))
-            .min(cfg.holdout_tasks as u128) as usize;
-        let hts = crate::tasks::draw_tasks(hold.len(), plan.task_size, n_hold, seed + 2)?;
+        let hts = crate::tasks::draw_tasks(hold.len(), plan.task_size, cfg.holdout_tasks, seed + 2)?;
         let holdout_tasks = hts
             .iter()
             .map(|t| t.entities().iter().map(|&i| hold[i]).collect())
@@ -455,101 +582,177 @@ pub fn run(
             holdout_tasks,
         });
     }
+    Ok(draws)
+}
 
-    // Training runs, all independent.
-    let mut runs = Vec::new();
-    for (e, draw) in draws.iter().enumerate() {
-        for (k, &t) in cfg.task_counts.iter().enumerate() {
-            for task in 0..draw.train_tasks[k].len() {
-                runs.push(Run {
-                    experiment: e,
-                    tasks: k,
-                    mode: Mode::Stl,
-                    task,
-                });
+/// Mean daily log-return of `policy` over decision days `[from, to)` across `tasks` (exact costs).
+fn mean_log_return(
+    policy: &EquivariantPolicy<f32>,
+    market: &Market,
+    env_cfg: &PortfolioConfig,
+    tasks: &[Vec<usize>],
+    (from, to): (usize, usize),
+) -> Result<f64> {
+    let mut total = 0.0;
+    for assets in tasks {
+        let bt = run_policy(policy, market, env_cfg, assets, from, to, CostModel::Exact)?;
+        total += bt.period_returns.iter().map(|r| r.ln()).sum::<f64>() / bt.period_returns.len() as f64;
+    }
+    Ok(total / tasks.len() as f64)
+}
+
+/// Protocol step 4: one training run, with a snapshot and a validation score at every
+/// evaluation, stopping after `patience` evaluations without improvement.
+fn train_run(
+    cfg: &PortfolioExperimentConfig,
+    plan: &Plan,
+    market: &Arc<Market>,
+    env_cfg: &PortfolioConfig,
+    r: &Run,
+    tasks: Vec<Vec<usize>>,
+) -> Result<RunOutput> {
+    let iterations = plan.steps_per_task * tasks.len();
+    let seed = cfg
+        .seed
+        .wrapping_add(7919 * (r.experiment as u64 + 1))
+        .wrapping_add(104_729 * r.task.min(10_000) as u64)
+        ^ ((r.tasks as u64) << 40)
+        ^ ((r.mode as u64) << 48)
+        ^ ((r.lr as u64) << 56);
+    let env = PortfolioTasks::new(market.clone(), tasks.clone(), env_cfg.clone(), plan.train_days.1)?;
+    let mut pcfg = PolicyConfig::paper_portfolio(market.features());
+    if let crate::policy::EncoderConfig::Recurrent { hidden, .. } = &mut pcfg.encoder {
+        *hidden = cfg.hidden;
+    }
+    pcfg.previous_allocation = true;
+    pcfg.output_init_scale = cfg.output_init_scale;
+    let policy = EquivariantPolicy::<f32>::new(pcfg.clone(), seed)?;
+    let eval_every = (iterations / cfg.evaluations).max(1);
+    let mcfg = MtlConfig {
+        mode: r.mode,
+        iterations,
+        env_steps: 0,
+        sampler: SamplerConfig {
+            alpha: if r.mode == Mode::PMtl { cfg.alpha } else { 0.0 },
+            beta: cfg.beta,
+            smoothing: cfg.smoothing,
+            ..SamplerConfig::default()
+        },
+        lr: cfg.learning_rates[r.lr],
+        clip_norm: Some(10.0),
+        eval_every,
+        checkpoint_every: 0,
+        seed,
+        progress: false,
+    };
+    let mut trainer = Trainer::new(
+        policy,
+        env,
+        PolicyGradient::<f32>::new(cfg.batch)?,
+        MaxDeviationFromEqual,
+        mcfg,
+    )?;
+    let validate = plan.validation_days.1 > plan.validation_days.0;
+    let steps_per_epoch = plan.steps_per_epoch * tasks.len() as f64;
+    let snapshot = |it: usize, p: &EquivariantPolicy<f32>| -> Result<Snapshot> {
+        Ok(Snapshot {
+            epoch: it as f64 / steps_per_epoch,
+            params: p.params().to_vec(),
+            validation: if validate {
+                mean_log_return(p, market, env_cfg, &tasks, plan.validation_days)?
+            } else {
+                f64::NAN
+            },
+        })
+    };
+    let mut snapshots = vec![snapshot(0, &trainer.policy)?];
+    let (mut best, mut since) = (0usize, 0usize);
+    for it in 1..=iterations {
+        trainer.step()?;
+        if it % eval_every == 0 || it == iterations {
+            let s = snapshot(it, &trainer.policy)?;
+            let better = !validate || s.validation > snapshots[best].validation;
+            snapshots.push(s);
+            if better {
+                best = snapshots.len() - 1;
+                since = 0;
+            } else {
+                since += 1;
+                if cfg.patience > 0 && since >= cfg.patience {
+                    break;
+                }
             }
-            runs.push(Run {
-                experiment: e,
-                tasks: k,
-                mode: Mode::Mtl,
-                task: usize::MAX,
-            });
-            runs.push(Run {
-                experiment: e,
-                tasks: k,
-                mode: Mode::PMtl,
-                task: usize::MAX,
-            });
-            let _ = t;
         }
     }
-    let (test_from, test_to) = plan.test_days;
-    let train_end = plan.train_days.1;
+    Ok(RunOutput {
+        snapshots,
+        best,
+        config: pcfg,
+    })
+}
+
+/// Runs the whole protocol; `on_plan` sees the sizes chosen for the data before any training,
+/// `progress` receives one line per finished training run.
+///
+/// # Errors
+/// Data errors (file, line, column), settings that do not fit the data, or training divergence.
+pub fn run(
+    cfg: &PortfolioExperimentConfig,
+    progress: impl Fn(&str) + Sync,
+    on_plan: impl FnOnce(&Plan),
+) -> Result<PortfolioResults> {
+    let started = std::time::Instant::now();
+    cfg.validate()?;
+    let data = crate::data::prices::load(&cfg.data, &cfg.data_dir)?;
+    crate::data::prices::check_min_days(&data, cfg.window)?;
+    let high_low = match (&data.high, &data.low) {
+        (Some(h), Some(l)) => Some((h.clone(), l.clone())),
+        _ => None,
+    };
+    let market = Arc::new(Market::new(data.num_assets(), data.relatives.clone(), high_low)?);
+    let plan = plan(cfg, market.assets(), market.days(), market.features())?;
+    on_plan(&plan);
+    let env_cfg = cfg.env_config();
+    let draws = draw_experiments(cfg, &plan)?;
+
+    // Training runs, all independent: every mode, task count and learning rate.
+    let mut runs = Vec::new();
+    for (e, draw) in draws.iter().enumerate() {
+        for k in 0..cfg.task_counts.len() {
+            for lr in 0..cfg.learning_rates.len() {
+                for task in 0..draw.train_tasks[k].len() {
+                    runs.push(Run {
+                        experiment: e,
+                        tasks: k,
+                        mode: Mode::Stl,
+                        task,
+                        lr,
+                    });
+                }
+                for mode in [Mode::Mtl, Mode::PMtl] {
+                    runs.push(Run {
+                        experiment: e,
+                        tasks: k,
+                        mode,
+                        task: usize::MAX,
+                        lr,
+                    });
+                }
+            }
+        }
+    }
     let outputs: Vec<Result<RunOutput>> = runs
         .par_iter()
         .map(|r| {
             let all = &draws[r.experiment].train_tasks[r.tasks];
-            let tasks: Vec<Vec<usize>> = if r.mode == Mode::Stl {
+            let tasks = if r.mode == Mode::Stl {
                 vec![all[r.task].clone()]
             } else {
                 all.clone()
             };
-            let eval_tasks = tasks.clone();
-            let iterations = cfg.steps_per_task * tasks.len();
-            let seed = cfg
-                .seed
-                .wrapping_add(7919 * (r.experiment as u64 + 1))
-                .wrapping_add(104_729 * r.task.min(10_000) as u64)
-                ^ ((r.tasks as u64) << 40)
-                ^ ((r.mode as u64) << 48);
-            let env = PortfolioTasks::new(market.clone(), tasks, env_cfg.clone(), train_end)?;
-            let mut pcfg = PolicyConfig::paper_portfolio(market.features());
-            if let crate::policy::EncoderConfig::Recurrent { hidden, .. } = &mut pcfg.encoder {
-                *hidden = cfg.hidden;
-            }
-            pcfg.previous_allocation = true;
-            pcfg.output_init_scale = cfg.output_init_scale;
-            let policy = EquivariantPolicy::<f32>::new(pcfg, seed)?;
-            let mcfg = MtlConfig {
-                mode: r.mode,
-                iterations,
-                env_steps: 0,
-                sampler: SamplerConfig {
-                    alpha: if r.mode == Mode::PMtl { cfg.alpha } else { 0.0 },
-                    beta: cfg.beta,
-                    smoothing: cfg.smoothing,
-                    ..SamplerConfig::default()
-                },
-                lr: cfg.lr,
-                clip_norm: Some(10.0),
-                eval_every: (iterations / cfg.evaluations).max(1),
-                checkpoint_every: 0,
-                seed,
-                progress: false,
-            };
-            let mut trainer = Trainer::new(
-                policy,
-                env,
-                PolicyGradient::<f32>::new(cfg.batch)?,
-                MaxDeviationFromEqual,
-                mcfg,
-            )?;
-            let mut curve = Vec::new();
-            trainer.run(
-                |it, p| {
-                    let mut rets = Vec::with_capacity(eval_tasks.len());
-                    for assets in &eval_tasks {
-                        let bt =
-                            run_policy(p, &market, &env_cfg, assets, test_from, test_to, CostModel::Exact)?;
-                        rets.push(Metrics::from_backtest(&bt).annualised_return);
-                    }
-                    curve.push((it as f64 / iterations as f64, rets));
-                    Ok(vec![])
-                },
-                None,
-            )?;
+            let out = train_run(cfg, &plan, &market, &env_cfg, r, tasks)?;
             progress(&format!(
-                "experiment {} T={} {}{}: {} steps done",
+                "experiment {} T={} {}{} lr {}: {} of {} epochs, kept epoch {:.2}",
                 r.experiment,
                 cfg.task_counts[r.tasks],
                 mode_name(r.mode),
@@ -558,21 +761,23 @@ pub fn run(
                 } else {
                     String::new()
                 },
-                iterations
+                cfg.learning_rates[r.lr],
+                out.snapshots
+                    .last()
+                    .map_or(0.0, |s| (s.epoch * 100.0).round() / 100.0),
+                (plan.steps_per_task as f64 / plan.steps_per_epoch * 100.0).round() / 100.0,
+                out.snapshots[out.best].epoch
             ));
-            Ok(RunOutput {
-                curve,
-                policy: trainer.policy,
-            })
+            Ok(out)
         })
         .collect();
     let outputs: Vec<RunOutput> = outputs.into_iter().collect::<Result<_>>()?;
 
-    // Learning curves: mean over the run's training tasks (STL: over its task-policies).
-    let mut curves = Vec::new();
-    let mut results = Vec::new();
+    // Step 5: choose each method's learning rate on the validation range, then evaluate on the
+    // test days (for the first time) the kept snapshots and, for the curves, every snapshot.
     let fee = Fee::Exact(cfg.commission);
     let mk: &Market = &market;
+    let (test_from, test_to) = plan.test_days;
     let eval = |p: &EquivariantPolicy<f32>, assets: &[usize]| -> Result<Metrics> {
         Ok(Metrics::from_backtest(&run_policy(
             p,
@@ -584,16 +789,12 @@ pub fn run(
             CostModel::Exact,
         )?))
     };
-    let test_rel = |assets: &[usize]| -> Vec<f64> {
-        (test_from..test_to)
+    let rel = |assets: &[usize], from: usize, to: usize| -> Vec<f64> {
+        (from..to)
             .flat_map(|d| assets.iter().map(move |&a| mk.relative(d, a)))
             .collect()
     };
-    let train_rel = |assets: &[usize]| -> Vec<f64> {
-        (plan.train_days.0..train_end)
-            .flat_map(|d| assets.iter().map(move |&a| mk.relative(d, a)))
-            .collect()
-    };
+    let test_rel = |assets: &[usize]| rel(assets, test_from, test_to);
     let ecrp = |assets: &[usize]| -> Result<Metrics> {
         Ok(Metrics::from_backtest(&baselines::backtest(
             &mut baselines::EqualCrp,
@@ -602,116 +803,137 @@ pub fn run(
             fee,
         )?))
     };
+    let mut curves = Vec::new();
+    let mut results = Vec::new();
+    let mut lr_choices = Vec::new();
     let mut example = None;
     for (e, draw) in draws.iter().enumerate() {
         for (k, &t) in cfg.task_counts.iter().enumerate() {
-            let idx: Vec<usize> = runs
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.experiment == e && r.tasks == k)
-                .map(|(i, _)| i)
-                .collect();
-            let stl: Vec<usize> = idx
-                .iter()
-                .copied()
-                .filter(|&i| runs[i].mode == Mode::Stl)
-                .collect();
+            // Run indices of (mode, lr) in this experiment and task count.
+            let of = |mode: Mode, lr: usize| -> Vec<usize> {
+                runs.iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.experiment == e && r.tasks == k && r.mode == mode && r.lr == lr)
+                    .map(|(i, _)| i)
+                    .collect()
+            };
+            let mut chosen = std::collections::BTreeMap::new();
             for mode in [Mode::Stl, Mode::Mtl, Mode::PMtl] {
-                let points: Vec<(f64, f64)> = if mode == Mode::Stl {
-                    let n = outputs[stl[0]].curve.len();
-                    (0..n)
-                        .map(|j| {
-                            let vals: Vec<f64> =
-                                stl.iter().flat_map(|&i| outputs[i].curve[j].1.clone()).collect();
-                            (outputs[stl[0]].curve[j].0, mean(&vals))
-                        })
-                        .collect()
-                } else {
-                    let i = idx
-                        .iter()
-                        .copied()
-                        .find(|&i| runs[i].mode == mode)
-                        .unwrap_or(idx[0]);
-                    outputs[i].curve.iter().map(|(p, v)| (*p, mean(v))).collect()
-                };
-                for (progress, r) in points {
+                let scores: Vec<f64> = (0..cfg.learning_rates.len())
+                    .map(|lr| {
+                        mean(
+                            &of(mode, lr)
+                                .iter()
+                                .map(|&i| outputs[i].best_validation())
+                                .collect::<Vec<_>>(),
+                        )
+                    })
+                    .collect();
+                let pick = (0..scores.len())
+                    .reduce(|a, b| if scores[b] > scores[a] { b } else { a })
+                    .unwrap_or(0);
+                for (lr, &score) in scores.iter().enumerate() {
+                    lr_choices.push(LrChoice {
+                        experiment: e,
+                        tasks: t,
+                        method: mode_name(mode).into(),
+                        lr: cfg.learning_rates[lr],
+                        validation_log_return: score,
+                        chosen: lr == pick,
+                    });
+                }
+                let idx = of(mode, pick);
+                // Learning curve of the chosen rate on the test days, from the snapshots.
+                let points = idx.iter().map(|&i| outputs[i].snapshots.len()).max().unwrap_or(0);
+                for j in 0..points {
+                    let (mut ret, mut val, mut n) = (0.0, 0.0, 0.0);
+                    let mut epoch = 0.0f64;
+                    for &i in &idx {
+                        let o = &outputs[i];
+                        // A run stopped early keeps its best snapshot from then on.
+                        let p = if j < o.snapshots.len() {
+                            o.policy(j)?
+                        } else {
+                            o.kept()?
+                        };
+                        let tasks = if mode == Mode::Stl {
+                            vec![draw.train_tasks[k][runs[i].task].clone()]
+                        } else {
+                            draw.train_tasks[k].clone()
+                        };
+                        for assets in &tasks {
+                            ret += eval(&p, assets)?.annualised_return;
+                            n += 1.0;
+                        }
+                        let s = &o.snapshots[j.min(o.snapshots.len() - 1)];
+                        val += s.validation / idx.len() as f64;
+                        epoch = epoch.max(if j < o.snapshots.len() { s.epoch } else { 0.0 });
+                    }
                     curves.push(CurvePoint {
                         experiment: e,
                         tasks: t,
                         method: mode_name(mode).into(),
-                        progress,
-                        mean_annualised_return: r,
+                        epoch,
+                        mean_annualised_return: ret / n,
+                        validation_log_return: val,
                     });
                 }
+                chosen.insert(mode_name(mode), idx);
             }
-            // Final metrics on training tasks and held-out tasks.
-            let train_tasks = &draw.train_tasks[k];
-            let mtl = idx
-                .iter()
-                .copied()
-                .find(|&i| runs[i].mode == Mode::Mtl)
-                .unwrap_or(idx[0]);
-            let pmtl = idx
-                .iter()
-                .copied()
-                .find(|&i| runs[i].mode == Mode::PMtl)
-                .unwrap_or(idx[0]);
-            for (j, assets) in train_tasks.iter().enumerate() {
+            let stl = &chosen["STL"];
+            let policies = |name: &str, j: usize| -> Result<(usize, EquivariantPolicy<f32>)> {
+                let idx = &chosen[name];
+                let i = if name == "STL" { idx[j % idx.len()] } else { idx[0] };
+                Ok((i, outputs[i].kept()?))
+            };
+            let record =
+                |set: &str, j: usize, name: &str, i: usize, m: Metrics, base: &Metrics| MethodResult {
+                    experiment: e,
+                    tasks: t,
+                    method: name.into(),
+                    task_set: set.into(),
+                    task: j,
+                    gain_over_ecrp: crate::metrics::gain_over(&m, base),
+                    metrics: m,
+                    lr: Some(cfg.learning_rates[runs[i].lr]),
+                    epochs: Some(outputs[i].snapshots[outputs[i].best].epoch),
+                };
+            let mut diffs = Vec::new();
+            for (j, assets) in draw.train_tasks[k].iter().enumerate() {
                 let base = ecrp(assets)?;
-                for (name, policy) in [
-                    ("STL", &outputs[stl[j]].policy),
-                    ("MTL", &outputs[mtl].policy),
-                    ("P-MTL", &outputs[pmtl].policy),
-                ] {
-                    let m = eval(policy, assets)?;
-                    results.push(MethodResult {
-                        experiment: e,
-                        tasks: t,
-                        method: name.into(),
-                        task_set: "train".into(),
-                        task: j,
-                        gain_over_ecrp: crate::metrics::gain_over(&m, &base),
-                        metrics: m,
-                    });
+                let mut g = [0.0; 2];
+                for name in ["STL", "MTL", "P-MTL"] {
+                    let (i, p) = policies(name, j)?;
+                    let m = eval(&p, assets)?;
+                    let r = record("train", j, name, i, m, &base);
+                    if name != "P-MTL" {
+                        g[usize::from(name == "MTL")] = r.gain_over_ecrp;
+                    }
+                    results.push(r);
                 }
+                diffs.push((g[1] - g[0], j));
             }
+            // Held-out tasks: the multi-task policies, and STL as "a policy trained on one other
+            // task": held-out task j gets the STL policy of training task j mod T.
             for (j, assets) in draw.holdout_tasks.iter().enumerate() {
                 let base = ecrp(assets)?;
-                for (name, policy) in [("MTL", &outputs[mtl].policy), ("P-MTL", &outputs[pmtl].policy)] {
-                    let m = eval(policy, assets)?;
-                    results.push(MethodResult {
-                        experiment: e,
-                        tasks: t,
-                        method: name.into(),
-                        task_set: "holdout".into(),
-                        task: j,
-                        gain_over_ecrp: crate::metrics::gain_over(&m, &base),
-                        metrics: m,
-                    });
+                for name in ["STL", "MTL", "P-MTL"] {
+                    let (i, p) = policies(name, j)?;
+                    let m = eval(&p, assets)?;
+                    results.push(record("holdout", j, name, i, m, &base));
                 }
             }
             if example.is_none() && k + 1 == cfg.task_counts.len() {
-                let assets = &train_tasks[0];
-                let a = run_policy(
-                    &outputs[mtl].policy,
-                    mk,
-                    &env_cfg,
-                    assets,
-                    test_from,
-                    test_to,
-                    CostModel::Exact,
-                )?;
-                let s = run_policy(
-                    &outputs[stl[0]].policy,
-                    mk,
-                    &env_cfg,
-                    assets,
-                    test_from,
-                    test_to,
-                    CostModel::Exact,
-                )?;
+                diffs.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let j = diffs[diffs.len() / 2].1;
+                let assets = &draw.train_tasks[k][j];
+                let (_, pm) = policies("MTL", 0)?;
+                let pst = outputs[stl[j]].kept()?;
+                let a = run_policy(&pm, mk, &env_cfg, assets, test_from, test_to, CostModel::Exact)?;
+                let s = run_policy(&pst, mk, &env_cfg, assets, test_from, test_to, CostModel::Exact)?;
                 let q = baselines::backtest(&mut baselines::EqualCrp, &test_rel(assets), assets.len(), fee)?;
                 example = Some(ExampleTask {
+                    task: j,
                     assets: assets.iter().map(|&i| data.assets[i].clone()).collect(),
                     wealth: (0..a.wealth.len())
                         .map(|d| (a.wealth[d], s.wealth[d], q.wealth[d]))
@@ -726,19 +948,20 @@ pub fn run(
         let sets = [("train", &draw.train_tasks[k]), ("holdout", &draw.holdout_tasks)];
         for (set, tasks) in sets {
             for (j, assets) in tasks.iter().enumerate() {
-                let rel = test_rel(assets);
+                let test = test_rel(assets);
                 let m = assets.len();
                 let base = ecrp(assets)?;
+                let before_test = rel(assets, 0, test_from);
                 let mut strategies: Vec<(String, Box<dyn OnlineStrategy>)> = vec![
                     ("Equal CRP".into(), Box::new(baselines::EqualCrp)),
                     ("Buy and hold".into(), Box::new(baselines::BuyAndHold::default())),
                     (
                         "Best asset (hindsight)".into(),
-                        Box::new(baselines::BestAsset::fit(&rel, m)?),
+                        Box::new(baselines::BestAsset::fit(&test, m)?),
                     ),
                     (
                         "BCRP (fitted on training days)".into(),
-                        Box::new(baselines::Bcrp::fit(&train_rel(assets), m)?),
+                        Box::new(baselines::Bcrp::fit(&before_test, m)?),
                     ),
                     (
                         "OLMAR".into(),
@@ -751,13 +974,12 @@ pub fn run(
                     (
                         format!("Momentum ({} days)", cfg.momentum_window),
                         Box::new(
-                            baselines::Momentum::new(cfg.momentum_window)?
-                                .with_prelude(&train_rel(assets), m)?,
+                            baselines::Momentum::new(cfg.momentum_window)?.with_prelude(&before_test, m)?,
                         ),
                     ),
                 ];
                 for (name, s) in strategies.iter_mut() {
-                    let met = Metrics::from_backtest(&baselines::backtest(s.as_mut(), &rel, m, fee)?);
+                    let met = Metrics::from_backtest(&baselines::backtest(s.as_mut(), &test, m, fee)?);
                     results.push(MethodResult {
                         experiment: e,
                         tasks: 0,
@@ -766,6 +988,8 @@ pub fn run(
                         task: j,
                         gain_over_ecrp: crate::metrics::gain_over(&met, &base),
                         metrics: met,
+                        lr: None,
+                        epochs: None,
                     });
                 }
             }
@@ -776,6 +1000,7 @@ pub fn run(
         plan,
         results,
         curves,
+        lr_choices,
         example,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -950,9 +1175,13 @@ pub fn summary_table(res: &PortfolioResults) -> String {
     s
 }
 
-/// Writes `config.json`, `metrics.csv`, `curves.csv`, `summary.json` and the figures
-/// (`fig3_gain_holdout.svg`, `fig4_T<T>.svg`, `fig5_wealth.svg`, `fig5_weights_mtl.svg`,
-/// `fig5_weights_stl.svg`) into `out`, each atomically.
+/// Writes into `out`, each file atomically: `config.json`, `metrics.csv` (every method × task ×
+/// experiment on the test days), `curves.csv` (learning curves), `lr_choices.csv` (validation
+/// score of every learning rate), `summary.json` (intervals and paired comparisons), and the
+/// figures `fig3_gain_holdout.svg` (held-out gain per method with 95 % intervals),
+/// `fig4_T<T>.svg` (test return against epochs, interquartile band over experiments),
+/// `fig4_right_T<T>.svg` (gain over STL against the fraction of tasks), `fig5_wealth.svg`,
+/// `fig5_weights_mtl.svg` and `fig5_weights_stl.svg` (stacked allocations).
 ///
 /// # Errors
 /// I/O errors naming the file.
@@ -961,11 +1190,12 @@ pub fn write_results(res: &PortfolioResults, out: &Path) -> Result<()> {
     let json = |v: &serde_json::Value| serde_json::to_vec_pretty(v).unwrap_or_default();
     let config = serde_json::json!({ "experiment": "portfolio", "version": env!("CARGO_PKG_VERSION"), "config": res.config, "plan": res.plan });
     crate::io::write_atomic(&out.join("config.json"), &json(&config))?;
-    let mut csv = String::from("experiment,tasks,method,task_set,task,final_wealth,annualised_return,annualised_volatility,sharpe,max_drawdown,mean_turnover,gain_over_ecrp\n");
+    let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+    let mut csv = String::from("experiment,tasks,method,task_set,task,final_wealth,annualised_return,annualised_volatility,sharpe,max_drawdown,mean_turnover,gain_over_ecrp,lr,epochs\n");
     for r in &res.results {
         let m = &r.metrics;
         csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.experiment,
             r.tasks,
             r.method,
@@ -977,18 +1207,29 @@ pub fn write_results(res: &PortfolioResults, out: &Path) -> Result<()> {
             m.sharpe,
             m.max_drawdown,
             m.mean_turnover,
-            r.gain_over_ecrp
+            r.gain_over_ecrp,
+            opt(r.lr),
+            opt(r.epochs)
         ));
     }
     crate::io::write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
-    let mut cc = String::from("experiment,tasks,method,progress,mean_test_annualised_return\n");
+    let mut cc =
+        String::from("experiment,tasks,method,epoch,mean_test_annualised_return,validation_log_return\n");
     for c in &res.curves {
         cc.push_str(&format!(
-            "{},{},{},{},{}\n",
-            c.experiment, c.tasks, c.method, c.progress, c.mean_annualised_return
+            "{},{},{},{},{},{}\n",
+            c.experiment, c.tasks, c.method, c.epoch, c.mean_annualised_return, c.validation_log_return
         ));
     }
     crate::io::write_atomic(&out.join("curves.csv"), cc.as_bytes())?;
+    let mut lc = String::from("experiment,tasks,method,lr,validation_log_return,chosen\n");
+    for c in &res.lr_choices {
+        lc.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            c.experiment, c.tasks, c.method, c.lr, c.validation_log_return, c.chosen
+        ));
+    }
+    crate::io::write_atomic(&out.join("lr_choices.csv"), lc.as_bytes())?;
     let summary = summarise(res);
     crate::io::write_atomic(
         &out.join("summary.json"),
@@ -996,7 +1237,8 @@ pub fn write_results(res: &PortfolioResults, out: &Path) -> Result<()> {
             &serde_json::json!({ "seconds": res.seconds, "plan": res.plan, "summary": summary, "paired": paired_comparisons(res) }),
         ),
     )?;
-    // Fig. 4: learning curves per T, mean over experiments with min–max band.
+    // Fig. 4 left: test annualised return against epochs per task, median and interquartile
+    // range over experiments (a run stopped early contributes up to its last evaluation).
     for &t in &res.config.task_counts {
         let mut series = Vec::new();
         for method in ["STL", "MTL", "P-MTL"] {
@@ -1005,58 +1247,94 @@ pub fn write_results(res: &PortfolioResults, out: &Path) -> Result<()> {
                 .iter()
                 .filter(|c| c.tasks == t && c.method == method)
                 .collect();
-            let mut xs: Vec<f64> = pts.iter().map(|c| c.progress).collect();
+            let mut xs: Vec<f64> = pts.iter().map(|c| (c.epoch * 1e6).round() / 1e6).collect();
             xs.sort_by(f64::total_cmp);
             xs.dedup();
             let mut s = Series::new(method, Vec::new());
             for x in xs {
                 let v: Vec<f64> = pts
                     .iter()
-                    .filter(|c| c.progress == x)
+                    .filter(|c| ((c.epoch * 1e6).round() / 1e6) == x)
                     .map(|c| c.mean_annualised_return)
                     .collect();
-                let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| {
-                    (a.min(y), b.max(y))
-                });
-                s.points.push((x, mean(&v)));
-                s.band.push((x, lo, hi));
+                s.points.push((x, crate::stats::quantile(&v, 0.5)));
+                s.band.push((
+                    x,
+                    crate::stats::quantile(&v, 0.25),
+                    crate::stats::quantile(&v, 0.75),
+                ));
             }
             series.push(s);
         }
         line_chart(
             &out.join(format!("fig4_T{t}.svg")),
-            &format!("Test annualised return during training, {t} tasks (mean, min–max over experiments)"),
-            "fraction of training",
+            &format!("Test annualised return during training, {t} tasks (median, IQR over experiments)"),
+            "epochs per task",
             "annualised return",
             &series,
         )?;
-    }
-    // Fig. 3: gain over Equal CRP on held-out tasks, per experiment.
-    let mut series = Vec::new();
-    for method in ["MTL", "P-MTL"] {
-        for &t in &res.config.task_counts {
-            let pts: Vec<(f64, f64)> = (0..res.config.experiments)
-                .map(|e| {
-                    let g: Vec<f64> = res
-                        .results
+        // Fig. 4 right: per training task, the gain over STL; sorted, against the fraction of
+        // tasks (a curve further right is a larger gain over STL on more tasks).
+        let mut right = Vec::new();
+        for method in ["MTL", "P-MTL"] {
+            let mut g: Vec<f64> = res
+                .results
+                .iter()
+                .filter(|r| r.tasks == t && r.method == method && r.task_set == "train")
+                .filter_map(|r| {
+                    res.results
                         .iter()
-                        .filter(|r| {
-                            r.experiment == e && r.tasks == t && r.method == method && r.task_set == "holdout"
+                        .find(|s| {
+                            s.tasks == t
+                                && s.method == "STL"
+                                && s.task_set == "train"
+                                && s.experiment == r.experiment
+                                && s.task == r.task
                         })
-                        .map(|r| r.gain_over_ecrp)
-                        .collect();
-                    (e as f64, mean(&g))
+                        .map(|s| r.gain_over_ecrp - s.gain_over_ecrp)
                 })
                 .collect();
-            series.push(Series::new(format!("{method}, {t} tasks"), pts));
+            g.sort_by(|a, b| b.total_cmp(a));
+            let n = g.len() as f64;
+            right.push(Series::new(
+                method,
+                g.iter()
+                    .enumerate()
+                    .map(|(i, &x)| (x, (i + 1) as f64 / n))
+                    .collect(),
+            ));
         }
+        line_chart(
+            &out.join(format!("fig4_right_T{t}.svg")),
+            &format!("Gain over STL per training task, {t} tasks"),
+            "gain over STL (difference of gains over Equal CRP)",
+            "fraction of tasks with at least this gain",
+            &right,
+        )?;
     }
-    line_chart(
+    // Fig. 3: gain over Equal CRP on held-out instruments, per method, 95 % t interval over
+    // experiments (of each experiment's mean over its held-out tasks).
+    let rows = summarise(res);
+    let mut items = Vec::new();
+    for r in rows.iter().filter(|r| r.task_set == "holdout") {
+        items.push(crate::plot::Interval95 {
+            label: if r.tasks == 0 {
+                r.method
+                    .replace(" (fitted on training days)", "")
+                    .replace(" (hindsight)", "*")
+            } else {
+                format!("{} T={}", r.method, r.tasks)
+            },
+            mean: r.gain.mean,
+            lo: r.gain.lo,
+            hi: r.gain.hi,
+        });
+    }
+    crate::plot::interval_chart(
         &out.join("fig3_gain_holdout.svg"),
-        "Gain over Equal CRP on held-out instruments",
-        "experiment",
-        "mean gain over Equal CRP",
-        &series,
+        "Gain over Equal CRP on held-out instruments (mean, 95 % interval over experiments)",
+        "gain over Equal CRP",
+        &items,
     )?;
     if let Some(ex) = &res.example {
         let d: Vec<f64> = (0..ex.wealth.len()).map(|i| i as f64).collect();
@@ -1069,7 +1347,8 @@ pub fn write_results(res: &PortfolioResults, out: &Path) -> Result<()> {
         line_chart(
             &out.join("fig5_wealth.svg"),
             &format!(
-                "Gain in portfolio value over Equal CRP (%): {}",
+                "Gain in portfolio value over Equal CRP (%), task {} (median MTL − STL): {}",
+                ex.task,
                 ex.assets.join(", ")
             ),
             "test day",
@@ -1079,22 +1358,13 @@ pub fn write_results(res: &PortfolioResults, out: &Path) -> Result<()> {
                 Series::new("STL", w(|w| 100.0 * (w.1 / w.2 - 1.0))),
             ],
         )?;
-        let m = ex.assets.len();
         for (name, weights) in [("mtl", &ex.mtl_weights), ("stl", &ex.stl_weights)] {
-            let series: Vec<Series> = (0..m)
-                .map(|i| {
-                    Series::new(
-                        ex.assets[i].clone(),
-                        d.iter().map(|&x| (x, weights[x as usize * m + i])).collect(),
-                    )
-                })
-                .collect();
-            line_chart(
+            crate::plot::stacked_area(
                 &out.join(format!("fig5_weights_{name}.svg")),
                 &format!("{} allocations over the test period", name.to_uppercase()),
                 "test day",
-                "weight",
-                &series,
+                &ex.assets,
+                weights,
             )?;
         }
     }
