@@ -14,6 +14,8 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// A band around the curve (e.g. an interquartile range or a confidence interval).
     pub band: Vec<(f64, f64, f64)>,
+    /// Draw the points only, without the connecting line (a scatter plot).
+    pub scatter: bool,
 }
 
 impl Series {
@@ -23,6 +25,15 @@ impl Series {
             name: name.into(),
             points,
             band: Vec::new(),
+            scatter: false,
+        }
+    }
+
+    /// Points without a line (a scatter plot).
+    pub fn scatter(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Series {
+            scatter: true,
+            ..Series::new(name, points)
         }
     }
 }
@@ -115,6 +126,14 @@ pub fn line_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series
                 .copied()
                 .filter(|p| p.0.is_finite() && p.1.is_finite())
                 .collect();
+            if s.scatter {
+                chart
+                    .draw_series(pts.iter().map(|&p| Circle::new(p, 2, colour.mix(0.6).filled())))
+                    .map_err(|e| fail(e.to_string()))?
+                    .label(s.name.clone())
+                    .legend(move |(x, y)| Circle::new((x + 9, y), 3, colour.filled()));
+                continue;
+            }
             chart
                 .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))
                 .map_err(|e| fail(e.to_string()))?

@@ -191,6 +191,8 @@ fn experiment_runs_on_user_data_reproducibly_and_thread_independently() {
         "fig5_weights_mtl.svg",
         "fig4_right_T4.svg",
         "lr_choices.csv",
+        "fig2.csv",
+        "fig2_score_vs_grad_norm.svg",
         "config.json",
     ] {
         assert_eq!(

@@ -472,6 +472,9 @@ pub struct PortfolioResults {
     pub lr_choices: Vec<LrChoice>,
     /// Fig. 5's example task (see [`ExampleTask`] for the rule that picks it).
     pub example: Option<ExampleTask>,
+    /// Fig. 2's data: per training step of the STL policy of experiment 0's training task 0
+    /// (largest `T`, chosen learning rate), `(scorer(B_t), gradient norm, mean reward)`.
+    pub fig2: Vec<(f64, f64, f64)>,
     /// Wall-clock seconds.
     pub seconds: f64,
 }
@@ -510,6 +513,9 @@ struct Snapshot {
 }
 
 struct RunOutput {
+    /// Per step `(scorer(B_t), gradient norm, mean minibatch reward)`, recorded for Fig. 2 in
+    /// experiment 0's STL runs on training task 0.
+    diagnostics: Vec<(f64, f64, f64)>,
     snapshots: Vec<Snapshot>,
     /// Index of the snapshot kept (best validation score; the last one without validation).
     best: usize,
@@ -667,8 +673,14 @@ fn train_run(
     };
     let mut snapshots = vec![snapshot(0, &trainer.policy)?];
     let (mut best, mut since) = (0usize, 0usize);
+    let record = r.mode == Mode::Stl && r.experiment == 0 && r.task == 0;
+    let mut diagnostics = Vec::new();
     for it in 1..=iterations {
-        trainer.step()?;
+        let (_, stats) = trainer.step()?;
+        if record {
+            let (norm, score) = trainer.last_step_diagnostics();
+            diagnostics.push((score, norm, mean(&stats.rewards)));
+        }
         if it % eval_every == 0 || it == iterations {
             let s = snapshot(it, &trainer.policy)?;
             let better = !validate || s.validation > snapshots[best].validation;
@@ -685,6 +697,7 @@ fn train_run(
         }
     }
     Ok(RunOutput {
+        diagnostics,
         snapshots,
         best,
         config: pcfg,
@@ -807,6 +820,7 @@ pub fn run(
     let mut results = Vec::new();
     let mut lr_choices = Vec::new();
     let mut example = None;
+    let mut fig2 = Vec::new();
     for (e, draw) in draws.iter().enumerate() {
         for (k, &t) in cfg.task_counts.iter().enumerate() {
             // Run indices of (mode, lr) in this experiment and task count.
@@ -877,6 +891,9 @@ pub fn run(
                         mean_annualised_return: ret / n,
                         validation_log_return: val,
                     });
+                }
+                if mode == Mode::Stl && e == 0 && k + 1 == cfg.task_counts.len() {
+                    fig2 = outputs[idx[0]].diagnostics.clone();
                 }
                 chosen.insert(mode_name(mode), idx);
             }
@@ -1002,6 +1019,7 @@ pub fn run(
         curves,
         lr_choices,
         example,
+        fig2,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -1178,7 +1196,9 @@ pub fn summary_table(res: &PortfolioResults) -> String {
 /// Writes into `out`, each file atomically: `config.json`, `metrics.csv` (every method × task ×
 /// experiment on the test days), `curves.csv` (learning curves), `lr_choices.csv` (validation
 /// score of every learning rate), `summary.json` (intervals and paired comparisons), and the
-/// figures `fig3_gain_holdout.svg` (held-out gain per method with 95 % intervals),
+/// figures `fig2_score_vs_reward_change.svg` and `fig2_score_vs_grad_norm.svg` (with
+/// `fig2.csv`: the scorer against learning signal), `fig3_gain_holdout.svg` (held-out gain per
+/// method with 95 % intervals),
 /// `fig4_T<T>.svg` (test return against epochs, interquartile band over experiments),
 /// `fig4_right_T<T>.svg` (gain over STL against the fraction of tasks), `fig5_wealth.svg`,
 /// `fig5_weights_mtl.svg` and `fig5_weights_stl.svg` (stacked allocations).
@@ -1336,6 +1356,48 @@ pub fn write_results(res: &PortfolioResults, out: &Path) -> Result<()> {
         "gain over Equal CRP",
         &items,
     )?;
+    // Fig. 2: the P-MTL scorer against learning signal in a single-task run.
+    if !res.fig2.is_empty() {
+        let mut f = String::from("step,score,grad_norm,mean_reward\n");
+        for (i, (s, g, r)) in res.fig2.iter().enumerate() {
+            f.push_str(&format!("{},{s},{g},{r}\n", i + 1));
+        }
+        crate::io::write_atomic(&out.join("fig2.csv"), f.as_bytes())?;
+        // Left: every 50 steps, the largest score seen against the change in mean reward.
+        let windows: Vec<(f64, f64)> = res
+            .fig2
+            .chunks(50)
+            .map(|w| {
+                (
+                    w.iter().map(|x| x.0).fold(f64::NEG_INFINITY, f64::max),
+                    mean(&w.iter().map(|x| x.2).collect::<Vec<_>>()),
+                )
+            })
+            .collect();
+        let left: Vec<(f64, f64)> = windows
+            .windows(2)
+            .map(|p| (p[1].0, (p[1].1 - p[0].1).abs()))
+            .collect();
+        if !left.is_empty() {
+            line_chart(
+                &out.join("fig2_score_vs_reward_change.svg"),
+                "Max score per 50 steps vs |change in mean reward| (STL, task 0)",
+                "max ‖π(x) − 1/m‖∞ over 50 steps",
+                "|Δ mean minibatch reward|",
+                &[Series::scatter("windows of 50 steps", left)],
+            )?;
+        }
+        line_chart(
+            &out.join("fig2_score_vs_grad_norm.svg"),
+            "Minibatch score vs gradient norm (STL, task 0)",
+            "scorer(B_t) = max ‖π(x) − 1/m‖∞",
+            "‖∇θ L‖ before clipping",
+            &[Series::scatter(
+                "minibatches",
+                res.fig2.iter().map(|x| (x.0, x.1)).collect(),
+            )],
+        )?;
+    }
     if let Some(ex) = &res.example {
         let d: Vec<f64> = (0..ex.wealth.len()).map(|i| i as f64).collect();
         let w = |f: fn(&(f64, f64, f64)) -> f64| {

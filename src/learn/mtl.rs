@@ -315,6 +315,8 @@ pub struct Trainer<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer
     metrics: Vec<MetricRow>,
     loss_sum: f64,
     loss_count: usize,
+    /// Gradient norm (before clipping) and task score of the last step (Fig. 2's data).
+    last: (f64, f64),
 }
 
 impl<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer> std::fmt::Debug for Trainer<T, E, U, S> {
@@ -352,7 +354,14 @@ impl<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer> Trainer<T, E
             metrics: Vec::new(),
             loss_sum: 0.0,
             loss_count: 0,
+            last: (f64::NAN, f64::NAN),
         })
+    }
+
+    /// The last step's minibatch gradient norm (before clipping) and its scorer value
+    /// `scorer(B_t)` (NaN before the first step): what Fig. 2 plots against each other.
+    pub fn last_step_diagnostics(&self) -> (f64, f64) {
+        self.last
     }
 
     /// Iterations done.
@@ -400,6 +409,7 @@ impl<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer> Trainer<T, E
             input = input.with_td_errors(td);
         }
         let score = self.scorer.score(&input)?;
+        self.last = (norm, score);
         self.sampler.update(task, score)?;
         self.env.collect(task, self.config.env_steps, &mut self.rng)?;
         self.iteration += 1;
