@@ -251,3 +251,35 @@ fn bad_settings_and_too_little_data_are_errors() {
     assert!(Market::new(2, vec![1.0, f64::NAN], None).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The held-out rule on the shape of every shipped data set (no data needed): at least 10
+/// distinct held-out tasks, enough training tasks for T = 30, a validation range before the test.
+#[test]
+fn plan_gives_ten_distinct_holdout_tasks_on_every_shipped_set() {
+    use pimtl::experiments::portfolio::plan;
+    let cfg = PortfolioExperimentConfig::full("unused");
+    for (name, assets, days, holdout, m) in [
+        ("nyse_o", 36, 5651, 11, 10),
+        ("nyse_n", 23, 6431, 9, 7),
+        ("tse", 88, 1259, 23, 10),
+        ("djia", 30, 507, 11, 10),
+        ("sp500", 25, 1276, 10, 8),
+        ("msci", 24, 1043, 10, 8),
+    ] {
+        let p = plan(&cfg, assets, days, 1).unwrap();
+        assert_eq!((p.holdout, p.task_size), (holdout, m), "{name}");
+        assert!(p.holdout_task_space >= 10, "{name}: {}", p.holdout_task_space);
+        let train_space = pimtl::tasks::binomial((assets - holdout) as u64, m as u64).unwrap();
+        assert!(train_space >= 30, "{name}: {train_space} training tasks");
+        assert!(p.train_days.1 == p.validation_days.0 && p.validation_days.1 == p.test_days.0);
+        assert!(p.validation_days.1 - p.validation_days.0 >= 10, "{name}");
+    }
+    // Asking for more held-out tasks than the held-out instruments allow is refused.
+    let strict = PortfolioExperimentConfig {
+        holdout: Some(11),
+        holdout_tasks: 12,
+        ..cfg
+    };
+    let e = plan(&strict, 36, 5651, 1).unwrap_err().to_string();
+    assert!(e.contains("only 11 distinct tasks of 10"), "{e}");
+}
