@@ -97,7 +97,8 @@ enum Command {
     Portfolio {
         /// A known data set (nyse_o, nyse_n, tse, djia, …; see `pimtl data`), a CSV of close
         /// prices with a date column (optional <asset>_high/<asset>_low columns), a directory
-        /// with close.csv (and high.csv, low.csv), or an undated CSV price path (OLPS format).
+        /// with close.csv (and high.csv, low.csv), an undated CSV price path (OLPS format), or a
+        /// generated exchangeable market `planted[:assets=20,days=3000,drift=0.0025,noise=0.01,regime=40,seed=0]`.
         #[arg(long, default_value = "nyse_o")]
         data: String,
         /// Folder of the known data sets.
