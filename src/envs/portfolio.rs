@@ -19,8 +19,12 @@
 //!   training days with a geometric start (Jiang et al.'s online stochastic batch learning,
 //!   [`crate::replay::IndexReplay`]); the previous allocation of day `n` is the drifted weight
 //!   of the action stored for day `n − 1` in the portfolio-vector memory
-//!   ([`crate::replay::PortfolioVectorMemory`]), treated as a constant; the reward uses the linear
-//!   `μ`, whose gradient is `dR/da_i = y_i / (a·y) − c·sign(a_i − w_i) / μ`.
+//!   ([`crate::replay::PortfolioVectorMemory`]), treated as a constant input; the reward uses the
+//!   linear `μ`, charged by default against the drift of the policy's own action of day `n − 1`
+//!   inside the minibatch ([`CostReference::Batch`]; charging it against the memory's stale
+//!   weights froze the pooled policy, issue #16), with gradient
+//!   `∂R_n/∂a_{n,i} = y_{n,i} / (a_n·y_n) − c·sign(a_{n,i} − w_{n,i}) / μ_n` plus the term through
+//!   `w_n`'s dependence on `a_{n−1}` (see [`PortfolioTasks`]'s `rewards`).
 //! * **Cash** (optional): an extra entity with `y = 1` and flat features.
 
 use crate::error::{Error, Result};
