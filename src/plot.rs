@@ -93,24 +93,21 @@ pub fn line_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series
         y0 - pad(y0, y1),
         y1 + pad(y0, y1),
     );
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (720, 440)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-        let mut chart = ChartBuilder::on(&root)
+    write_svg(path, (720, 440), |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
             .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
             .light_line_style(WHITE.mix(0.0))
             .draw()
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
         for (k, s) in series.iter().enumerate() {
             let colour = COLOURS[k % COLOURS.len()];
             if !s.band.is_empty() {
@@ -118,7 +115,7 @@ pub fn line_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series
                 poly.extend(s.band.iter().rev().map(|b| (b.0, b.1)));
                 chart
                     .draw_series(std::iter::once(Polygon::new(poly, colour.mix(0.2))))
-                    .map_err(|e| fail(e.to_string()))?;
+                    .map_err(|e| e.to_string())?;
             }
             let pts: Vec<(f64, f64)> = s
                 .points
@@ -129,20 +126,20 @@ pub fn line_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series
             if s.scatter {
                 chart
                     .draw_series(pts.iter().map(|&p| Circle::new(p, 2, colour.mix(0.6).filled())))
-                    .map_err(|e| fail(e.to_string()))?
+                    .map_err(|e| e.to_string())?
                     .label(s.name.clone())
                     .legend(move |(x, y)| Circle::new((x + 9, y), 3, colour.filled()));
                 continue;
             }
             chart
                 .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))
-                .map_err(|e| fail(e.to_string()))?
+                .map_err(|e| e.to_string())?
                 .label(s.name.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
             if pts.len() <= 12 {
                 chart
                     .draw_series(pts.iter().map(|&p| Circle::new(p, 3, colour.filled())))
-                    .map_err(|e| fail(e.to_string()))?;
+                    .map_err(|e| e.to_string())?;
             }
         }
         chart
@@ -150,10 +147,9 @@ pub fn line_chart(path: &Path, title: &str, x_label: &str, y_label: &str, series
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
             .draw()
-            .map_err(|e| fail(e.to_string()))?;
-        root.present().map_err(|e| fail(e.to_string()))?;
-    }
-    crate::io::write_atomic(path, svg.as_bytes())
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
 }
 
 /// One category of an [`interval_chart`]: a label, a point estimate and its interval.
@@ -167,6 +163,23 @@ pub struct Interval95 {
     pub lo: f64,
     /// Upper end of the interval.
     pub hi: f64,
+}
+
+/// Draws with `draw` on a white SVG canvas of `size` pixels and writes the SVG to `path`
+/// atomically; drawing errors become [`Error::Format`] naming the file.
+fn write_svg(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> std::result::Result<(), String>,
+) -> Result<()> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| chart_error(path, e))?;
+        draw(&root).map_err(|e| chart_error(path, e))?;
+        root.present().map_err(|e| chart_error(path, e))?;
+    }
+    crate::io::write_atomic(path, svg.as_bytes())
 }
 
 fn chart_error(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -199,17 +212,14 @@ pub fn interval_chart(path: &Path, title: &str, y_label: &str, items: &[Interval
         });
     let pad = ((y1 - y0) * 0.08).max(1e-6);
     let n = items.len();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (120 + 110 * n as u32, 460)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-        let mut chart = ChartBuilder::on(&root)
+    write_svg(path, (120 + 110 * n as u32, 460), |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(60)
             .y_label_area_size(60)
             .build_cartesian_2d(-0.5..n as f64 - 0.5, (y0 - pad)..(y1 + pad))
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
         let labels: Vec<String> = items.iter().map(|i| i.label.clone()).collect();
         chart
             .configure_mesh()
@@ -225,13 +235,13 @@ pub fn interval_chart(path: &Path, title: &str, y_label: &str, items: &[Interval
             .y_desc(y_label)
             .light_line_style(WHITE.mix(0.0))
             .draw()
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
         chart
             .draw_series(std::iter::once(PathElement::new(
                 vec![(-0.5, 0.0), (n as f64 - 0.5, 0.0)],
                 BLACK.mix(0.4).stroke_width(1),
             )))
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
         for (k, it) in items.iter().enumerate() {
             if !it.mean.is_finite() {
                 continue;
@@ -248,14 +258,13 @@ pub fn interval_chart(path: &Path, title: &str, y_label: &str, items: &[Interval
                     PathElement::new(vec![(x - 0.12, lo), (x + 0.12, lo)], colour.stroke_width(2)),
                     PathElement::new(vec![(x - 0.12, hi), (x + 0.12, hi)], colour.stroke_width(2)),
                 ])
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| e.to_string())?;
             chart
                 .draw_series(std::iter::once(Circle::new((x, it.mean), 5, colour.filled())))
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| e.to_string())?;
         }
-        root.present().map_err(|e| fail(e.to_string()))?;
-    }
-    crate::io::write_atomic(path, svg.as_bytes())
+        Ok(())
+    })
 }
 
 /// Draws allocations `weights` (`[step][entity]`, each row on the simplex) as stacked areas over
@@ -279,24 +288,21 @@ pub fn stacked_area(
         )));
     }
     let steps = weights.len() / m;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (720, 440)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-        let mut chart = ChartBuilder::on(&root)
+    write_svg(path, (720, 440), |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d(0.0..(steps.max(2) - 1) as f64, 0.0..1.0)
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
             .x_desc(x_label)
             .y_desc("allocation")
             .light_line_style(WHITE.mix(0.0))
             .draw()
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
         let mut below = vec![0.0; steps];
         for (i, name) in names.iter().enumerate() {
             let colour = COLOURS[i % COLOURS.len()];
@@ -307,7 +313,7 @@ pub fn stacked_area(
             poly.extend((0..steps).rev().map(|d| (d as f64, below[d].min(1.0))));
             chart
                 .draw_series(std::iter::once(Polygon::new(poly, colour.mix(0.75).filled())))
-                .map_err(|e| fail(e.to_string()))?
+                .map_err(|e| e.to_string())?
                 .label(name.clone())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled()));
             below = above;
@@ -317,10 +323,9 @@ pub fn stacked_area(
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
             .draw()
-            .map_err(|e| fail(e.to_string()))?;
-        root.present().map_err(|e| fail(e.to_string()))?;
-    }
-    crate::io::write_atomic(path, svg.as_bytes())
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
 }
 
 #[cfg(test)]
