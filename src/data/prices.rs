@@ -493,8 +493,9 @@ pub fn parse_auto(bytes: &[u8], path: &Path) -> Result<PriceData> {
 ///   otherwise as the undated price-path layout of the benchmark sets (a leading column with an
 ///   empty header, as pandas writes for its index, is ignored). A file of relatives must be read
 ///   explicitly with [`read_relatives_csv`];
-/// * `planted` or `planted:key=value,…` (and no such file): a generated exchangeable market,
-///   [`super::planted::PlantedMarket`];
+/// * `planted` or `planted:key=value,…`: a generated exchangeable market,
+///   [`super::planted::PlantedMarket`] (any other spec starting with `planted` that names no
+///   file goes to its parser too, for a clear error);
 /// * otherwise a **name**, looked up as `data_dir/<name>.csv` (the known sets are in
 ///   [`KNOWN_SETS`]).
 ///

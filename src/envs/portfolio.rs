@@ -510,6 +510,8 @@ impl DifferentiableTaskEnv for PortfolioTasks {
         let mut w = vec![0.0; m];
         let mut g = vec![0.0; m];
         dr_da[..mb.shape.batch * m].fill(0.0);
+        // a_{b−1}·y_{b−1}, the previous day's growth, carried from the previous iteration.
+        let mut prev_growth = f64::NAN;
         for b in 0..mb.shape.batch {
             let (ar, yr) = (&a[b * m..(b + 1) * m], &self.y[b * m..(b + 1) * m]);
             let through_prev = batch_prev && b > 0;
@@ -527,13 +529,13 @@ impl DifferentiableTaskEnv for PortfolioTasks {
                 dr_da[b * m + i] += yr[i] / growth - g[i];
             }
             if through_prev {
-                let (ap, yp) = (&a[(b - 1) * m..b * m], &self.y[(b - 1) * m..b * m]);
-                let big_g: f64 = ap.iter().zip(yp).map(|(a, y)| a * y).sum();
+                let yp = &self.y[(b - 1) * m..b * m];
                 let wg: f64 = w.iter().zip(&g).map(|(w, g)| w * g).sum();
                 for k in 0..m {
-                    dr_da[(b - 1) * m + k] += yp[k] / big_g * (g[k] - wg);
+                    dr_da[(b - 1) * m + k] += yp[k] / prev_growth * (g[k] - wg);
                 }
             }
+            prev_growth = growth;
         }
         Ok(())
     }

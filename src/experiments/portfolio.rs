@@ -30,7 +30,7 @@ use crate::plot::{line_chart, Series};
 use crate::policy::{EquivariantPolicy, PolicyConfig};
 use crate::replay::StartDistribution;
 use crate::sampler::{MaxDeviationFromEqual, SamplerConfig};
-use crate::stats::{paired, Interval, Paired};
+use crate::stats::{mean, paired, Interval, Paired};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -857,28 +857,42 @@ pub fn run(
                     });
                 }
                 let idx = of(mode, pick);
-                // Learning curve of the chosen rate on the test days, from the snapshots.
+                // Learning curve of the chosen rate on the test days, from the snapshots: each
+                // snapshot of each run evaluated once (runs in parallel), summed over the run's tasks.
+                let per_run: Vec<Vec<f64>> = idx
+                    .par_iter()
+                    .map(|&i| {
+                        let tasks = if mode == Mode::Stl {
+                            std::slice::from_ref(&draw.train_tasks[k][runs[i].task])
+                        } else {
+                            &draw.train_tasks[k][..]
+                        };
+                        (0..outputs[i].snapshots.len())
+                            .map(|j| {
+                                let p = outputs[i].policy(j)?;
+                                let mut sum = 0.0;
+                                for assets in tasks {
+                                    sum += eval(&p, assets)?.annualised_return;
+                                }
+                                Ok(sum)
+                            })
+                            .collect()
+                    })
+                    .collect::<Result<_>>()?;
+                let tasks_per_run = if mode == Mode::Stl {
+                    1
+                } else {
+                    draw.train_tasks[k].len()
+                };
                 let points = idx.iter().map(|&i| outputs[i].snapshots.len()).max().unwrap_or(0);
                 for j in 0..points {
                     let (mut ret, mut val, mut n) = (0.0, 0.0, 0.0);
                     let mut epoch = 0.0f64;
-                    for &i in &idx {
+                    for (r, &i) in idx.iter().enumerate() {
                         let o = &outputs[i];
                         // A run stopped early keeps its best snapshot from then on.
-                        let p = if j < o.snapshots.len() {
-                            o.policy(j)?
-                        } else {
-                            o.kept()?
-                        };
-                        let tasks = if mode == Mode::Stl {
-                            vec![draw.train_tasks[k][runs[i].task].clone()]
-                        } else {
-                            draw.train_tasks[k].clone()
-                        };
-                        for assets in &tasks {
-                            ret += eval(&p, assets)?.annualised_return;
-                            n += 1.0;
-                        }
+                        ret += per_run[r][if j < o.snapshots.len() { j } else { o.best }];
+                        n += tasks_per_run as f64;
                         let s = &o.snapshots[j.min(o.snapshots.len() - 1)];
                         val += s.validation / idx.len() as f64;
                         epoch = epoch.max(if j < o.snapshots.len() { s.epoch } else { 0.0 });
@@ -1022,10 +1036,6 @@ pub fn run(
         fig2,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-fn mean(v: &[f64]) -> f64 {
-    crate::stats::mean(v)
 }
 
 /// Per method and task set: the per-experiment mean over tasks, summarised over experiments
