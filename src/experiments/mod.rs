@@ -6,3 +6,4 @@ pub mod demo;
 pub mod federated;
 pub mod fig1;
 pub mod portfolio;
+pub mod runner;
