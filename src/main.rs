@@ -1,9 +1,15 @@
 //! The `pimtl` command line: parses arguments and calls the experiment drivers in
 //! `pimtl::experiments`. Errors are printed as one line on stderr with a non-zero exit code.
+//!
+//! Every experiment goes through one runner (`pimtl::experiments::runner`): its settings are one
+//! struct that is both the command line and `config.json` (`--config FILE` reruns a run), its
+//! output folder is complete or absent, `--resume` continues a killed run, and `--seeds`/`--shard`
+//! run sweeps whose folders `pimtl report` merges.
 
-use clap::{Parser, Subcommand};
-use pimtl::experiments::{bound, demo, federated, fig1, portfolio};
-use std::path::PathBuf;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use pimtl::experiments::runner::{self, ExperimentConfig, OutMode, ResultFolder, RunRecord, SeedList, Shard};
+use pimtl::experiments::{bound, demo, federated, fig1, portfolio, report};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -17,26 +23,38 @@ struct Cli {
     command: Command,
 }
 
-/// Options every experiment takes.
-#[derive(clap::Args, Clone)]
-struct Common {
-    /// Seed of everything.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// A small preset for a first look.
+/// How every experiment is run: preset, output folder, resume, sweeps, threads.
+#[derive(clap::Args, Clone, Debug)]
+struct RunArgs {
+    /// Start from the small preset for a first look (options given explicitly still apply).
     #[arg(long)]
     quick: bool,
-    /// Output folder [default: results/<experiment>-<UTC timestamp>].
+    /// Take every setting from an earlier run's config.json (or a JSON object of settings);
+    /// options given explicitly still apply.
+    #[arg(long = "config", value_name = "FILE")]
+    config_file: Option<PathBuf>,
+    /// Output folder [default: results/<experiment>-<UTC timestamp>]. It appears only when
+    /// complete (with manifest.json); a sweep writes one such folder per seed, OUT/seed-S.
     #[arg(long)]
     out: Option<PathBuf>,
-}
-
-impl Common {
-    fn out_dir(&self, name: &str) -> PathBuf {
-        self.out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("results/{name}-{}", pimtl::io::utc_timestamp())))
-    }
+    /// Replace a complete output folder (only once the new one is complete) or discard an
+    /// interrupted run's staging folder.
+    #[arg(long)]
+    force: bool,
+    /// Continue an interrupted run into the same --out from its checkpoints (refused when its
+    /// settings differ); seeds of a sweep that are complete are skipped.
+    #[arg(long)]
+    resume: bool,
+    /// Run a sweep over these seeds: A..B (B excluded), A..=B, or a list 1,4,9.
+    #[arg(long)]
+    seeds: Option<SeedList>,
+    /// Run only this share of the sweep's seeds: i/n takes positions i, i+n, … (0-based), so n
+    /// machines can split a sweep; merge the folders with `pimtl report`.
+    #[arg(long, requires = "seeds")]
+    shard: Option<Shard>,
+    /// Threads for independent work (0: all cores). Results do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 #[derive(Subcommand)]
@@ -44,226 +62,72 @@ enum Command {
     /// Train the equivariant policy on a toy allocation problem with a known optimum
     /// (R = Σ x_i a_i + β H(a), optimum softmax(x/β)) and print its progress.
     Demo {
-        /// Entities per task during training.
-        #[arg(long, default_value_t = 10)]
-        entities: usize,
-        /// Entities of the transfer task (never trained on).
-        #[arg(long, default_value_t = 25)]
-        transfer_entities: usize,
-        /// Entropy weight β.
-        #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
-        beta: f64,
-        /// Batch size.
-        #[arg(long, default_value_t = 64)]
-        batch: usize,
-        /// Gradient steps [default: 3000, 600 with --quick].
-        #[arg(long)]
-        steps: Option<usize>,
-        /// Adam learning rate.
-        #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
-        lr: f64,
-        /// Hidden units of the per-entity MLP.
-        #[arg(long, default_value_t = 16)]
-        hidden: usize,
         #[command(flatten)]
-        common: Common,
+        config: demo::DemoConfig,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// The synthetic experiment of §6.1 (Fig. 1): LSPI on N real samples against 20 real samples
     /// augmented by permutations, for ε = 0 … 0.8.
     Synthetic {
-        /// Repetitions per point [default: 50, 10 with --quick].
-        #[arg(long)]
-        seeds: Option<usize>,
-        /// Reward noise σ.
-        #[arg(long, allow_negative_numbers = true)]
-        noise: Option<f64>,
         #[command(flatten)]
-        common: Common,
+        config: fig1::Fig1Config,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Theorem 1's terms for a family of finite MDPs (random, or from a JSON file) with the
     /// measured suboptimality of LSPI beside them.
     Bound {
-        /// A JSON file with the family: {"gamma": g, "tasks": [{"states", "actions", "rewards",
-        /// "transitions"}, …]}.
-        #[arg(long)]
-        mdp: Option<PathBuf>,
-        /// Samples per task N (repeat for several) [default: the preset's].
-        #[arg(long = "samples")]
-        samples: Vec<usize>,
         #[command(flatten)]
-        common: Common,
+        config: bound::BoundConfig,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Portfolio optimisation (§6.2, Figs. 3–5): STL vs MTL vs P-MTL against classic baselines.
     Portfolio {
-        /// A known data set (nyse_o, nyse_n, tse, djia, …; see `pimtl data`), a CSV of close
-        /// prices with a date column (optional <asset>_high/<asset>_low columns), a directory
-        /// with close.csv (and high.csv, low.csv), an undated CSV price path (OLPS format), or a
-        /// generated exchangeable market `planted[:assets=20,days=3000,drift=0.0025,noise=0.01,regime=40,seed=0]`.
-        #[arg(long, default_value = "nyse_o")]
-        data: String,
-        /// Folder of the known data sets.
-        #[arg(long, default_value = "data")]
-        data_dir: PathBuf,
-        /// Experiments (instrument draws) [default: 10, 2 with --quick].
-        #[arg(long)]
-        experiments: Option<usize>,
-        /// Training budget per task in epochs over the training days [default: 10, 2 with --quick].
-        #[arg(long, allow_negative_numbers = true)]
-        epochs: Option<f64>,
-        /// Gradient steps per task, overriding --epochs.
-        #[arg(long)]
-        steps_per_task: Option<usize>,
-        /// Fraction of the pre-test days, at their end, used for validation (early stopping and
-        /// the learning-rate choice; 0: none, keep the last policy) [default: 0.15].
-        #[arg(long, allow_negative_numbers = true)]
-        validation_fraction: Option<f64>,
-        /// Validation evaluations without improvement before a run stops (0: never)
-        /// [default: 4, 0 with --quick].
-        #[arg(long)]
-        patience: Option<usize>,
-        /// Validation evaluations per training run [default: 10, 4 with --quick].
-        #[arg(long)]
-        evaluations: Option<usize>,
-        /// Distinct held-out test tasks per experiment; refused when the held-out instruments
-        /// give fewer [default: 10].
-        #[arg(long)]
-        holdout_tasks: Option<usize>,
-        /// Window of past days per state [default: 50, 20 with --quick].
-        #[arg(long)]
-        window: Option<usize>,
-        /// Numbers of training tasks to compare (repeat) [default: 5 and 30].
-        #[arg(long = "tasks")]
-        tasks: Vec<usize>,
-        /// Instruments per task [default: min(10, held-out, training/2)].
-        #[arg(long)]
-        task_size: Option<usize>,
-        /// Held-out instruments [default: round(M·18/68)].
-        #[arg(long)]
-        holdout: Option<usize>,
-        /// Commission rate c.
-        #[arg(long, default_value_t = 0.0025, allow_negative_numbers = true)]
-        commission: f64,
-        /// Fraction of days for training.
-        #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
-        train_fraction: f64,
-        /// P-MTL prioritisation exponent α.
-        #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
-        alpha: f64,
-        /// Importance-sampling exponent β.
-        #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
-        beta: f64,
-        /// Score smoothing γ.
-        #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
-        smoothing: f64,
-        /// Adam learning rates to choose from on the validation range (repeat)
-        /// [default: 1e-4, 3e-4 and 1e-3; 3e-4 with --quick].
-        #[arg(long = "lr", allow_negative_numbers = true)]
-        lr: Vec<f64>,
-        /// Add a cash asset.
-        #[arg(long)]
-        cash: bool,
-        /// Previous weights the training cost is charged against: `batch` (the policy's own
-        /// previous action in the minibatch) or `memory` (the stale portfolio-vector memory; the
-        /// behaviour before issue #16's fix, for the ablation)
-        #[arg(long, default_value = "batch", value_parser = ["batch", "memory"])]
-        cost_reference: String,
-        /// Multiplier of the centred window features fed to the encoder
-        #[arg(long, default_value_t = 1.0)]
-        feature_scale: f64,
-        /// Threads for independent training runs (0: all cores). Results do not depend on it.
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
         #[command(flatten)]
-        common: Common,
+        config: portfolio::PortfolioExperimentConfig,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Meta federated learning (§A.2, Fig. 6): aggregation policies learned by PPO (STL vs MTL)
     /// against FedAvg, on label-skewed clients of an MNIST-format image set.
     Federated {
-        /// Directory with train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte
-        /// and t10k-labels-idx1-ubyte (each optionally .gz), e.g. MNIST proper.
-        #[arg(long, default_value = pimtl::data::idx::FASHION_MNIST_DIR)]
-        data: PathBuf,
-        /// Client model: cnn (the paper's) or softmax [default: cnn, softmax with --quick].
-        #[arg(long, value_parser = ["cnn", "softmax"])]
-        client: Option<String>,
-        /// Federated rounds per episode [default: 50, 20 with --quick].
-        #[arg(long)]
-        rounds: Option<usize>,
-        /// Local accuracies per client state H.
-        #[arg(long, default_value_t = 3)]
-        history: usize,
-        /// Hidden units of the policy's RNN.
-        #[arg(long, default_value_t = 10)]
-        hidden: usize,
-        /// The paper's plain state (each client's recent accuracies only), without the deviation
-        /// of each accuracy from the task's mean.
-        #[arg(long)]
-        plain_state: bool,
-        /// Clients of the training universe.
-        #[arg(long, default_value_t = 50)]
-        train_clients: usize,
-        /// Held-out clients for the test tasks.
-        #[arg(long, default_value_t = 20)]
-        test_clients: usize,
-        /// Clients per task.
-        #[arg(long, default_value_t = 10)]
-        clients_per_task: usize,
-        /// Rare-label (6–9) clients per task.
-        #[arg(long, default_value_t = 2)]
-        skewed: usize,
-        /// Training images per client.
-        #[arg(long, default_value_t = 600)]
-        samples: usize,
-        /// Use a Dirichlet(ALPHA) label partition instead of the paper's skew.
-        #[arg(long, value_name = "ALPHA", allow_negative_numbers = true)]
-        dirichlet: Option<f64>,
-        /// MTL training tasks.
-        #[arg(long, default_value_t = 32)]
-        train_tasks: usize,
-        /// Test tasks of held-out clients [default: 2].
-        #[arg(long)]
-        test_tasks: Option<usize>,
-        /// Evaluation-set size (images of the test split) for states and rewards.
-        #[arg(long, default_value_t = 1000)]
-        eval_samples: usize,
-        /// PPO iterations of each learner [default: 8, 40 with --quick].
-        #[arg(long)]
-        updates: Option<usize>,
-        /// Episodes per PPO iteration [default: 2, 1 with --quick].
-        #[arg(long)]
-        episodes: Option<usize>,
-        /// PPO Adam learning rate.
-        #[arg(long, default_value_t = 0.03, allow_negative_numbers = true)]
-        lr: f64,
-        /// PPO discount γ.
-        #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
-        gamma: f64,
-        /// Dirichlet concentration κ of the exploration policy.
-        #[arg(long, default_value_t = 20.0, allow_negative_numbers = true)]
-        concentration: f64,
-        /// Task prioritisation α (0: MTL with uniform tasks; > 0: P-MTL).
-        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-        alpha: f64,
-        /// Local SGD learning rate of the clients.
-        #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
-        local_lr: f32,
-        /// Threads for local training (0: all cores). Results do not depend on it.
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
         #[command(flatten)]
-        common: Common,
+        config: federated::FederatedExperimentConfig,
+        #[command(flatten)]
+        run: RunArgs,
     },
-    /// List the known data sets with their instruments, days and date range.
+    /// List the known data sets with their instruments, days and date range, and say where they
+    /// were looked for.
     Data {
-        /// Folder of the known data sets.
-        #[arg(long, default_value = "data")]
-        data_dir: PathBuf,
+        /// Folder of the known data sets [default: the search path: $PIMTL_DATA_DIR, ./data, the
+        /// source tree's data/, the per-user data folder].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Merge result folders (seeds of a sweep, shards from several machines, single runs of one
+    /// experiment) into tables with means, 95 % t intervals and paired differences (CSV, JSON,
+    /// SVG).
+    Report {
+        /// Result folders, or folders holding them (a sweep's OUT with seed-S inside).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Output folder [default: results/report-<UTC timestamp>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace a complete output folder.
+        #[arg(long)]
+        force: bool,
+        /// Admit folders without a manifest (written before manifests existed); the report marks
+        /// them.
+        #[arg(long)]
+        unverified: bool,
     },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -272,328 +136,168 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run() -> anyhow::Result<()> {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let sub = matches
+        .subcommand()
+        .map(|(_, m)| m.clone())
+        .ok_or_else(|| anyhow::anyhow!("no subcommand given"))?;
     match cli.command {
-        Command::Demo {
-            entities,
-            transfer_entities,
-            beta,
-            batch,
-            steps,
-            lr,
-            hidden,
-            common,
-        } => run_demo(
-            entities,
-            transfer_entities,
-            beta,
-            batch,
-            steps,
-            lr,
-            hidden,
-            &common,
-        ),
-        Command::Synthetic { seeds, noise, common } => {
-            let mut cfg = if common.quick {
-                fig1::Fig1Config::quick()
-            } else {
-                fig1::Fig1Config::full()
-            };
-            cfg.seed = common.seed;
-            if let Some(s) = seeds {
-                cfg.seeds = s;
-            }
-            if let Some(n) = noise {
-                cfg.noise_std = n;
-            }
-            cfg.validate()?;
-            let out = common.out_dir("synthetic");
-            let res = fig1::run(&cfg, |line| eprintln!("{line}"))?;
-            pimtl::io::create_out_dir(&out)?;
-            fig1::write_results(&res, &out)?;
-            println!("wrote {}", out.display());
-            Ok(())
+        Command::Demo { run, .. } => execute::<demo::DemoConfig>(&sub, &run, run_demo),
+        Command::Synthetic { run, .. } => execute::<fig1::Fig1Config>(&sub, &run, run_synthetic),
+        Command::Bound { run, .. } => execute::<bound::BoundConfig>(&sub, &run, run_bound),
+        Command::Portfolio { run, .. } => {
+            execute::<portfolio::PortfolioExperimentConfig>(&sub, &run, run_portfolio)
         }
-        Command::Bound { mdp, samples, common } => {
-            let mut cfg = if common.quick {
-                bound::BoundConfig::quick()
-            } else {
-                bound::BoundConfig::default()
-            };
-            cfg.seed = common.seed;
-            cfg.mdp_file = mdp;
-            if !samples.is_empty() {
-                cfg.samples_per_task = samples;
-            }
-            cfg.validate()?;
-            let out = common.out_dir("bound");
-            let res = bound::run(&cfg, |line| eprintln!("{line}"))?;
-            println!("{}", bound::print_table(&res));
-            bound::write_results(&res, &out)?;
-            println!("wrote {}", out.display());
-            Ok(())
+        Command::Federated { run, .. } => {
+            execute::<federated::FederatedExperimentConfig>(&sub, &run, run_federated)
         }
-        cmd @ Command::Federated { .. } => run_federated(cmd),
-        Command::Portfolio {
-            data,
-            data_dir,
-            experiments,
-            epochs,
-            steps_per_task,
-            validation_fraction,
-            patience,
-            evaluations,
-            holdout_tasks,
-            window,
-            tasks,
-            task_size,
-            holdout,
-            commission,
-            train_fraction,
-            alpha,
-            beta,
-            smoothing,
-            lr,
-            cash,
-            cost_reference,
-            feature_scale,
-            threads,
-            common,
+        Command::Data { data_dir } => list_data(data_dir.as_deref()),
+        Command::Report {
+            dirs,
+            out,
+            force,
+            unverified,
         } => {
-            let mut cfg = if common.quick {
-                portfolio::PortfolioExperimentConfig::quick(&data)
-            } else {
-                portfolio::PortfolioExperimentConfig::full(&data)
-            };
-            cfg.data_dir = data_dir;
-            cfg.seed = common.seed;
-            if let Some(v) = experiments {
-                cfg.experiments = v;
-            }
-            cfg.steps_per_task = steps_per_task;
-            if let Some(v) = epochs {
-                cfg.epochs = v;
-            }
-            if let Some(v) = validation_fraction {
-                cfg.validation_fraction = v;
-            }
-            if let Some(v) = patience {
-                cfg.patience = v;
-            }
-            if let Some(v) = evaluations {
-                cfg.evaluations = v;
-            }
-            if let Some(v) = holdout_tasks {
-                cfg.holdout_tasks = v;
-            }
-            if let Some(v) = window {
-                cfg.window = v;
-            }
-            if !tasks.is_empty() {
-                cfg.task_counts = tasks;
-            }
-            cfg.task_size = task_size;
-            cfg.holdout = holdout;
-            cfg.commission = commission;
-            cfg.train_fraction = train_fraction;
-            cfg.alpha = alpha;
-            cfg.beta = beta;
-            cfg.smoothing = smoothing;
-            if !lr.is_empty() {
-                cfg.learning_rates = lr;
-            }
-            cfg.cash = cash;
-            cfg.cost_reference = if cost_reference == "memory" {
-                pimtl::envs::portfolio::CostReference::Memory
-            } else {
-                pimtl::envs::portfolio::CostReference::Batch
-            };
-            cfg.feature_scale = feature_scale;
-            cfg.validate()?;
-            let out = common.out_dir("portfolio");
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
-            let res = pool.install(|| {
-                portfolio::run(&cfg, |line| eprintln!("{line}"), |plan| {
-                    eprintln!(
-                        "portfolio: {} instruments, {} held out ({} distinct held-out tasks possible), tasks of {}, \
-                         training days {}..{}, validation days {}..{}, test days {}..{}, {} feature(s) per day, \
-                         {} steps per task ({:.1} steps per epoch)",
-                        plan.instruments,
-                        plan.holdout,
-                        plan.holdout_task_space,
-                        plan.task_size,
-                        plan.train_days.0,
-                        plan.train_days.1,
-                        plan.validation_days.0,
-                        plan.validation_days.1,
-                        plan.test_days.0,
-                        plan.test_days.1,
-                        plan.features,
-                        plan.steps_per_task,
-                        plan.steps_per_epoch
-                    )
-                })
-            })?;
-            portfolio::write_results(&res, &out)?;
-            println!("{}", portfolio::summary_table(&res));
-            println!("finished in {:.1} s; wrote {}", res.seconds, out.display());
-            Ok(())
-        }
-        Command::Data { data_dir } => {
-            let sets = pimtl::data::prices::list_known(&data_dir)?;
-            if sets.is_empty() {
-                println!(
-                    "no data sets in {} (run scripts/fetch-data.sh)",
-                    data_dir.display()
-                );
-            }
-            println!(
-                "{:<10} {:>7} {:>7}  {:<25} {:<9} title",
-                "name", "assets", "days", "dates", "high/low"
-            );
-            for s in sets {
-                let dates = match (&s.first_date, &s.last_date) {
-                    (Some(a), Some(b)) => format!("{a} .. {b}"),
-                    _ => "-".to_string(),
-                };
-                println!(
-                    "{:<10} {:>7} {:>7}  {:<25} {:<9} {}",
-                    s.name,
-                    s.assets,
-                    s.days,
-                    dates,
-                    if s.high_low { "yes" } else { "no" },
-                    s.title.as_deref().unwrap_or("")
-                );
-            }
+            let out = out.unwrap_or_else(|| default_out("report"));
+            let folder = ResultFolder::open(&out, OutMode::from_flags(force, false)?)?;
+            let rep = report::build(&dirs, unverified)?;
+            report::write(&rep, folder.dir())?;
+            println!("{}", report::table(&rep));
+            println!("wrote {}", folder.commit()?.display());
             Ok(())
         }
     }
 }
 
-fn run_federated(cmd: Command) -> anyhow::Result<()> {
-    let Command::Federated {
-        data,
-        client,
-        rounds,
-        history,
-        hidden,
-        plain_state,
-        train_clients,
-        test_clients,
-        clients_per_task,
-        skewed,
-        samples,
-        dirichlet,
-        train_tasks,
-        test_tasks,
-        eval_samples,
-        updates,
-        episodes,
-        lr,
-        gamma,
-        concentration,
-        alpha,
-        local_lr,
-        threads,
-        common,
-    } = cmd
-    else {
-        unreachable!("run_federated is only called with Command::Federated");
+fn default_out(name: &str) -> PathBuf {
+    PathBuf::from(format!("results/{name}-{}", pimtl::io::utc_timestamp()))
+}
+
+/// Resolves the configuration once, opens every output folder of the run (or sweep) before any
+/// work, then runs each seed, writes its timing and commits its folder.
+fn execute<C: ExperimentConfig>(
+    sub: &clap::ArgMatches,
+    args: &RunArgs,
+    body: fn(&C, &ResultFolder) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mode = OutMode::from_flags(args.force, args.resume)?;
+    let cfg: C = runner::resolve(sub, args.quick, args.config_file.as_deref())?;
+    let base = args.out.clone().unwrap_or_else(|| default_out(C::NAME));
+    let jobs: Vec<(C, PathBuf)> = match &args.seeds {
+        None => vec![(cfg, base)],
+        Some(SeedList(all)) => {
+            let seeds = args.shard.map_or_else(|| all.clone(), |s| s.select(all));
+            seeds
+                .into_iter()
+                .map(|s| {
+                    let mut c = cfg.clone();
+                    c.set_seed(s);
+                    (c, runner::seed_folder(&base, s))
+                })
+                .collect()
+        }
     };
-    let mut cfg = if common.quick {
-        federated::FederatedExperimentConfig::quick(&data)
-    } else {
-        federated::FederatedExperimentConfig::full(&data)
-    };
-    cfg.seed = common.seed;
-    if let Some(c) = client {
-        cfg.client = if c == "cnn" {
-            federated::ClientKind::Cnn
-        } else {
-            federated::ClientKind::Softmax
-        };
+    let mut open = Vec::with_capacity(jobs.len());
+    for (c, path) in jobs {
+        if mode == OutMode::Resume && args.seeds.is_some() && path.join(runner::MANIFEST).is_file() {
+            println!("seed {}: {} is complete, skipped", c.seed(), path.display());
+            continue;
+        }
+        let folder = ResultFolder::open(&path, mode)?;
+        open.push((c, folder));
     }
-    if let Some(v) = rounds {
-        cfg.rounds = v;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build()?;
+    for (c, folder) in open {
+        let preset = runner::preset_name(args.quick, args.config_file.as_deref());
+        let record = RunRecord::new(C::NAME, &preset, &c, &c.data_files())?;
+        folder.start(&record)?;
+        if folder.resumed() {
+            eprintln!("resuming {} from its checkpoints", folder.target().display());
+        }
+        let started = std::time::Instant::now();
+        pool.install(|| body(&c, &folder))?;
+        let timing = serde_json::json!({
+            "seconds": started.elapsed().as_secs_f64(),
+            "resumed": folder.resumed(),
+            "threads": pool.current_num_threads(),
+        });
+        folder.write("timing.json", serde_json::to_string_pretty(&timing)?.as_bytes())?;
+        let seconds = started.elapsed().as_secs_f64();
+        let path = folder.commit()?;
+        println!("finished in {seconds:.1} s; wrote {}", path.display());
     }
-    cfg.history = history;
-    cfg.hidden = hidden;
-    cfg.plain_state = plain_state;
-    cfg.train_clients = train_clients;
-    cfg.test_clients = test_clients;
-    cfg.clients_per_task = clients_per_task;
-    cfg.skewed = skewed;
-    cfg.samples = samples;
-    cfg.dirichlet_alpha = dirichlet;
-    cfg.train_tasks = train_tasks;
-    if let Some(v) = test_tasks {
-        cfg.test_tasks = v;
-    }
-    cfg.eval_samples = eval_samples;
-    if let Some(v) = updates {
-        cfg.updates = v;
-    }
-    if let Some(v) = episodes {
-        cfg.episodes = v;
-    }
-    cfg.lr = lr;
-    cfg.gamma = gamma;
-    cfg.concentration = concentration;
-    cfg.alpha = alpha;
-    cfg.local_lr = local_lr;
-    cfg.validate()?;
-    let out = common.out_dir("federated");
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
-    let res = pool.install(|| federated::run(&cfg, |line| eprintln!("{line}")))?;
-    federated::write_results(&res, &out)?;
-    println!("{}", federated::summary_table(&res));
-    println!("finished in {:.1} s; wrote {}", res.seconds, out.display());
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_demo(
-    entities: usize,
-    transfer_entities: usize,
-    beta: f64,
-    batch: usize,
-    steps: Option<usize>,
-    lr: f64,
-    hidden: usize,
-    common: &Common,
-) -> anyhow::Result<()> {
-    let defaults = demo::DemoConfig::default();
-    let steps = steps.unwrap_or(if common.quick { 600 } else { defaults.steps });
-    let cfg = demo::DemoConfig {
-        entities,
-        transfer_entities,
-        beta,
-        batch,
-        steps,
-        lr,
-        hidden,
-        eval_every: (steps / 12).max(1),
-        seed: common.seed,
-        ..defaults
-    };
-    cfg.validate()?;
-    let out = common.out_dir("demo");
+fn progress(line: &str) {
+    eprintln!("{line}");
+}
+
+fn run_synthetic(cfg: &fig1::Fig1Config, folder: &ResultFolder) -> anyhow::Result<()> {
+    let res = fig1::run_in(cfg, Some(folder), progress)?;
+    fig1::write_results(&res, folder.dir())?;
+    Ok(())
+}
+
+fn run_bound(cfg: &bound::BoundConfig, folder: &ResultFolder) -> anyhow::Result<()> {
+    let res = bound::run(cfg, progress)?;
+    println!("{}", bound::print_table(&res));
+    bound::write_results(&res, folder.dir())?;
+    Ok(())
+}
+
+fn run_portfolio(cfg: &portfolio::PortfolioExperimentConfig, folder: &ResultFolder) -> anyhow::Result<()> {
+    let res = portfolio::run_in(cfg, Some(folder), progress, |plan| {
+        eprintln!(
+            "portfolio: {} instruments, {} held out ({} distinct held-out tasks possible), tasks of {}, \
+             training days {}..{}, validation days {}..{}, test days {}..{}, {} feature(s) per day, \
+             {} steps per task ({:.1} steps per epoch)",
+            plan.instruments,
+            plan.holdout,
+            plan.holdout_task_space,
+            plan.task_size,
+            plan.train_days.0,
+            plan.train_days.1,
+            plan.validation_days.0,
+            plan.validation_days.1,
+            plan.test_days.0,
+            plan.test_days.1,
+            plan.features,
+            plan.steps_per_task,
+            plan.steps_per_epoch
+        )
+    })?;
+    portfolio::write_results(&res, folder.dir())?;
+    println!("{}", portfolio::summary_table(&res));
+    Ok(())
+}
+
+fn run_federated(cfg: &federated::FederatedExperimentConfig, folder: &ResultFolder) -> anyhow::Result<()> {
+    let res = federated::run_in(cfg, Some(folder), progress)?;
+    federated::write_results(&res, folder.dir())?;
+    println!("{}", federated::summary_table(&res));
+    Ok(())
+}
+
+fn run_demo(cfg: &demo::DemoConfig, folder: &ResultFolder) -> anyhow::Result<()> {
     println!(
-        "demo: m = {entities} entities, β = {beta}, batch {batch}, {steps} steps, seed {}; transfer to m = {transfer_entities}",
-        common.seed
+        "demo: m = {} entities, β = {}, batch {}, {} steps, seed {}; transfer to m = {}",
+        cfg.entities, cfg.beta, cfg.batch, cfg.steps, cfg.seed, cfg.transfer_entities
     );
     println!(
         "{:>6} {:>12} {:>12} {:>12} {:>10} {:>15}",
         "step", "R(policy)", "R(optimum)", "R(equal)", "regret", "transfer regret"
     );
-    let (policy, evals) = demo::run(&cfg, |e| {
+    let (policy, evals) = demo::run(cfg, |e| {
         println!(
             "{:>6} {:>12.5} {:>12.5} {:>12.5} {:>10.5} {:>15.5}",
             e.step, e.policy_reward, e.optimal_reward, e.equal_reward, e.regret, e.transfer_regret
         )
     })?;
-    pimtl::io::create_out_dir(&out)?;
     let mut csv = String::from("step,policy_reward,optimal_reward,equal_reward,regret,transfer_regret\n");
     for e in &evals {
         csv.push_str(&format!(
@@ -601,19 +305,57 @@ fn run_demo(
             e.step, e.policy_reward, e.optimal_reward, e.equal_reward, e.regret, e.transfer_regret
         ));
     }
-    let config =
-        serde_json::json!({ "experiment": "demo", "version": env!("CARGO_PKG_VERSION"), "config": cfg });
+    folder.write("metrics.csv", csv.as_bytes())?;
     let summary = serde_json::json!({ "final": evals.last() });
-    pimtl::io::write_atomic(
-        &out.join("config.json"),
-        serde_json::to_string_pretty(&config)?.as_bytes(),
-    )?;
-    pimtl::io::write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
-    pimtl::io::write_atomic(
-        &out.join("summary.json"),
-        serde_json::to_string_pretty(&summary)?.as_bytes(),
-    )?;
-    policy.save(&out.join("policy.json"))?;
-    println!("wrote {}", out.display());
+    folder.write("summary.json", serde_json::to_string_pretty(&summary)?.as_bytes())?;
+    policy.save(&folder.dir().join("policy.json"))?;
+    Ok(())
+}
+
+fn list_data(flag: Option<&Path>) -> anyhow::Result<()> {
+    let dirs = pimtl::data::DataDirs::resolve(flag);
+    println!("data folders searched, in order:");
+    for d in &dirs.dirs {
+        println!(
+            "  {} ({}){}",
+            d.path.display(),
+            d.source,
+            if d.path.is_dir() { "" } else { " — absent" }
+        );
+    }
+    let mut listed: Vec<String> = Vec::new();
+    let mut rows = Vec::new();
+    for d in dirs.existing() {
+        for s in pimtl::data::prices::list_known(&d.path)? {
+            if !listed.contains(&s.name) {
+                listed.push(s.name.clone());
+                rows.push(s);
+            }
+        }
+    }
+    if rows.is_empty() {
+        println!("no data sets found (run `bash scripts/fetch-data.sh`, or set PIMTL_DATA_DIR)");
+        return Ok(());
+    }
+    println!(
+        "{:<10} {:>7} {:>7}  {:<25} {:<9} {:<40} title",
+        "name", "assets", "days", "dates", "high/low", "file"
+    );
+    for s in rows {
+        let dates = match (&s.first_date, &s.last_date) {
+            (Some(a), Some(b)) => format!("{a} .. {b}"),
+            _ => "-".to_string(),
+        };
+        println!(
+            "{:<10} {:>7} {:>7}  {:<25} {:<9} {:<40} {}",
+            s.name,
+            s.assets,
+            s.days,
+            dates,
+            if s.high_low { "yes" } else { "no" },
+            s.path.display(),
+            s.title.as_deref().unwrap_or("")
+        );
+    }
     Ok(())
 }

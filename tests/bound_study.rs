@@ -90,7 +90,7 @@ fn quick_preset_is_fast_valid_and_reproducible() {
         serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
     assert!(summary["summary"]["fraction_below"].as_f64().is_some());
     let config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(dir.join("setup.json")).unwrap()).unwrap();
     assert_eq!(config["config"]["seed"], 0);
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(write_results(&a, &dir.join("missing/sub")).is_err());

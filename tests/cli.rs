@@ -79,6 +79,12 @@ fn expect_error<S: AsRef<OsStr>>(args: &[S], out: &Path, needles: &[&str]) -> St
         "pimtl {shown} created the output folder {} although it failed",
         out.display()
     );
+    let staging = pimtl::experiments::runner::staging_path(out).unwrap();
+    assert!(
+        !staging.exists(),
+        "pimtl {shown} left the staging folder {} although it failed before any work",
+        staging.display()
+    );
     line.to_string()
 }
 

@@ -193,7 +193,7 @@ fn experiment_runs_on_user_data_reproducibly_and_thread_independently() {
         "lr_choices.csv",
         "fig2.csv",
         "fig2_score_vs_grad_norm.svg",
-        "config.json",
+        "setup.json",
     ] {
         assert_eq!(
             std::fs::read(o1.join(f)).unwrap(),

@@ -443,6 +443,20 @@ fn find_file(dir: &Path, stem: &str) -> Result<PathBuf> {
     ))
 }
 
+/// The four files [`load_dir`] reads from `dir`, those that are there (for the checksums a run
+/// records).
+pub fn files_in(dir: &Path) -> Vec<PathBuf> {
+    [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ]
+    .iter()
+    .filter_map(|s| find_file(dir, s).ok())
+    .collect()
+}
+
 /// Loads the four MNIST-style files from `dir`: `train-images-idx3-ubyte`,
 /// `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte`, each
 /// optionally gzipped (`.gz`); the uncompressed file is preferred when both exist.

@@ -36,6 +36,7 @@
 //! bytes entry points are fuzzed (`fuzz/fuzz_targets/price_csv.rs`) and property-tested
 //! (`tests/data_prices.rs`).
 
+use super::locate::DataDirs;
 use crate::error::{Error, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -504,6 +505,15 @@ pub fn parse_auto(bytes: &[u8], path: &Path) -> Result<PriceData> {
 /// `scripts/fetch-data.sh`); [`Error::InvalidParameter`] for an empty spec or an unknown name;
 /// [`Error::Parse`] for any defect in the file.
 pub fn load(spec: &str, data_dir: &Path) -> Result<PriceData> {
+    load_from(spec, &DataDirs::single(data_dir, "--data-dir"))
+}
+
+/// [`load`] with a search path of folders for named sets (see [`super::locate`]): a name is read
+/// from the first folder holding `<name>.csv`.
+///
+/// # Errors
+/// As [`load`]; a missing named set's error lists every folder searched.
+pub fn load_from(spec: &str, dirs: &DataDirs) -> Result<PriceData> {
     if spec.trim().is_empty() {
         return Err(Error::param("data", "\"\"", "give a data set name or a path"));
     }
@@ -523,14 +533,20 @@ pub fn load(spec: &str, data_dir: &Path) -> Result<PriceData> {
     if looks_like_path {
         return Err(not_found(p, "no such file or directory".to_string()));
     }
-    let file = data_dir.join(format!("{spec}.csv"));
-    if file.is_file() {
+    if let Some(file) = dirs.find(spec) {
         return parse_auto(&crate::io::read_file(&file)?, &file);
     }
+    let first = dirs.dirs.first().map_or_else(
+        || PathBuf::from(format!("{spec}.csv")),
+        |d| d.path.join(format!("{spec}.csv")),
+    );
     if KNOWN_SETS.iter().any(|k| k.name == spec) {
         return Err(not_found(
-            &file,
-            format!("data set `{spec}` is not there: run `bash scripts/fetch-data.sh` to download the benchmark sets"),
+            &first,
+            format!(
+                "data set `{spec}` is not in any data folder (searched {}): run `bash scripts/fetch-data.sh` to download the benchmark sets",
+                dirs.describe()
+            ),
         ));
     }
     Err(Error::param(
@@ -538,10 +554,30 @@ pub fn load(spec: &str, data_dir: &Path) -> Result<PriceData> {
         spec,
         format!(
             "not a file, a directory, or a data set in {} (known sets: {}; fetch them with `bash scripts/fetch-data.sh`)",
-            data_dir.display(),
+            dirs.describe(),
             KNOWN_SETS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
         ),
     ))
+}
+
+/// The files `--data SPEC` reads (for the checksums a run records): the CSV files of a
+/// directory, the file itself, the named set's file, or none for a generated market.
+pub fn data_files(spec: &str, dirs: &DataDirs) -> Vec<PathBuf> {
+    let p = Path::new(spec);
+    if p.is_dir() {
+        return ["close.csv", "high.csv", "low.csv"]
+            .iter()
+            .map(|f| p.join(f))
+            .filter(|f| f.is_file())
+            .collect();
+    }
+    if p.is_file() {
+        return vec![p.to_path_buf()];
+    }
+    if super::planted::PlantedMarket::is_spec(spec) {
+        return Vec::new();
+    }
+    dirs.find(spec).into_iter().collect()
 }
 
 /// Lists every `*.csv` data set in `data_dir` (sorted by name) with its shape and date range: from

@@ -48,7 +48,7 @@ pub enum CostModel {
 ///
 /// The policy's *input* is always the drifted action stored in the task's portfolio-vector
 /// memory (the minibatch is evaluated in one batched pass); the *cost* can use either.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum CostReference {
     /// The drift of the policy's own action of the previous day inside the minibatch
     /// (PGPortfolio's training loss); the memory's value only for the minibatch's first day.

@@ -61,10 +61,11 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Instant;
 
+use super::runner::{self, ExperimentConfig};
 use nalgebra::{DMatrix, DVector};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -96,59 +97,93 @@ pub const MAX_POOLED_SAMPLES: usize = 10_000_000;
 /// Largest pooled sample size searched for [`BoundRow::required_n_per_task`].
 const MAX_SEARCH_N: f64 = 1e40;
 
-/// Settings of the study. Every field is written to `config.json`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// Settings of the study: the command line of `pimtl bound` (each `default_value` is the study
+/// reported in papers/theory.md: S = 8, A = 2 (256 deterministic policies), γ = 0.8, T = 8,
+/// spreads {0, 0.02, 0.05, 0.1, 0.2, 0.4}, 20 families each, N ∈ {10, 100, 1000, 10000}, K = 50,
+/// δ = 0.05) and the `config` object of its `config.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct BoundConfig {
-    /// Number of states `S` of the random MDPs (ignored with [`BoundConfig::mdp_file`]).
+    /// Number of states S of the random MDPs (ignored with --mdp).
+    #[arg(long, default_value_t = 8)]
     pub states: usize,
-    /// Number of actions `A` of the random MDPs (ignored with a file).
+    /// Number of actions A of the random MDPs (ignored with --mdp).
+    #[arg(long, default_value_t = 2)]
     pub actions: usize,
-    /// Discount `γ ∈ (0, 1)` of the random MDPs (ignored with a file, which sets its own).
+    /// Discount γ ∈ (0, 1) of the random MDPs (ignored with --mdp, whose file sets its own).
+    #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
     pub gamma: f64,
-    /// Number of tasks `T` per family (ignored with a file).
+    /// Number of tasks T per family (ignored with --mdp).
+    #[arg(long, default_value_t = 8)]
     pub tasks: usize,
-    /// Task-spread levels `s ∈ [0, 1]`: task `t` has `R_t = R + s·U[−1, 1]` (i.i.d. per entry)
-    /// and `P_t = (1 − s)·P + s·K_t` with `K_t` a random kernel, around a random base MDP
-    /// `(R, P)`; `s = 0` makes all tasks identical (`ε = 0`). Ignored with a file.
+    /// Task-spread levels s ∈ [0, 1] (repeat the option): task t has R_t = R + s·U[−1, 1] (i.i.d.
+    /// per entry) and P_t = (1 − s)·P + s·K_t with K_t a random kernel, around a random base MDP
+    /// (R, P); s = 0 makes all tasks identical (ε = 0). Ignored with --mdp.
+    #[arg(long = "spread", default_values_t = [0.0f64, 0.02, 0.05, 0.1, 0.2, 0.4], allow_negative_numbers = true)]
     pub spreads: Vec<f64>,
-    /// Random families per spread level (ignored with a file, which is one family).
+    /// Random families per spread level (ignored with --mdp, whose file is one family).
+    #[arg(long, default_value_t = 20)]
     pub families: usize,
-    /// Samples per task `N` (each ≥ 1); LSPI sees `N·T` pooled samples.
+    /// Samples per task N (repeat the option; each ≥ 1); LSPI sees N·T pooled samples.
+    #[arg(long = "samples", default_values_t = [10usize, 100, 1000, 10_000])]
     pub samples_per_task: Vec<usize>,
-    /// LSPI iteration cap `K` (≥ 1), also the `K` of the bound.
+    /// LSPI iteration cap K (≥ 1), also the K of the bound.
+    #[arg(long, default_value_t = 50)]
     pub max_iterations: usize,
-    /// Confidence `δ ∈ (0, 1)` of the bound.
+    /// Confidence δ ∈ (0, 1) of the bound.
+    #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
     pub delta: f64,
-    /// Ridge `λ ≥ 0` of LSTD-Q (absolute, added to `A`'s diagonal).
+    /// Ridge λ ≥ 0 of LSTD-Q (absolute, added to A's diagonal).
+    #[arg(long, default_value_t = DEFAULT_RIDGE, allow_negative_numbers = true)]
     pub ridge: f64,
-    /// Truncation `M ≥ 1` of the concentrability series `C'`, `C''` (their tails are bounded and
-    /// added).
+    /// Truncation M ≥ 1 of the concentrability series C', C'' (their tails are bounded and added).
+    #[arg(long, default_value_t = 200)]
     pub truncation: usize,
     /// Master seed: every family, sample set and kernel derives from it.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// A JSON file holding the family (see [`parse_mdp_family`]); `None` generates random ones.
+    /// A JSON file with the family: {"gamma": g, "tasks": [{"states", "actions", "rewards",
+    /// "transitions"}, …]} (see parse_mdp_family); without it random families are generated.
+    #[arg(long = "mdp")]
     pub mdp_file: Option<PathBuf>,
 }
 
+impl ExperimentConfig for BoundConfig {
+    const NAME: &'static str = "bound";
+
+    /// A small preset (a few seconds): S = 4, A = 2, γ = 0.8, T = 3, spreads {0, 0.1, 0.3}, 3
+    /// families each, N ∈ {50, 500}, K = 30.
+    fn quick_preset() -> serde_json::Value {
+        serde_json::json!({
+            "states": 4,
+            "tasks": 3,
+            "spreads": [0.0, 0.1, 0.3],
+            "families": 3,
+            "samples_per_task": [50, 500],
+            "max_iterations": 30,
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        BoundConfig::validate(self)
+    }
+
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn set_seed(&mut self, seed: u64) {
+        self.seed = seed;
+    }
+
+    fn data_files(&self) -> Vec<PathBuf> {
+        self.mdp_file.iter().cloned().collect()
+    }
+}
+
 impl BoundConfig {
-    /// A small preset (a few seconds): `S = 4`, `A = 2`, `γ = 0.8`, `T = 3`, spreads
-    /// `{0, 0.1, 0.3}`, 3 families each, `N ∈ {50, 500}`, `K = 30`.
+    /// The small preset of [`ExperimentConfig::quick_preset`].
     pub fn quick() -> Self {
-        BoundConfig {
-            states: 4,
-            actions: 2,
-            gamma: 0.8,
-            tasks: 3,
-            spreads: vec![0.0, 0.1, 0.3],
-            families: 3,
-            samples_per_task: vec![50, 500],
-            max_iterations: 30,
-            delta: 0.05,
-            ridge: DEFAULT_RIDGE,
-            truncation: 200,
-            seed: 0,
-            mdp_file: None,
-        }
+        runner::preset::<Self>(true).expect("the quick preset of `pimtl bound` parses")
     }
 
     /// Checks every setting.
@@ -198,21 +233,9 @@ impl BoundConfig {
 }
 
 impl Default for BoundConfig {
-    /// The study reported in `papers/theory.md`: `S = 8`, `A = 2` (256 deterministic policies),
-    /// `γ = 0.8`, `T = 8`, spreads `{0, 0.02, 0.05, 0.1, 0.2, 0.4}`, 20 families each,
-    /// `N ∈ {10, 100, 1000, 10000}`, `K = 50`, `δ = 0.05` (seconds on 2 cores).
+    /// The study reported in `papers/theory.md`: every `default_value` of the command line.
     fn default() -> Self {
-        BoundConfig {
-            states: 8,
-            actions: 2,
-            gamma: 0.8,
-            tasks: 8,
-            spreads: vec![0.0, 0.02, 0.05, 0.1, 0.2, 0.4],
-            families: 20,
-            samples_per_task: vec![10, 100, 1000, 10_000],
-            max_iterations: 50,
-            ..Self::quick()
-        }
+        runner::defaults::<Self>().expect("the defaults of `pimtl bound` parse")
     }
 }
 
@@ -1386,10 +1409,10 @@ pub fn metrics_csv(rows: &[BoundRow]) -> String {
     csv
 }
 
-/// Writes `config.json` (configuration, crate version, source, shape, policy set),
+/// Writes `setup.json` (configuration, crate version, source, shape, policy set; the runner
+/// writes `config.json`),
 /// `metrics.csv` (one row per family × `N` × task, columns [`METRICS_HEADER`]) and
-/// `summary.json` (the [`BoundSummary`], every [`FamilyRecord`], the full reasons and the
-/// elapsed time) into `out`, each atomically. Infinite values are written as `inf` in the CSV and
+/// `summary.json` (the [`BoundSummary`], every [`FamilyRecord`] and the full reasons) into `out`, each atomically. Infinite values are written as `inf` in the CSV and
 /// `null` in JSON.
 ///
 /// # Errors
@@ -1413,11 +1436,10 @@ pub fn write_results(results: &BoundResults, out: &Path) -> Result<()> {
     struct SummaryFile<'a> {
         summary: &'a BoundSummary,
         families: &'a [FamilyRecord],
-        elapsed_seconds: f64,
     }
     let (states, actions, gamma, tasks) = results.shape;
     write_atomic(
-        &out.join("config.json"),
+        &out.join("setup.json"),
         &json(&ConfigFile {
             config: &results.config,
             crate_version: &results.crate_version,
@@ -1438,7 +1460,6 @@ pub fn write_results(results: &BoundResults, out: &Path) -> Result<()> {
         &json(&SummaryFile {
             summary: &results.summary,
             families: &results.families,
-            elapsed_seconds: results.elapsed_seconds,
         })?,
     )
 }

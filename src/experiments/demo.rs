@@ -17,52 +17,86 @@ use crate::policy::{Adam, EquivariantPolicy, Input, Optimizer, PolicyConfig, Sha
 use crate::simplex::softmax;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// Settings of the demo.
-#[derive(Clone, Debug, Serialize)]
+/// Settings of the demo: the command line of `pimtl demo` (each `default_value` is the full
+/// preset) and the `config` object of its `config.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, clap::Args)]
 pub struct DemoConfig {
-    /// Entities `m` per task during training.
+    /// Entities m per task during training.
+    #[arg(long, default_value_t = 10)]
     pub entities: usize,
-    /// Entities of the transfer task evaluated with the trained policy.
+    /// Entities of the transfer task, never trained on, evaluated with the trained policy.
+    #[arg(long, default_value_t = 25)]
     pub transfer_entities: usize,
-    /// Entropy weight `β > 0`.
+    /// Entropy weight β > 0.
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     pub beta: f64,
-    /// Batch size `B`.
+    /// Batch size B.
+    #[arg(long, default_value_t = 64)]
     pub batch: usize,
     /// Gradient steps.
+    #[arg(long, default_value_t = 3000)]
     pub steps: usize,
     /// Adam learning rate.
+    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
     pub lr: f64,
-    /// Hidden units of the MLP encoder.
+    /// Hidden units of the per-entity MLP.
+    #[arg(long, default_value_t = 16)]
     pub hidden: usize,
     /// Evaluate (and report) every this many steps.
+    #[arg(long, default_value_t = 250)]
     pub eval_every: usize,
     /// Fresh states per evaluation.
+    #[arg(long, default_value_t = 2000)]
     pub eval_states: usize,
     /// Seed of everything.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 
+/// Largest working memory the demo accepts (it is a toy; larger sizes are refused up front).
+pub const MEMORY_LIMIT_BYTES: f64 = 4.0 * 1024.0 * 1024.0 * 1024.0;
+
 impl Default for DemoConfig {
+    /// Every `default_value` of the command line.
     fn default() -> Self {
-        DemoConfig {
-            entities: 10,
-            transfer_entities: 25,
-            beta: 0.1,
-            batch: 64,
-            steps: 3000,
-            lr: 0.01,
-            hidden: 16,
-            eval_every: 250,
-            eval_states: 2000,
-            seed: 0,
-        }
+        super::runner::defaults::<Self>().expect("the defaults of `pimtl demo` parse")
+    }
+}
+
+impl super::runner::ExperimentConfig for DemoConfig {
+    const NAME: &'static str = "demo";
+
+    /// 600 steps, evaluated every 50.
+    fn quick_preset() -> serde_json::Value {
+        serde_json::json!({ "steps": 600, "eval_every": 50 })
+    }
+
+    fn validate(&self) -> Result<()> {
+        DemoConfig::validate(self)
+    }
+
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn set_seed(&mut self, seed: u64) {
+        self.seed = seed;
     }
 }
 
 impl DemoConfig {
-    /// Checks every setting.
+    /// Bytes of the largest evaluation: `max(eval_states, batch) · max(entities,
+    /// transfer_entities)` states of entities, each with `2·hidden + 4` doubles of input,
+    /// activations and output.
+    pub fn working_memory_bytes(&self) -> f64 {
+        let states = self.eval_states.max(self.batch) as f64;
+        let entities = self.entities.max(self.transfer_entities) as f64;
+        states * entities * (2.0 * self.hidden as f64 + 4.0) * 8.0
+    }
+
+    /// Checks every setting, including the working memory the sizes need.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] naming the first setting out of range.
@@ -85,6 +119,18 @@ impl DemoConfig {
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(Error::param("lr", self.lr, "must be finite and > 0"));
+        }
+        let bytes = self.working_memory_bytes();
+        if bytes > MEMORY_LIMIT_BYTES {
+            return Err(Error::param(
+                "entities",
+                self.entities.max(self.transfer_entities),
+                format!(
+                    "would need about {:.1} GB of working memory (max(eval_states, batch) × max(entities, transfer_entities) × (2·hidden + 4) × 8 bytes); the demo accepts at most {:.0} GB",
+                    bytes / 1e9,
+                    MEMORY_LIMIT_BYTES / 1e9
+                ),
+            ));
         }
         Ok(())
     }

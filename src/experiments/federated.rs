@@ -31,6 +31,7 @@
 //! Deterministic for a seed: every task, episode and draw derives from [`FederatedExperimentConfig::seed`];
 //! local training is the same for any number of threads.
 
+use super::runner::{self, ExperimentConfig};
 use crate::data::idx::{load_dir, Dataset};
 use crate::envs::federated::{ClientPool, FederatedEnv, FederatedEnvConfig, LabelledSet};
 use crate::error::{Error, Result};
@@ -45,12 +46,12 @@ use crate::policy::{Cell, EncoderConfig, EquivariantPolicy, PolicyConfig, Worksp
 use crate::sampler::{MeanAbsTdError, SamplerConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The client model of the experiment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum ClientKind {
     /// The paper's network: 5×5 convolution with 32 channels, ReLU, dense softmax output.
     Cnn,
@@ -58,115 +59,144 @@ pub enum ClientKind {
     Softmax,
 }
 
-/// Every setting of the federated experiment.
-#[derive(Clone, Debug, Serialize)]
+/// Every setting of the federated experiment: the command line of `pimtl federated` (each
+/// `default_value` is the full preset, the paper's setup with CNN clients and 50 rounds) and the
+/// `config` object of its `config.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, clap::Args)]
 pub struct FederatedExperimentConfig {
-    /// A directory with the four MNIST-format files (gzipped or not).
+    /// Directory with train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte
+    /// and t10k-labels-idx1-ubyte (each optionally .gz), e.g. MNIST proper.
+    #[arg(long, default_value = crate::data::idx::FASHION_MNIST_DIR)]
     pub data: PathBuf,
-    /// The client model.
+    /// Client model: cnn (the paper's) or softmax.
+    #[arg(long, value_enum, default_value_t = ClientKind::Cnn)]
     pub client: ClientKind,
     /// Federated rounds per episode (paper: 50).
+    #[arg(long, default_value_t = 50)]
     pub rounds: usize,
-    /// Local accuracies per client state `H`.
+    /// Local accuracies per client state H.
+    #[arg(long, default_value_t = 3)]
     pub history: usize,
     /// Hidden units of the policy's RNN (paper: 10).
+    #[arg(long, default_value_t = 10)]
     pub hidden: usize,
-    /// The paper's plain state (accuracies only), without the deviation feature.
+    /// The paper's plain state (each client's recent accuracies only), without the deviation of
+    /// each accuracy from the task's mean.
+    #[arg(long)]
     pub plain_state: bool,
     /// Clients of the training universe.
+    #[arg(long, default_value_t = 50)]
     pub train_clients: usize,
-    /// Held-out clients (never trained on), drawn at the same rare-label ratio.
+    /// Held-out clients (never trained on) for the test tasks, drawn at the same rare-label ratio.
+    #[arg(long, default_value_t = 20)]
     pub test_clients: usize,
     /// Clients per task (paper: 10).
+    #[arg(long, default_value_t = 10)]
     pub clients_per_task: usize,
     /// Rare-label (6–9) clients per task (paper: 2); unused with a Dirichlet partition.
+    #[arg(long, default_value_t = 2)]
     pub skewed: usize,
-    /// `None`: the paper's skew. `Some(α)`: a Dirichlet(α) label partition instead (each client
-    /// draws its label mix from `Dirichlet(α, …, α)`; tasks are uniform subsets of clients; the
-    /// rare-half baseline does not apply).
+    /// Use a Dirichlet(ALPHA) label partition instead of the paper's skew (each client draws its
+    /// label mix from Dirichlet(α, …, α); tasks are uniform subsets of clients; the rare-half
+    /// baseline does not apply).
+    #[arg(long = "dirichlet", value_name = "ALPHA", allow_negative_numbers = true)]
     pub dirichlet_alpha: Option<f64>,
-    /// Samples per client (paper: 600).
+    /// Training images per client (paper: 600).
+    #[arg(long, default_value_t = 600)]
     pub samples: usize,
     /// Training tasks of MTL.
+    #[arg(long, default_value_t = 32)]
     pub train_tasks: usize,
     /// Test tasks of held-out clients.
+    #[arg(long, default_value_t = 2)]
     pub test_tasks: usize,
-    /// Evaluation-set size (paper: 1000 images of the test split).
+    /// Evaluation-set size (images of the test split) for states and rewards (paper: 1000).
+    #[arg(long, default_value_t = 1000)]
     pub eval_samples: usize,
     /// Local epochs per round.
+    #[arg(long, default_value_t = 1)]
     pub local_epochs: usize,
     /// Local minibatch.
+    #[arg(long, default_value_t = 20)]
     pub local_batch: usize,
-    /// Local SGD learning rate.
+    /// Local SGD learning rate of the clients.
+    #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
     pub local_lr: f32,
     /// PPO iterations of each learner (STL and MTL).
+    #[arg(long, default_value_t = 8)]
     pub updates: usize,
     /// Episodes per PPO iteration.
+    #[arg(long, default_value_t = 2)]
     pub episodes: usize,
     /// PPO epochs per rollout.
+    #[arg(long, default_value_t = 4)]
     pub ppo_epochs: usize,
     /// PPO minibatch (steps).
+    #[arg(long, default_value_t = 25)]
     pub minibatch: usize,
     /// PPO Adam learning rate.
+    #[arg(long, default_value_t = 0.03, allow_negative_numbers = true)]
     pub lr: f64,
     /// PPO discount γ (0.5: the weights of a round act mostly through that round's reward, and a
     /// short horizon keeps the advantage estimates of 50-round episodes from drowning in the
     /// exploration noise of later rounds).
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     pub gamma: f64,
-    /// Dirichlet concentration κ.
+    /// Dirichlet concentration κ of the exploration policy.
+    #[arg(long, default_value_t = 20.0, allow_negative_numbers = true)]
     pub concentration: f64,
-    /// Task prioritisation α (0: MTL with uniform tasks).
+    /// Task prioritisation α (0: MTL with uniform tasks; > 0: P-MTL).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub alpha: f64,
     /// Importance-sampling exponent β.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub beta: f64,
     /// Seed of everything.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 
+impl ExperimentConfig for FederatedExperimentConfig {
+    const NAME: &'static str = "federated";
+
+    /// A first look (about 35 s on 2 cores): softmax-regression clients, 20 rounds, 40 PPO
+    /// iterations of one episode per learner.
+    fn quick_preset() -> serde_json::Value {
+        serde_json::json!({ "client": "Softmax", "rounds": 20, "updates": 40, "episodes": 1 })
+    }
+
+    fn validate(&self) -> Result<()> {
+        FederatedExperimentConfig::validate(self)
+    }
+
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn set_seed(&mut self, seed: u64) {
+        self.seed = seed;
+    }
+
+    fn data_files(&self) -> Vec<PathBuf> {
+        crate::data::idx::files_in(&self.data)
+    }
+}
+
 impl FederatedExperimentConfig {
-    /// The paper's setup: CNN clients, 50 rounds.
+    /// The paper's setup (CNN clients, 50 rounds) on the image set in `data`: every
+    /// `default_value` of the command line.
     pub fn full(data: &Path) -> Self {
         Self {
             data: data.to_path_buf(),
-            client: ClientKind::Cnn,
-            rounds: 50,
-            history: 3,
-            hidden: 10,
-            plain_state: false,
-            train_clients: 50,
-            test_clients: 20,
-            clients_per_task: 10,
-            skewed: 2,
-            dirichlet_alpha: None,
-            samples: 600,
-            train_tasks: 32,
-            test_tasks: 2,
-            eval_samples: 1000,
-            local_epochs: 1,
-            local_batch: 20,
-            local_lr: 0.05,
-            updates: 8,
-            episodes: 2,
-            ppo_epochs: 4,
-            minibatch: 25,
-            lr: 0.03,
-            gamma: 0.5,
-            concentration: 20.0,
-            alpha: 0.0,
-            beta: 1.0,
-            seed: 0,
+            ..runner::defaults::<Self>().expect("the defaults of `pimtl federated` parse")
         }
     }
 
-    /// A first look (about 35 s on 2 cores, well under 3 minutes): softmax-regression clients,
-    /// 20 rounds, 40 PPO iterations of one episode per learner.
+    /// The full setup with [`ExperimentConfig::quick_preset`] applied.
     pub fn quick(data: &Path) -> Self {
         Self {
-            client: ClientKind::Softmax,
-            rounds: 20,
-            updates: 40,
-            episodes: 1,
-            ..Self::full(data)
+            data: data.to_path_buf(),
+            ..runner::preset::<Self>(true).expect("the quick preset of `pimtl federated` parses")
         }
     }
 
@@ -435,7 +465,7 @@ pub fn prepare(cfg: &FederatedExperimentConfig, data: &Dataset) -> Result<Prepar
 }
 
 /// One test episode of one method on one task.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TestRun {
     /// `fedavg`, `fedavg_datasize`, `rare_half`, `stl` or `mtl`.
     pub method: String,
@@ -511,17 +541,86 @@ fn test_episode<M: ClientModel>(
 /// Invalid settings, unreadable or invalid data (named by file), a universe the data cannot fill,
 /// a diverging learner.
 pub fn run(cfg: &FederatedExperimentConfig, progress: impl Fn(&str)) -> Result<FederatedResults> {
+    run_in(cfg, None, progress)
+}
+
+/// A trained learner as saved for `--resume`: parameters and training history with floats as
+/// bit patterns.
+#[derive(Serialize, Deserialize)]
+struct LearnerCheckpoint {
+    params: Vec<u64>,
+    /// `UpdateStats` in field order: iteration, task, weight, mean_return, final_reward, loss,
+    /// clip_fraction, approx_kl, explained_variance, entropy, env_steps.
+    history: Vec<[u64; 11]>,
+}
+
+impl LearnerCheckpoint {
+    fn new(params: &[f64], history: &[UpdateStats]) -> Self {
+        LearnerCheckpoint {
+            params: params.iter().map(|p| p.to_bits()).collect(),
+            history: history
+                .iter()
+                .map(|h| {
+                    [
+                        h.iteration as u64,
+                        h.task as u64,
+                        h.weight.to_bits(),
+                        h.mean_return.to_bits(),
+                        h.final_reward.to_bits(),
+                        h.loss.to_bits(),
+                        h.clip_fraction.to_bits(),
+                        h.approx_kl.to_bits(),
+                        h.explained_variance.to_bits(),
+                        h.entropy.to_bits(),
+                        h.env_steps as u64,
+                    ]
+                })
+                .collect(),
+        }
+    }
+
+    fn history(&self) -> Vec<UpdateStats> {
+        self.history
+            .iter()
+            .map(|h| UpdateStats {
+                iteration: h[0] as usize,
+                task: h[1] as usize,
+                weight: f64::from_bits(h[2]),
+                mean_return: f64::from_bits(h[3]),
+                final_reward: f64::from_bits(h[4]),
+                loss: f64::from_bits(h[5]),
+                clip_fraction: f64::from_bits(h[6]),
+                approx_kl: f64::from_bits(h[7]),
+                explained_variance: f64::from_bits(h[8]),
+                entropy: f64::from_bits(h[9]),
+                env_steps: h[10] as usize,
+            })
+            .collect()
+    }
+}
+
+/// [`run`] with checkpoints in `folder`: each trained learner (STL, MTL) and each test task's
+/// episodes are saved when finished and read back by a resumed run instead of recomputed.
+///
+/// # Errors
+/// As [`run`], and a checkpoint that cannot be written or read.
+pub fn run_in(
+    cfg: &FederatedExperimentConfig,
+    folder: Option<&runner::ResultFolder>,
+    progress: impl Fn(&str),
+) -> Result<FederatedResults> {
     cfg.validate()?;
     let started = std::time::Instant::now();
     let data = load_dir(&cfg.data)?;
     let (rows, cols) = (data.train_images.rows, data.train_images.cols);
     match cfg.client {
-        ClientKind::Cnn => run_with(cfg, ConvNet::paper(rows, cols)?, &data, started, progress),
+        ClientKind::Cnn => run_with(cfg, ConvNet::paper(rows, cols)?, &data, started, folder, progress),
         ClientKind::Softmax => run_with(
             cfg,
             SoftmaxRegression::new(rows * cols, 10)?,
             &data,
             started,
+            folder,
             progress,
         ),
     }
@@ -532,6 +631,7 @@ fn run_with<M: ClientModel + Clone>(
     model: M,
     data: &Dataset,
     started: std::time::Instant,
+    folder: Option<&runner::ResultFolder>,
     progress: impl Fn(&str),
 ) -> Result<FederatedResults> {
     let prep = prepare(cfg, data)?;
@@ -571,6 +671,19 @@ fn run_with<M: ClientModel + Clone>(
         let policy = EquivariantPolicy::<f64>::new(cfg.policy_config(), cfg.seed)?;
         let mut ppo = Ppo::new(policy, env, MeanAbsTdError, cfg.ppo_config(mode))?;
         let every = cfg.updates.div_ceil(10).max(1);
+        let key = format!("learner-{name}");
+        let saved = folder
+            .and_then(|f| f.saved::<LearnerCheckpoint>(&key).transpose())
+            .transpose()?;
+        if let Some(c) = saved {
+            let params: Vec<f64> = c.params.iter().map(|&b| f64::from_bits(b)).collect();
+            let policy = EquivariantPolicy::<f64>::from_params(cfg.policy_config(), params)?;
+            phases.push((name.to_string(), 0.0));
+            training.push(c.history());
+            trained.push((name.to_string(), policy, ppo.config().clone()));
+            progress(&format!("{name}: read back from its checkpoint"));
+            continue;
+        }
         while ppo.iteration() < cfg.updates {
             let s = ppo.step()?;
             if s.iteration % every == 0 || s.iteration == cfg.updates {
@@ -589,6 +702,9 @@ fn run_with<M: ClientModel + Clone>(
             }
         }
         phases.push((name.to_string(), t0.elapsed().as_secs_f64()));
+        if let Some(f) = folder {
+            f.save(&key, &LearnerCheckpoint::new(ppo.policy.params(), ppo.history()))?;
+        }
         training.push(ppo.history().to_vec());
         trained.push((name.to_string(), ppo.policy.clone(), ppo.config().clone()));
     }
@@ -607,6 +723,15 @@ fn run_with<M: ClientModel + Clone>(
             env_cfg,
         )?;
         for (t, clients) in tasks.iter().enumerate() {
+            let key = format!("test-{set_name}-{t}");
+            if let Some(done) = folder
+                .and_then(|f| f.saved::<Vec<TestRun>>(&key).transpose())
+                .transpose()?
+            {
+                runs.extend(done);
+                continue;
+            }
+            let first_run = runs.len();
             let seed = cfg.seed.wrapping_add(0x7e57_0000 + t as u64) ^ u64::from(set_name == "stl_task");
             let is_rare: Vec<bool> = clients.iter().map(|&k| prep.pool.is_rare[k]).collect();
             let sizes: Vec<usize> = clients.iter().map(|&k| prep.pool.clients[k].len()).collect();
@@ -659,6 +784,9 @@ fn run_with<M: ClientModel + Clone>(
                     test_accuracy,
                     weights,
                 });
+            }
+            if let Some(f) = folder {
+                f.save(&key, &runs[first_run..].to_vec())?;
             }
         }
     }
@@ -791,7 +919,7 @@ pub fn summary_table(res: &FederatedResults) -> String {
 }
 
 /// Writes the results folder: `accuracy.csv`, `weights.csv`, `metrics.csv`, `summary.json`,
-/// `config.json`, `policy_stl.json`, `policy_mtl.json` and the figures `accuracy.svg` (Fig. 6,
+/// `setup.json`, `phases.json` (wall time per phase, not reproducible), `policy_stl.json`, `policy_mtl.json` and the figures `accuracy.svg` (Fig. 6,
 /// left), `accuracy_stl_task.svg`, `weights_stl.svg`, `weights_mtl.svg` (Fig. 6, right) and
 /// `training.svg`. Every file is written to a temporary name and renamed.
 ///
@@ -801,10 +929,8 @@ pub fn write_results(res: &FederatedResults, out: &Path) -> Result<()> {
     crate::io::create_out_dir(out)?;
     let json = |v: &serde_json::Value| serde_json::to_vec_pretty(v).unwrap_or_default();
     crate::io::write_atomic(
-        &out.join("config.json"),
-        &json(
-            &serde_json::json!({ "experiment": "federated", "version": env!("CARGO_PKG_VERSION"), "config": res.config, "client_params": res.client_params }),
-        ),
+        &out.join("setup.json"),
+        &json(&serde_json::json!({ "client_params": res.client_params })),
     )?;
     let mut acc = String::from("method,task_set,task,round,eval_accuracy,test_accuracy\n");
     let mut wcsv = String::from("method,task_set,task,round,client,universe_client,rare,weight\n");
@@ -859,11 +985,13 @@ pub fn write_results(res: &FederatedResults, out: &Path) -> Result<()> {
     crate::io::write_atomic(
         &out.join("summary.json"),
         &json(&serde_json::json!({
-            "seconds": res.seconds,
-            "phase_seconds": res.phase_seconds,
             "client_params": res.client_params,
             "summary": summary(res),
         })),
+    )?;
+    crate::io::write_atomic(
+        &out.join("phases.json"),
+        &json(&serde_json::json!({ "seconds": res.seconds, "phase_seconds": res.phase_seconds })),
     )?;
     for (name, policy) in &res.policies {
         policy.save(&out.join(format!("policy_{name}.json")))?;

@@ -50,6 +50,7 @@
 //! candidate) and the unconstrained optimum over the simplex
 //! ([`SyntheticAllocation::optimal_allocation`]).
 
+use super::runner::{self, ExperimentConfig};
 use crate::envs::synthetic::SyntheticAllocation;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
@@ -59,66 +60,87 @@ use crate::theory::lspi::{lspi, LspiConfig, Sample};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma, StandardNormal};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-/// Settings of the Fig. 1 experiment. Every field is written to `config.json`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// Settings of the Fig. 1 experiment: the command line of `pimtl synthetic` (each
+/// `default_value` is the full preset: the paper's grid, 50 repetitions, 2000 evaluation states)
+/// and the `config` object of its `config.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct Fig1Config {
-    /// Entities `m` (paper: 10).
+    /// Entities m (paper: 10).
+    #[arg(long, default_value_t = 10)]
     pub entities: usize,
-    /// Spreads `ε = max β − min β` to run (paper: 0, 0.2, 0.4, 0.6, 0.8); each in `[0, 1)`.
+    /// Spreads ε = max β − min β to run (repeat the option; paper: 0, 0.2, 0.4, 0.6, 0.8); each
+    /// in [0, 1).
+    #[arg(long = "epsilon", default_values_t = [0.0f64, 0.2, 0.4, 0.6, 0.8], allow_negative_numbers = true)]
     pub epsilons: Vec<f64>,
-    /// Training-set sizes `N` (paper: 20 … 2000); each ≥ `real_samples`.
+    /// Training-set sizes N (repeat the option; paper: 20 … 2000); each ≥ --real-samples.
+    #[arg(long = "samples", default_values_t = [20usize, 50, 100, 200, 500, 1000, 2000])]
     pub sample_sizes: Vec<usize>,
     /// Real samples behind the augmented experiment (paper: 20).
+    #[arg(long, default_value_t = 20)]
     pub real_samples: usize,
-    /// Standard deviation `σ` of the Gaussian reward noise in training data.
+    /// Standard deviation σ of the Gaussian reward noise in training data.
+    #[arg(long = "noise", default_value_t = 0.1, allow_negative_numbers = true)]
     pub noise_std: f64,
-    /// Ridge `λ` of LSTD-Q: `w = (Σ φφᵀ + λI)⁻¹ Σ φ r` (absolute, on sums over `N` samples).
+    /// Ridge λ of LSTD-Q: w = (Σ φφᵀ + λI)⁻¹ Σ φ r (absolute, on sums over N samples).
+    #[arg(long, default_value_t = 1e-2, allow_negative_numbers = true)]
     pub ridge: f64,
-    /// Tilts `κ` of the vertex-tilted candidates `softmax(κ·e_i)`.
+    /// Tilts κ of the vertex-tilted candidates softmax(κ·e_i) (repeat the option).
+    #[arg(long = "kappa", default_values_t = [0.5f64, 1.0, 2.0], allow_negative_numbers = true)]
     pub kappas: Vec<f64>,
     /// Number of Dirichlet(α) candidates.
+    #[arg(long, default_value_t = 20)]
     pub dirichlet_candidates: usize,
-    /// Concentration `α > 0` of the Dirichlet candidates.
+    /// Concentration α > 0 of the Dirichlet candidates.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub dirichlet_alpha: f64,
     /// Fresh states on which each greedy policy's true expected reward is averaged.
+    #[arg(long, default_value_t = 2000)]
     pub eval_states: usize,
-    /// Independent repetitions (seeds) per `(ε, experiment, N)`; ≥ 2 for intervals.
-    pub seeds: usize,
+    /// Independent repetitions per (ε, experiment, N); ≥ 2 for intervals.
+    #[arg(long, default_value_t = 50)]
+    #[serde(alias = "seeds")]
+    pub repetitions: usize,
     /// Master seed: candidate set and every repetition's data derive from it.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 
+impl ExperimentConfig for Fig1Config {
+    const NAME: &'static str = "synthetic";
+
+    /// The same grid with 10 repetitions and 1000 evaluation states (about a second).
+    fn quick_preset() -> serde_json::Value {
+        serde_json::json!({ "eval_states": 1000, "repetitions": 10 })
+    }
+
+    fn validate(&self) -> Result<()> {
+        Fig1Config::validate(self)
+    }
+
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn set_seed(&mut self, seed: u64) {
+        self.seed = seed;
+    }
+}
+
 impl Fig1Config {
-    /// The paper's grid with 50 repetitions and 2000 evaluation states (a few seconds).
+    /// The paper's grid with 50 repetitions and 2000 evaluation states (a few seconds): every
+    /// `default_value` of the command line.
     pub fn full() -> Self {
-        Fig1Config {
-            entities: 10,
-            epsilons: vec![0.0, 0.2, 0.4, 0.6, 0.8],
-            sample_sizes: vec![20, 50, 100, 200, 500, 1000, 2000],
-            real_samples: 20,
-            noise_std: 0.1,
-            ridge: 1e-2,
-            kappas: vec![0.5, 1.0, 2.0],
-            dirichlet_candidates: 20,
-            dirichlet_alpha: 1.0,
-            eval_states: 2000,
-            seeds: 50,
-            seed: 0,
-        }
+        runner::defaults::<Self>().expect("the defaults of `pimtl synthetic` parse")
     }
 
     /// The same grid with 10 repetitions and 1000 evaluation states (about a second).
     pub fn quick() -> Self {
-        Fig1Config {
-            eval_states: 1000,
-            seeds: 10,
-            ..Self::full()
-        }
+        runner::preset::<Self>(true).expect("the quick preset of `pimtl synthetic` parses")
     }
 
     /// Checks every setting.
@@ -143,10 +165,10 @@ impl Fig1Config {
                 "need at least 2 entities to permute",
             ));
         }
-        if self.seeds < 2 {
+        if self.repetitions < 2 {
             return Err(Error::param(
-                "seeds",
-                self.seeds,
+                "repetitions",
+                self.repetitions,
                 "need at least 2 for confidence intervals",
             ));
         }
@@ -410,6 +432,7 @@ fn draw(cfg: &Fig1Config, n_candidates: usize, n_max: usize, rep: usize) -> Draw
 /// Per-repetition outcome: `values[e][exp][k]` for ε index `e`, experiment 0 = real,
 /// 1 = augmented, `k` = index into the sample sizes; `refs[e]` = (best candidate, uniform,
 /// random candidate, optimum).
+#[derive(Serialize, Deserialize)]
 struct RepOutcome {
     values: Vec<[Vec<f64>; 2]>,
     refs: Vec<[f64; 4]>,
@@ -505,7 +528,19 @@ fn run_repetition(
 ///
 /// # Errors
 /// An invalid configuration, or an LSTD-Q failure (not expected with `ridge > 0`).
-pub fn run(cfg: &Fig1Config, mut progress: impl FnMut(&str)) -> Result<Fig1Results> {
+pub fn run(cfg: &Fig1Config, progress: impl FnMut(&str)) -> Result<Fig1Results> {
+    run_in(cfg, None, progress)
+}
+
+/// [`run`] with a checkpoint per finished repetition in `folder` (read back by `--resume`).
+///
+/// # Errors
+/// As [`run`], and a checkpoint that cannot be written or read.
+pub fn run_in(
+    cfg: &Fig1Config,
+    folder: Option<&runner::ResultFolder>,
+    mut progress: impl FnMut(&str),
+) -> Result<Fig1Results> {
     cfg.validate()?;
     let start = Instant::now();
     let candidates = candidate_set(
@@ -530,8 +565,12 @@ pub fn run(cfg: &Fig1Config, mut progress: impl FnMut(&str)) -> Result<Fig1Resul
     let mut values: Vec<Vec<Vec<Vec<f64>>>> = vec![vec![vec![Vec::new(); ns]; 2]; ne];
     let mut refs: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); 4]; ne];
     let mut max_iterations = 0;
-    for rep in 0..cfg.seeds {
-        let o = run_repetition(cfg, &envs, &features, &lspi_cfg, rep)?;
+    for rep in 0..cfg.repetitions {
+        let compute = || run_repetition(cfg, &envs, &features, &lspi_cfg, rep);
+        let o = match folder {
+            Some(f) => f.checkpoint(&format!("rep-{rep}"), compute)?,
+            None => compute()?,
+        };
         max_iterations = max_iterations.max(o.max_iterations);
         for ((dst, src), (rdst, rsrc)) in values.iter_mut().zip(&o.values).zip(refs.iter_mut().zip(&o.refs)) {
             for (d_exp, s_exp) in dst.iter_mut().zip(src) {
@@ -546,7 +585,7 @@ pub fn run(cfg: &Fig1Config, mut progress: impl FnMut(&str)) -> Result<Fig1Resul
         progress(&format!(
             "fig1: repetition {}/{} done ({:.1} s)",
             rep + 1,
-            cfg.seeds,
+            cfg.repetitions,
             start.elapsed().as_secs_f64()
         ));
     }
@@ -579,7 +618,7 @@ pub fn run(cfg: &Fig1Config, mut progress: impl FnMut(&str)) -> Result<Fig1Resul
                     mean,
                     ci_low: lo,
                     ci_high: hi,
-                    seeds: cfg.seeds,
+                    seeds: cfg.repetitions,
                 });
             }
         }
@@ -594,7 +633,7 @@ pub fn run(cfg: &Fig1Config, mut progress: impl FnMut(&str)) -> Result<Fig1Resul
                 mean,
                 ci_low: lo,
                 ci_high: hi,
-                seeds: cfg.seeds,
+                seeds: cfg.repetitions,
             });
         }
         let diffs: Vec<f64> = values[e][0][k_max]
@@ -639,7 +678,8 @@ fn json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
     })
 }
 
-/// Writes `config.json` (configuration, crate version, candidate set), `metrics.csv`
+/// Writes `setup.json` (configuration, crate version, candidate set; the runner writes
+/// `config.json`), `metrics.csv`
 /// (`epsilon,experiment,N,mean,ci_low,ci_high,seeds`; references have `N = 0`),
 /// `summary.json` (per ε at the largest N: real, augmented, gap with its interval, references),
 /// and the plots `curves_eps<ε>.svg` (one per ε: both curves with 95% bands and reference lines)
@@ -658,10 +698,9 @@ pub fn write_results(results: &Fig1Results, out_dir: &Path) -> Result<()> {
     struct SummaryFile<'a> {
         per_epsilon: &'a [Fig1Summary],
         max_lspi_iterations: usize,
-        elapsed_seconds: f64,
     }
     write_atomic(
-        &out_dir.join("config.json"),
+        &out_dir.join("setup.json"),
         &json(&ConfigFile {
             config: &results.config,
             crate_version: &results.crate_version,
@@ -682,7 +721,6 @@ pub fn write_results(results: &Fig1Results, out_dir: &Path) -> Result<()> {
         &json(&SummaryFile {
             per_epsilon: &results.summary,
             max_lspi_iterations: results.max_lspi_iterations,
-            elapsed_seconds: results.elapsed_seconds,
         })?,
     )?;
     for &eps in &results.config.epsilons {
@@ -999,7 +1037,7 @@ mod tests {
             epsilons: vec![0.0, 0.8],
             sample_sizes: vec![20, 200],
             eval_states: 100,
-            seeds: 3,
+            repetitions: 3,
             ..Fig1Config::quick()
         };
         let a = run(&cfg, |_| {}).unwrap();
@@ -1021,7 +1059,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         write_results(&a, &dir).unwrap();
         for f in [
-            "config.json",
+            "setup.json",
             "metrics.csv",
             "summary.json",
             "gap.svg",

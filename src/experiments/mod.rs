@@ -6,4 +6,5 @@ pub mod demo;
 pub mod federated;
 pub mod fig1;
 pub mod portfolio;
+pub mod report;
 pub mod runner;

@@ -20,7 +20,9 @@
 //! Independent runs go through rayon; each run derives its own seed, so results do not depend on
 //! the number of threads.
 
+use super::runner::{self, ExperimentConfig};
 use crate::baselines::{self, Fee, OnlineStrategy};
+use crate::data::DataDirs;
 use crate::envs::portfolio::{run_policy, CostModel, CostReference, Market, PortfolioConfig, PortfolioTasks};
 use crate::error::{Error, Result};
 use crate::learn::mtl::{Mode, MtlConfig, Trainer};
@@ -32,126 +34,180 @@ use crate::replay::StartDistribution;
 use crate::sampler::{MaxDeviationFromEqual, SamplerConfig};
 use crate::stats::{mean, paired, Interval, Paired};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Every setting of the portfolio experiment.
-#[derive(Clone, Debug, Serialize)]
+/// Every setting of the portfolio experiment: the command line of `pimtl portfolio` (each
+/// `default_value` is the full preset) and the `config` object of its `config.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, clap::Args)]
 pub struct PortfolioExperimentConfig {
-    /// A known data set's name (e.g. `nyse_o`) or a path to a CSV file.
+    /// A known data set (nyse_o, nyse_n, tse, djia, sp500, msci; see `pimtl data`), a CSV of close
+    /// prices with a date column (optional <asset>_high/<asset>_low columns), a directory with
+    /// close.csv (and high.csv, low.csv), an undated CSV price path (OLPS format), or a generated
+    /// exchangeable market `planted[:assets=20,days=3000,drift=0.0025,noise=0.01,regime=40,seed=0]`.
+    #[arg(long, default_value = "nyse_o")]
     pub data: String,
-    /// Where known data sets live (`data/`, filled by `scripts/fetch-data.sh`).
-    pub data_dir: PathBuf,
-    /// Window `H` of past days per state.
+    /// Folder of the known data sets [default: $PIMTL_DATA_DIR, then ./data, then the source
+    /// tree's data/, then the per-user data folder; see `pimtl data`].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Window H of past days per state.
+    #[arg(long, default_value_t = 50)]
     pub window: usize,
     /// Hidden units of the tanh RNN (paper: 25).
+    #[arg(long, default_value_t = 25)]
     pub hidden: usize,
-    /// Minibatch of consecutive days `B`.
+    /// Minibatch of consecutive days B.
+    #[arg(long, default_value_t = 50)]
     pub batch: usize,
-    /// Commission rate `c`.
+    /// Commission rate c.
+    #[arg(long, default_value_t = 0.0025, allow_negative_numbers = true)]
     pub commission: f64,
-    /// Add a cash entity.
+    /// Add a cash asset.
+    #[arg(long)]
     pub cash: bool,
     /// Fraction of the decision days before the test period (training and validation); the
     /// rest is the test period, looked at only in the final evaluation.
+    #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
     pub train_fraction: f64,
-    /// Fraction of those pre-test decision days, at their end, used as the validation range
-    /// (early stopping, learning-rate choice). 0: no validation (the last policy is kept; only
-    /// one learning rate may be given).
+    /// Fraction of the pre-test days, at their end, used for validation (early stopping and the
+    /// learning-rate choice; 0: none, keep the last policy; only one learning rate may be given).
+    #[arg(long, default_value_t = 0.15, allow_negative_numbers = true)]
     pub validation_fraction: f64,
-    /// Held-out instruments (`None`: `round(M · 18/68)`, raised until the held-out instruments
-    /// give `holdout_tasks` distinct tasks).
+    /// Held-out instruments [default: round(M·18/68), raised until the held-out instruments give
+    /// --holdout-tasks distinct tasks].
+    #[arg(long)]
     pub holdout: Option<usize>,
-    /// Instruments per task `m` (`None`: `min(10, M/3)`).
+    /// Instruments per task m [default: min(10, M/3)].
+    #[arg(long)]
     pub task_size: Option<usize>,
-    /// Numbers of training tasks `T` to compare (paper: 5 and 30).
+    /// Numbers of training tasks T to compare (repeat the option; paper: 5 and 30).
+    #[arg(long = "tasks", default_values_t = [5usize, 30])]
     pub task_counts: Vec<usize>,
-    /// Distinct held-out test tasks per experiment (paper: 10); a configuration that cannot
-    /// give that many is refused.
+    /// Distinct held-out test tasks per experiment (paper: 10); refused when the held-out
+    /// instruments give fewer.
+    #[arg(long, default_value_t = 10)]
     pub holdout_tasks: usize,
-    /// Repetitions with different instrument draws and seeds (paper: 10).
+    /// Experiments: repetitions with different instrument draws and seeds (paper: 10).
+    #[arg(long, default_value_t = 10)]
     pub experiments: usize,
-    /// Training budget per task in epochs over the training days (one epoch = training days /
-    /// `batch` gradient steps): STL trains each task this long, MTL/P-MTL `T` times as long.
+    /// Training budget per task in epochs over the training days (one epoch = training days / B
+    /// gradient steps): STL trains each task this long, MTL and P-MTL T times as long.
+    #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
     pub epochs: f64,
-    /// Gradient steps per task, overriding `epochs` when set.
+    /// Gradient steps per task, overriding --epochs when set.
+    #[arg(long)]
     pub steps_per_task: Option<usize>,
     /// Validation evaluations along each training run (also the learning-curve points).
+    #[arg(long, default_value_t = 10)]
     pub evaluations: usize,
     /// Evaluations without a better validation score before a run stops (0: never stop early;
     /// the best-scoring snapshot is kept either way).
+    #[arg(long, default_value_t = 4)]
     pub patience: usize,
-    /// Adam learning rates tried; each method takes the one with the best validation score.
+    /// Adam learning rates to choose from (repeat the option); each method takes the one with the
+    /// best validation score.
+    #[arg(long = "lr", default_values_t = [1e-4f64, 3e-4, 1e-3], allow_negative_numbers = true)]
     pub learning_rates: Vec<f64>,
+    /// Gradient-norm clip of every training step.
+    #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
+    pub clip_norm: f64,
     /// P-MTL prioritisation exponent α.
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     pub alpha: f64,
     /// Importance-sampling exponent β.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub beta: f64,
-    /// Score smoothing γ.
+    /// Score smoothing γ of the task sampler.
+    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
     pub smoothing: f64,
     /// Geometric bias of minibatch starts (larger favours recent days).
+    #[arg(long, default_value_t = 5e-4, allow_negative_numbers = true)]
     pub geometric_bias: f64,
     /// Scale of the initial output weights (near 0: start near Equal CRP).
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     pub output_init_scale: f64,
-    /// Which previous weights the training reward charges costs against (issue #16: `Memory`,
-    /// the stale portfolio-vector memory, froze the pooled policy).
+    /// Previous weights the training cost is charged against: batch (the policy's own previous
+    /// action in the minibatch) or memory (the stale portfolio-vector memory; the behaviour
+    /// before issue #16's fix, for the ablation).
+    #[arg(long, value_enum, default_value_t = CostReference::Batch)]
     pub cost_reference: CostReference,
-    /// Multiplier of the centred window features.
+    /// Multiplier of the centred window features fed to the encoder.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub feature_scale: f64,
     /// Look-back window of the time-series momentum baseline (days).
+    #[arg(long, default_value_t = 20)]
     pub momentum_window: usize,
+    /// Moving-average window of the OLMAR baseline (days, >= 2).
+    #[arg(long, default_value_t = 5)]
+    pub olmar_window: usize,
+    /// Reversion threshold ε of the OLMAR baseline.
+    #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
+    pub olmar_epsilon: f64,
+    /// Sensitivity ε of the PAMR baseline (plain PAMR, variant 0).
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
+    pub pamr_epsilon: f64,
     /// Seed of everything.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 
+impl ExperimentConfig for PortfolioExperimentConfig {
+    const NAME: &'static str = "portfolio";
+
+    /// A first look in well under 3 minutes on 2 cores (about 30 s on NYSE(O)): 2 experiments,
+    /// shorter window and training, one learning rate, no early stopping.
+    fn quick_preset() -> serde_json::Value {
+        serde_json::json!({
+            "window": 20,
+            "batch": 32,
+            "experiments": 2,
+            "epochs": 2.0,
+            "evaluations": 4,
+            "patience": 0,
+            "learning_rates": [3e-4],
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        PortfolioExperimentConfig::validate(self)
+    }
+
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn set_seed(&mut self, seed: u64) {
+        self.seed = seed;
+    }
+
+    fn data_files(&self) -> Vec<PathBuf> {
+        crate::data::prices::data_files(&self.data, &self.data_dirs())
+    }
+}
+
 impl PortfolioExperimentConfig {
-    /// The full protocol of A.1 (10 experiments, T ∈ {5, 30}, window 50, 25 hidden units).
+    /// The full protocol of A.1 (10 experiments, T ∈ {5, 30}, window 50, 25 hidden units) on
+    /// `data`: every `default_value` of the command line.
     pub fn full(data: &str) -> Self {
         PortfolioExperimentConfig {
             data: data.to_string(),
-            data_dir: PathBuf::from("data"),
-            window: 50,
-            hidden: 25,
-            batch: 50,
-            commission: 0.0025,
-            cash: false,
-            train_fraction: 0.8,
-            validation_fraction: 0.15,
-            holdout: None,
-            task_size: None,
-            task_counts: vec![5, 30],
-            holdout_tasks: 10,
-            experiments: 10,
-            epochs: 10.0,
-            steps_per_task: None,
-            evaluations: 10,
-            patience: 4,
-            learning_rates: vec![1e-4, 3e-4, 1e-3],
-            alpha: 0.5,
-            beta: 1.0,
-            smoothing: 0.2,
-            geometric_bias: 5e-4,
-            output_init_scale: 0.1,
-            cost_reference: CostReference::Batch,
-            feature_scale: 1.0,
-            momentum_window: 20,
-            seed: 0,
+            ..runner::defaults::<Self>().expect("the defaults of `pimtl portfolio` parse")
         }
     }
 
-    /// A first look in well under 3 minutes on 2 cores (about 30 s on NYSE(O)): 2 experiments, shorter window and training.
+    /// The full protocol with [`ExperimentConfig::quick_preset`] applied.
     pub fn quick(data: &str) -> Self {
         PortfolioExperimentConfig {
-            window: 20,
-            batch: 32,
-            experiments: 2,
-            epochs: 2.0,
-            evaluations: 4,
-            patience: 0,
-            learning_rates: vec![3e-4],
-            ..Self::full(data)
+            data: data.to_string(),
+            ..runner::preset::<Self>(true).expect("the quick preset of `pimtl portfolio` parses")
         }
+    }
+
+    /// Where named data sets are looked for (see [`crate::data::locate`]).
+    pub fn data_dirs(&self) -> DataDirs {
+        DataDirs::resolve(self.data_dir.as_deref())
     }
 
     /// Checks the settings that do not depend on the data.
@@ -215,6 +271,27 @@ impl PortfolioExperimentConfig {
                 "feature_scale",
                 self.feature_scale,
                 "must be finite and > 0",
+            ));
+        }
+        if !(self.clip_norm.is_finite() && self.clip_norm > 0.0) {
+            return Err(Error::param(
+                "clip_norm",
+                self.clip_norm,
+                "must be finite and > 0",
+            ));
+        }
+        baselines::Olmar::new(self.olmar_window, self.olmar_epsilon).map_err(|_| {
+            Error::param(
+                "olmar_window/olmar_epsilon",
+                format!("{}/{}", self.olmar_window, self.olmar_epsilon),
+                "OLMAR needs a window >= 2 and a finite epsilon > 0",
+            )
+        })?;
+        if !(self.pamr_epsilon.is_finite() && self.pamr_epsilon >= 0.0) {
+            return Err(Error::param(
+                "pamr_epsilon",
+                self.pamr_epsilon,
+                "must be finite and >= 0",
             ));
         }
         if !(self.output_init_scale.is_finite() && self.output_init_scale >= 0.0) {
@@ -535,6 +612,63 @@ impl RunOutput {
     }
 }
 
+/// A finished training run as saved for `--resume`: floats as their bit patterns, so a resumed
+/// run reads back exactly what it computed (NaN validation scores included).
+#[derive(Serialize, Deserialize)]
+struct RunCheckpoint {
+    diagnostics: Vec<[u64; 3]>,
+    /// `(epoch, params, validation)` of each snapshot.
+    snapshots: Vec<(u64, Vec<u32>, u64)>,
+    best: usize,
+    config: PolicyConfig,
+}
+
+impl RunCheckpoint {
+    fn from_output(o: &RunOutput) -> Self {
+        RunCheckpoint {
+            diagnostics: o
+                .diagnostics
+                .iter()
+                .map(|&(a, b, c)| [a.to_bits(), b.to_bits(), c.to_bits()])
+                .collect(),
+            snapshots: o
+                .snapshots
+                .iter()
+                .map(|s| {
+                    (
+                        s.epoch.to_bits(),
+                        s.params.iter().map(|p| p.to_bits()).collect(),
+                        s.validation.to_bits(),
+                    )
+                })
+                .collect(),
+            best: o.best,
+            config: o.config.clone(),
+        }
+    }
+
+    fn into_output(self) -> RunOutput {
+        RunOutput {
+            diagnostics: self
+                .diagnostics
+                .iter()
+                .map(|d| (f64::from_bits(d[0]), f64::from_bits(d[1]), f64::from_bits(d[2])))
+                .collect(),
+            snapshots: self
+                .snapshots
+                .into_iter()
+                .map(|(e, p, v)| Snapshot {
+                    epoch: f64::from_bits(e),
+                    params: p.into_iter().map(f32::from_bits).collect(),
+                    validation: f64::from_bits(v),
+                })
+                .collect(),
+            best: self.best,
+            config: self.config,
+        }
+    }
+}
+
 fn mode_name(m: Mode) -> &'static str {
     match m {
         Mode::Stl => "STL",
@@ -645,7 +779,7 @@ fn train_run(
             ..SamplerConfig::default()
         },
         lr: cfg.learning_rates[r.lr],
-        clip_norm: Some(10.0),
+        clip_norm: Some(cfg.clip_norm),
         eval_every,
         checkpoint_every: 0,
         seed,
@@ -714,9 +848,24 @@ pub fn run(
     progress: impl Fn(&str) + Sync,
     on_plan: impl FnOnce(&Plan),
 ) -> Result<PortfolioResults> {
+    run_in(cfg, None, progress, on_plan)
+}
+
+/// [`run`] with checkpoints: every finished training run is saved in `folder`, and one an
+/// interrupted run already finished is read back instead of retrained (`--resume`). Each run's
+/// seed depends only on the configuration and its indices, so the results are the same bytes.
+///
+/// # Errors
+/// As [`run`], and a checkpoint that cannot be written or read.
+pub fn run_in(
+    cfg: &PortfolioExperimentConfig,
+    folder: Option<&runner::ResultFolder>,
+    progress: impl Fn(&str) + Sync,
+    on_plan: impl FnOnce(&Plan),
+) -> Result<PortfolioResults> {
     let started = std::time::Instant::now();
     cfg.validate()?;
-    let data = crate::data::prices::load(&cfg.data, &cfg.data_dir)?;
+    let data = crate::data::prices::load_from(&cfg.data, &cfg.data_dirs())?;
     crate::data::prices::check_min_days(&data, cfg.window)?;
     let high_low = match (&data.high, &data.low) {
         (Some(h), Some(l)) => Some((h.clone(), l.clone())),
@@ -763,7 +912,25 @@ pub fn run(
             } else {
                 all.clone()
             };
-            let out = train_run(cfg, &plan, &market, &env_cfg, r, tasks)?;
+            let key = format!(
+                "run-e{}-k{}-{}-t{}-lr{}",
+                r.experiment,
+                r.tasks,
+                mode_name(r.mode).replace('-', ""),
+                if r.mode == Mode::Stl {
+                    r.task.to_string()
+                } else {
+                    "all".into()
+                },
+                r.lr
+            );
+            let train = || train_run(cfg, &plan, &market, &env_cfg, r, tasks);
+            let out = match folder {
+                Some(f) => f
+                    .checkpoint(&key, || Ok(RunCheckpoint::from_output(&train()?)))?
+                    .into_output(),
+                None => train()?,
+            };
             progress(&format!(
                 "experiment {} T={} {}{} lr {}: {} of {} epochs, kept epoch {:.2}",
                 r.experiment,
@@ -997,11 +1164,14 @@ pub fn run(
                     (
                         "OLMAR".into(),
                         Box::new(
-                            baselines::Olmar::new(5, 10.0)?
+                            baselines::Olmar::new(cfg.olmar_window, cfg.olmar_epsilon)?
                                 .with_warmup(baselines::olmar::OlmarWarmup::Universal),
                         ),
                     ),
-                    ("PAMR".into(), Box::new(baselines::Pamr::new(0.5, 0, 500.0)?)),
+                    (
+                        "PAMR".into(),
+                        Box::new(baselines::Pamr::new(cfg.pamr_epsilon, 0, 500.0)?),
+                    ),
                     (
                         format!("Momentum ({} days)", cfg.momentum_window),
                         Box::new(
@@ -1203,7 +1373,7 @@ pub fn summary_table(res: &PortfolioResults) -> String {
     s
 }
 
-/// Writes into `out`, each file atomically: `config.json`, `metrics.csv` (every method × task ×
+/// Writes into `out`, each file atomically: `setup.json` (the plan derived from the data; the runner writes `config.json`), `metrics.csv` (every method × task ×
 /// experiment on the test days), `curves.csv` (learning curves), `lr_choices.csv` (validation
 /// score of every learning rate), `summary.json` (intervals and paired comparisons), and the
 /// figures `fig2_score_vs_reward_change.svg` and `fig2_score_vs_grad_norm.svg` (with
@@ -1218,8 +1388,10 @@ pub fn summary_table(res: &PortfolioResults) -> String {
 pub fn write_results(res: &PortfolioResults, out: &Path) -> Result<()> {
     crate::io::create_out_dir(out)?;
     let json = |v: &serde_json::Value| serde_json::to_vec_pretty(v).unwrap_or_default();
-    let config = serde_json::json!({ "experiment": "portfolio", "version": env!("CARGO_PKG_VERSION"), "config": res.config, "plan": res.plan });
-    crate::io::write_atomic(&out.join("config.json"), &json(&config))?;
+    crate::io::write_atomic(
+        &out.join("setup.json"),
+        &json(&serde_json::json!({ "plan": res.plan })),
+    )?;
     let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
     let mut csv = String::from("experiment,tasks,method,task_set,task,final_wealth,annualised_return,annualised_volatility,sharpe,max_drawdown,mean_turnover,gain_over_ecrp,lr,epochs\n");
     for r in &res.results {
@@ -1264,7 +1436,7 @@ pub fn write_results(res: &PortfolioResults, out: &Path) -> Result<()> {
     crate::io::write_atomic(
         &out.join("summary.json"),
         &json(
-            &serde_json::json!({ "seconds": res.seconds, "plan": res.plan, "summary": summary, "paired": paired_comparisons(res) }),
+            &serde_json::json!({ "plan": res.plan, "summary": summary, "paired": paired_comparisons(res) }),
         ),
     )?;
     // Fig. 4 left: test annualised return against epochs per task, median and interquartile

@@ -263,19 +263,55 @@ impl ResultFolder {
         key: &str,
         compute: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
-        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(Error::param("checkpoint key", key, "letters, digits, - and _ only"));
-        }
-        let path = self.staging.join(CHECKPOINTS).join(format!("{key}.json"));
-        if path.is_file() {
-            let bytes = crate::io::read_file(&path)?;
-            return serde_json::from_slice(&bytes)
-                .map_err(|e| refuse(&path, format!("corrupt checkpoint: {e} (pass --force to start over)")));
+        if let Some(v) = self.saved(key)? {
+            return Ok(v);
         }
         let value = compute()?;
-        let bytes = serde_json::to_vec(&value).map_err(|e| refuse(&path, e.to_string()))?;
-        crate::io::write_atomic(&path, &bytes)?;
+        self.save(key, &value)?;
         Ok(value)
+    }
+
+    /// The checkpoint `key` an interrupted run saved, if any.
+    ///
+    /// # Errors
+    /// A bad key, or a corrupt checkpoint (named).
+    pub fn saved<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        let path = self.checkpoint_path(key)?;
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let bytes = crate::io::read_file(&path)?;
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            refuse(
+                &path,
+                format!("corrupt checkpoint: {e} (pass --force to start over)"),
+            )
+        })
+    }
+
+    /// Saves the checkpoint `key` (atomically).
+    ///
+    /// # Errors
+    /// A bad key, or a checkpoint that cannot be written.
+    pub fn save<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
+        let path = self.checkpoint_path(key)?;
+        let bytes = serde_json::to_vec(value).map_err(|e| refuse(&path, e.to_string()))?;
+        crate::io::write_atomic(&path, &bytes)
+    }
+
+    fn checkpoint_path(&self, key: &str) -> Result<PathBuf> {
+        if key.is_empty()
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Error::param(
+                "checkpoint key",
+                key,
+                "letters, digits, - and _ only",
+            ));
+        }
+        Ok(self.staging.join(CHECKPOINTS).join(format!("{key}.json")))
     }
 
     /// Writes a result file (relative to the folder) atomically.
@@ -303,9 +339,11 @@ impl ResultFolder {
         write_json(&self.staging.join(MANIFEST), &manifest)?;
         let _ = std::fs::remove_file(&lock);
         if self.target.exists() {
-            let old = self
-                .staging
-                .with_file_name(format!(".{}.old-{}", file_name(&self.target), std::process::id()));
+            let old = self.staging.with_file_name(format!(
+                ".{}.old-{}",
+                file_name(&self.target),
+                std::process::id()
+            ));
             std::fs::rename(&self.target, &old).map_err(io_err(&self.target))?;
             if let Err(e) = std::fs::rename(&self.staging, &self.target) {
                 let _ = std::fs::rename(&old, &self.target);
@@ -337,7 +375,9 @@ impl Drop for ResultFolder {
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Removes the `.NAME.tmp-PID` files of [`crate::io::write_atomic`] a killed process left.
@@ -457,13 +497,20 @@ pub fn verify_manifest(dir: &Path) -> Result<Manifest> {
             Some(f) if f != e => {
                 return Err(refuse(
                     &dir.join(&e.path),
-                    format!("differs from the manifest ({} bytes, expected {})", f.bytes, e.bytes),
+                    format!(
+                        "differs from the manifest ({} bytes, expected {})",
+                        f.bytes, e.bytes
+                    ),
                 ))
             }
             Some(_) => {}
         }
     }
-    if let Some(extra) = now.files.iter().find(|f| !manifest.files.iter().any(|e| e.path == f.path)) {
+    if let Some(extra) = now
+        .files
+        .iter()
+        .find(|f| !manifest.files.iter().any(|e| e.path == f.path))
+    {
         return Err(refuse(&dir.join(&extra.path), "not listed in the manifest"));
     }
     Ok(manifest)
@@ -496,8 +543,8 @@ fn diff_values(at: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
 pub struct RunRecord {
     /// The subcommand (`portfolio`, `federated`, …).
     pub experiment: String,
-    /// `full` or `quick`: the preset the settings started from (informational; `config` is
-    /// complete on its own).
+    /// `full` or `quick`: the preset the settings started from (for a run made with
+    /// `--config FILE`, the file's); informational, `config` is complete on its own.
     pub preset: String,
     /// Every setting of the run, as `--config FILE` reads it back.
     pub config: Value,
@@ -510,11 +557,16 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// The record of a run of `experiment` with `config`, reading `data_files`.
+    /// The record of a run of `experiment` from `preset` with `config`, reading `data_files`.
     ///
     /// # Errors
     /// A data file that cannot be read, named.
-    pub fn new<C: Serialize>(experiment: &str, quick: bool, config: &C, data_files: &[PathBuf]) -> Result<Self> {
+    pub fn new<C: Serialize>(
+        experiment: &str,
+        preset: &str,
+        config: &C,
+        data_files: &[PathBuf],
+    ) -> Result<Self> {
         let config = serde_json::to_value(config).map_err(|e| Error::Format {
             path: None,
             reason: format!("configuration: {e}"),
@@ -530,7 +582,7 @@ impl RunRecord {
         }
         Ok(RunRecord {
             experiment: experiment.to_string(),
-            preset: if quick { "quick" } else { "full" }.to_string(),
+            preset: preset.to_string(),
             config,
             data,
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -604,6 +656,164 @@ impl CpuInfo {
     }
 }
 
+/// An experiment's configuration: one struct that is both the command line (clap, whose
+/// `default_value`s are the full preset, the one place defaults are written) and the
+/// `config` object of `config.json` (serde).
+pub trait ExperimentConfig:
+    clap::Args + clap::FromArgMatches + Serialize + DeserializeOwned + Clone + Send + Sync
+{
+    /// The subcommand's name (`portfolio`, …), also the default output folder's prefix.
+    const NAME: &'static str;
+
+    /// The values `--quick` changes, as a JSON object of field → value; every other field keeps
+    /// its default.
+    fn quick_preset() -> Value;
+
+    /// Checks every setting that can be checked without data.
+    ///
+    /// # Errors
+    /// The first setting out of range, named.
+    fn validate(&self) -> Result<()>;
+
+    /// The master seed.
+    fn seed(&self) -> u64;
+
+    /// Sets the master seed (a sweep runs the same configuration under several).
+    fn set_seed(&mut self, seed: u64);
+
+    /// The data files the run reads (their SHA-256 goes into `config.json`).
+    fn data_files(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+}
+
+fn args_error(e: clap::Error) -> Error {
+    Error::Format {
+        path: None,
+        reason: format!("arguments: {}", e.to_string().trim()),
+    }
+}
+
+/// The full preset: every field at its `default_value`.
+///
+/// # Errors
+/// Only if a default does not parse (a bug, caught by each experiment's tests).
+pub fn defaults<C: ExperimentConfig>() -> Result<C> {
+    let cmd = C::augment_args(clap::Command::new(C::NAME).no_binary_name(true));
+    let m = cmd
+        .try_get_matches_from(Vec::<String>::new())
+        .map_err(args_error)?;
+    C::from_arg_matches(&m).map_err(args_error)
+}
+
+/// The preset: the full one, with [`ExperimentConfig::quick_preset`] applied when `quick`.
+///
+/// # Errors
+/// As [`defaults`].
+pub fn preset<C: ExperimentConfig>(quick: bool) -> Result<C> {
+    let mut v = serde_json::to_value(defaults::<C>()?).map_err(|e| Error::Format {
+        path: None,
+        reason: e.to_string(),
+    })?;
+    if quick {
+        merge_fields(&mut v, &C::quick_preset(), None)?;
+    }
+    serde_json::from_value(v).map_err(|e| Error::Format {
+        path: None,
+        reason: format!("quick preset: {e}"),
+    })
+}
+
+/// Overwrites `base`'s fields with `over`'s; a field `base` does not have is refused (named,
+/// with the file it came from).
+fn merge_fields(base: &mut Value, over: &Value, file: Option<&Path>) -> Result<()> {
+    let (Some(b), Some(o)) = (base.as_object_mut(), over.as_object()) else {
+        return Err(Error::Format {
+            path: file.map(Path::to_path_buf),
+            reason: "the configuration must be a JSON object of settings".into(),
+        });
+    };
+    for (k, v) in o {
+        match b.get_mut(k) {
+            Some(slot) => *slot = v.clone(),
+            None => {
+                return Err(Error::Format {
+                    path: file.map(Path::to_path_buf),
+                    reason: format!("unknown setting `{k}` for this experiment"),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The preset a run starts from: the `preset` recorded in `--config FILE` when given (so a rerun
+/// writes the same `config.json`), otherwise `quick` or `full`.
+pub fn preset_name(quick: bool, file: Option<&Path>) -> String {
+    file.and_then(|f| std::fs::read(f).ok())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v["preset"].as_str().map(str::to_string))
+        .unwrap_or_else(|| if quick { "quick" } else { "full" }.to_string())
+}
+
+/// The configuration of a run: the preset (`quick` or full), then the settings of
+/// `--config FILE` (a `config.json` of an earlier run, whose `config` object is read, or a bare
+/// object of settings), then every option given on the command line; validated once.
+///
+/// # Errors
+/// An unreadable file, an unknown or mistyped setting (named with the file), or the first
+/// setting out of range.
+pub fn resolve<C: ExperimentConfig>(
+    matches: &clap::ArgMatches,
+    quick: bool,
+    file: Option<&Path>,
+) -> Result<C> {
+    let to_value = |c: &C| {
+        serde_json::to_value(c).map_err(|e| Error::Format {
+            path: None,
+            reason: e.to_string(),
+        })
+    };
+    let cli = C::from_arg_matches(matches).map_err(args_error)?;
+    let cli = to_value(&cli)?;
+    let mut v = to_value(&preset::<C>(quick)?)?;
+    if let Some(f) = file {
+        let text: Value = serde_json::from_slice(&crate::io::read_file(f)?).map_err(|e| Error::Format {
+            path: Some(f.to_path_buf()),
+            reason: format!("not JSON: {e}"),
+        })?;
+        let settings = match text.get("config") {
+            Some(c) if text.get("experiment").is_some() => {
+                let exp = text["experiment"].as_str().unwrap_or("");
+                if exp != C::NAME {
+                    return Err(Error::Format {
+                        path: Some(f.to_path_buf()),
+                        reason: format!("is the configuration of a `{exp}` run, not `{}`", C::NAME),
+                    });
+                }
+                c.clone()
+            }
+            _ => text,
+        };
+        merge_fields(&mut v, &settings, Some(f))?;
+    }
+    if let (Some(obj), Some(cli)) = (v.as_object_mut(), cli.as_object()) {
+        for (k, slot) in obj.iter_mut() {
+            if matches.value_source(k) == Some(clap::parser::ValueSource::CommandLine) {
+                if let Some(x) = cli.get(k) {
+                    *slot = x.clone();
+                }
+            }
+        }
+    }
+    let cfg: C = serde_json::from_value(v).map_err(|e| Error::Format {
+        path: file.map(Path::to_path_buf),
+        reason: format!("setting: {e}"),
+    })?;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
 /// Seeds of a sweep: `A..B` (B excluded), `A..=B`, or a comma-separated list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeedList(pub Vec<u64>);
@@ -659,8 +869,12 @@ impl std::str::FromStr for Shard {
             .split_once('/')
             .ok_or_else(|| format!("`{s}` is not of the form i/n"))?;
         let (index, count) = (
-            i.trim().parse::<usize>().map_err(|_| format!("shard index `{i}` is not an integer"))?,
-            n.trim().parse::<usize>().map_err(|_| format!("shard count `{n}` is not an integer"))?,
+            i.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("shard index `{i}` is not an integer"))?,
+            n.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("shard count `{n}` is not an integer"))?,
         );
         if count == 0 || index >= count {
             return Err(format!("shard {index}/{count}: need 0 <= i < n"));
@@ -731,7 +945,11 @@ mod tests {
         assert!(e.contains("already complete"), "{e}");
         let f = ResultFolder::open(&out, OutMode::Force).unwrap();
         f.write("b.csv", b"new").unwrap();
-        assert_eq!(std::fs::read(out.join("a.csv")).unwrap(), b"old", "old kept until commit");
+        assert_eq!(
+            std::fs::read(out.join("a.csv")).unwrap(),
+            b"old",
+            "old kept until commit"
+        );
         f.commit().unwrap();
         assert!(!out.join("a.csv").exists());
         verify_manifest(&out).unwrap();
@@ -739,7 +957,9 @@ mod tests {
         let other = root.join("other");
         std::fs::create_dir_all(&other).unwrap();
         std::fs::write(other.join("notes.txt"), b"mine").unwrap();
-        let e = ResultFolder::open(&other, OutMode::Fresh).unwrap_err().to_string();
+        let e = ResultFolder::open(&other, OutMode::Fresh)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not empty"), "{e}");
         std::fs::remove_dir_all(&root).unwrap();
     }
@@ -748,7 +968,7 @@ mod tests {
     fn an_interrupted_run_is_resumed_from_its_checkpoints() {
         let root = tmp("resume");
         let out = root.join("res");
-        let rec = RunRecord::new("t", false, &serde_json::json!({"a": 1, "b": [1, 2]}), &[]).unwrap();
+        let rec = RunRecord::new("t", "full", &serde_json::json!({"a": 1, "b": [1, 2]}), &[]).unwrap();
         {
             let f = ResultFolder::open(&out, OutMode::Fresh).unwrap();
             f.start(&rec).unwrap();
@@ -762,13 +982,16 @@ mod tests {
         let e = ResultFolder::open(&out, OutMode::Fresh).unwrap_err().to_string();
         assert!(e.contains("--resume"), "{e}");
         // A different configuration is refused with the field named.
-        let other = RunRecord::new("t", false, &serde_json::json!({"a": 2, "b": [1, 2]}), &[]).unwrap();
+        let other = RunRecord::new("t", "full", &serde_json::json!({"a": 2, "b": [1, 2]}), &[]).unwrap();
         let f = ResultFolder::open(&out, OutMode::Resume).unwrap();
         let e = f.start(&other).unwrap_err().to_string();
         assert!(e.contains("config.a (1 → 2)"), "{e}");
         f.start(&rec).unwrap();
         assert!(f.resumed());
-        assert!(!staging.join(".x.tmp-999999").exists(), "stale temporaries removed");
+        assert!(
+            !staging.join(".x.tmp-999999").exists(),
+            "stale temporaries removed"
+        );
         let v: u32 = f.checkpoint("unit-0", || panic!("must be read back")).unwrap();
         assert_eq!(v, 7);
         f.commit().unwrap();
@@ -795,7 +1018,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("/proc/pimtl-cannot-write"), "{e}");
-        let e = ResultFolder::open(Path::new("/"), OutMode::Fresh).unwrap_err().to_string();
+        let e = ResultFolder::open(Path::new("/"), OutMode::Fresh)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("needs a name"), "{e}");
     }
 
