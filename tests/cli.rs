@@ -521,9 +521,9 @@ fn federated_runs_end_to_end_and_is_reproducible() {
         assert!(a.join(f).exists(), "{f} missing");
     }
     let acc = std::fs::read_to_string(a.join("accuracy.csv")).unwrap();
-    // 4 methods (fedavg, rare_half, stl, mtl) × 2 task sets (1 held-out task, the STL task) × 3
+    // 5 methods (fedavg, rare_half, stl, mtl, centralised) × 2 task sets (1 held-out task, the STL task) × 3
     // rounds, plus the header.
-    assert_eq!(acc.lines().count(), 1 + 4 * 2 * 3, "{acc}");
+    assert_eq!(acc.lines().count(), 1 + 5 * 2 * 3, "{acc}");
     let b = run("b");
     for f in ["accuracy.csv", "weights.csv", "metrics.csv"] {
         assert_eq!(

@@ -35,7 +35,7 @@ use super::runner::{self, ExperimentConfig};
 use crate::data::idx::{load_dir, Dataset};
 use crate::envs::federated::{ClientPool, FederatedEnv, FederatedEnvConfig, LabelledSet};
 use crate::error::{Error, Result};
-use crate::federated::client::{ClientModel, ConvNet, SoftmaxRegression};
+use crate::federated::client::{sgd_epoch, ClientModel, ConvNet, SoftmaxRegression};
 use crate::federated::fedavg::{accuracy, rare_half_weights};
 use crate::federated::partition::{dirichlet, draw_from_pools, gather, skewed_universe};
 use crate::learn::dirichlet::DirichletPolicy;
@@ -534,6 +534,45 @@ fn test_episode<M: ClientModel>(
     }
 }
 
+/// Centralised training on the pooled data of `clients`, the upper bound of any aggregation: the
+/// model starts from the episode's initial parameters (`init(seed)`) and makes `rounds` rounds of
+/// `local_epochs` SGD epochs over the union of the clients' samples (same minibatch and learning
+/// rate as a client). Returns the accuracy on the evaluation set and on the test set after each
+/// round.
+fn centralised<M: ClientModel>(
+    model: &M,
+    prep: &Prepared,
+    clients: &[usize],
+    seed: u64,
+    cfg: &FederatedExperimentConfig,
+    test: &LabelledSet,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (mut images, mut labels) = (Vec::new(), Vec::new());
+    for &k in clients {
+        images.extend_from_slice(&prep.pool.clients[k].images);
+        labels.extend_from_slice(&prep.pool.clients[k].labels);
+    }
+    let mut theta = model.init(seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xce47_7a15);
+    let (mut eval_acc, mut test_acc) = (Vec::with_capacity(cfg.rounds), Vec::with_capacity(cfg.rounds));
+    for _ in 0..cfg.rounds {
+        for _ in 0..cfg.local_epochs {
+            sgd_epoch(
+                model,
+                &mut theta,
+                &images,
+                &labels,
+                cfg.local_batch,
+                cfg.local_lr,
+                &mut rng,
+            )?;
+        }
+        eval_acc.push(accuracy(model, &theta, &prep.eval.images, &prep.eval.labels)?);
+        test_acc.push(accuracy(model, &theta, &test.images, &test.labels)?);
+    }
+    Ok((eval_acc, test_acc))
+}
+
 /// Runs the experiment (see the module docs); `progress` receives one line per phase and per
 /// tenth of each training run.
 ///
@@ -785,6 +824,25 @@ fn run_with<M: ClientModel + Clone>(
                     weights,
                 });
             }
+            // The upper bound: the same model trained centrally on the union of the task's
+            // clients' data, one pass over it per round (as many passes as every client makes).
+            let (eval_accuracy, test_accuracy) = centralised(&model, &prep, clients, seed, cfg, &prep.test)?;
+            progress(&format!(
+                "test {set_name} task {t}: centralised accuracy after epoch 1 {:.3}, epoch {} {:.3}",
+                test_accuracy.first().copied().unwrap_or(f64::NAN),
+                test_accuracy.len(),
+                test_accuracy.last().copied().unwrap_or(f64::NAN)
+            ));
+            runs.push(TestRun {
+                method: "centralised".into(),
+                task_set: set_name.to_string(),
+                task: t,
+                clients: clients.clone(),
+                is_rare: is_rare.clone(),
+                eval_accuracy,
+                test_accuracy,
+                weights: Vec::new(),
+            });
             if let Some(f) = folder {
                 f.save(&key, &runs[first_run..].to_vec())?;
             }
@@ -868,7 +926,7 @@ pub fn summary(res: &FederatedResults) -> serde_json::Value {
                     "round_10": at(10),
                     "final": curve.last(),
                     "mean_over_rounds": curve.iter().sum::<f64>() / curve.len() as f64,
-                    "rare_clients_total_weight": rare_weight / count,
+                    "rare_clients_total_weight": (count > 0.0).then(|| rare_weight / count),
                     "tasks": runs.len(),
                 }),
             );
