@@ -38,6 +38,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The fields (dotted paths from `at`) where two JSON values differ, each as
+/// `path (old → new)`, in key order; empty when they are equal.
+pub fn json_differences(at: &str, old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value;
+    let mut out = Vec::new();
+    fn walk(at: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
+        match (old, new) {
+            (Value::Object(a), Value::Object(b)) => {
+                let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for k in keys {
+                    walk(
+                        &format!("{at}.{k}"),
+                        a.get(k).unwrap_or(&Value::Null),
+                        b.get(k).unwrap_or(&Value::Null),
+                        out,
+                    );
+                }
+            }
+            _ if old != new => out.push(format!("{at} ({old} → {new})")),
+            _ => {}
+        }
+    }
+    walk(at, old, new, &mut out);
+    out
+}
+
 /// Reads a whole file, mapping errors to [`Error::Io`] with the path.
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|source| Error::Io {

@@ -195,6 +195,29 @@ fn resumed_run_ends_identical_to_an_uninterrupted_one() {
     let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 7, "{csv}");
 
+    // A checkpoint made with another learning rate or mode is refused, naming the fields.
+    let env = SyntheticTasks::new(s.betas.clone(), s.train_tasks.clone(), s.data.clone(), 3).unwrap();
+    let mut other_cfg = config(Mode::Mtl, 3, 60);
+    other_cfg.eval_every = 10;
+    other_cfg.env_steps = 1;
+    other_cfg.lr *= 2.0;
+    let mut other = Trainer::new(
+        policy(3),
+        env,
+        PolicyGradient::new(4).unwrap(),
+        MaxDeviationFromEqual,
+        other_cfg,
+    )
+    .unwrap();
+    let e = other
+        .resume(&dir.join("checkpoint.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("config.lr") && e.contains("config.mode") && e.contains("checkpoint.json"),
+        "{e}"
+    );
+
     // A corrupt checkpoint is an error naming the file.
     std::fs::write(dir.join("bad.json"), b"{\"format\": 1}").unwrap();
     let e = make(60).resume(&dir.join("bad.json")).unwrap_err().to_string();

@@ -200,19 +200,56 @@ fn maybe_gunzip<'a>(bytes: &'a [u8], path: &Path) -> Result<std::borrow::Cow<'a,
     if !bytes.starts_with(&GZIP_MAGIC) {
         return Ok(std::borrow::Cow::Borrowed(bytes));
     }
+    let mut decoder = flate2::read::MultiGzDecoder::new(bytes);
+    let corrupt = |e: std::io::Error| format_err(path, format!("corrupt gzip data: {e}"));
+    // The header first: it says how many bytes the payload must have, so a header announcing
+    // more than the cap is refused before anything else is decompressed.
     let mut out = Vec::new();
-    let cap = MAX_DATA_BYTES as u64 + 64 * 1024;
-    flate2::read::MultiGzDecoder::new(bytes)
-        .take(cap + 1)
+    (&mut decoder).take(4).read_to_end(&mut out).map_err(corrupt)?;
+    let dims = if out.len() == 4 { usize::from(out[3]) } else { 0 };
+    (&mut decoder)
+        .take(4 * dims as u64)
         .read_to_end(&mut out)
-        .map_err(|e| format_err(path, format!("corrupt gzip data: {e}")))?;
-    if out.len() as u64 > cap {
-        return Err(format_err(
-            path,
-            format!("gzip data decompresses to more than the cap of {cap} bytes"),
-        ));
-    }
+        .map_err(corrupt)?;
+    let cap = match expected_len(&out) {
+        Some(Ok(n)) => n as u64 + 1,
+        Some(Err(reason)) => return Err(format_err(path, reason)),
+        // A header too short or malformed: parse_header names the defect.
+        None => 0,
+    };
+    decoder.take(cap).read_to_end(&mut out).map_err(corrupt)?;
     Ok(std::borrow::Cow::Owned(out))
+}
+
+/// The total length (header and payload) an IDX header of unsigned bytes announces:
+/// `None` when `header` is not a complete `ubyte` header (left to [`parse_header`] to name),
+/// an error when the payload exceeds [`MAX_DATA_BYTES`].
+fn expected_len(header: &[u8]) -> Option<std::result::Result<usize, String>> {
+    if header.len() < 4 || header[0] != 0 || header[1] != 0 || header[2] != 0x08 {
+        return None;
+    }
+    let dims = usize::from(header[3]);
+    if dims == 0 || header.len() < 4 + 4 * dims {
+        return None;
+    }
+    let sizes: Vec<usize> = (0..dims)
+        .map(|i| {
+            let b = &header[4 + 4 * i..8 + 4 * i];
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
+        })
+        .collect();
+    let payload = sizes.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
+    Some(match payload {
+        Some(p) if p <= MAX_DATA_BYTES => Ok(4 + 4 * dims + p),
+        _ => Err(format!(
+            "absurd header: {} bytes of data announced, more than the cap of {MAX_DATA_BYTES}",
+            sizes
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(" × ")
+        )),
+    })
 }
 
 /// Checks the magic and the sizes; returns the sizes and the data after the header.
@@ -385,17 +422,49 @@ pub fn parse_labels(bytes: &[u8], path: &Path) -> Result<Labels> {
 /// Reads a file, decompressing it when its name ends in `.gz` (which then must be gzip data) or
 /// its data starts with the gzip magic.
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let bytes = crate::io::read_file(path)?;
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    // An uncompressed file's header is checked against the file's size before the payload is
+    // read.
+    let mut head = Vec::new();
+    (&mut file).take(4).read_to_end(&mut head).map_err(io)?;
     let named_gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-    if named_gz && !bytes.starts_with(&GZIP_MAGIC) {
+    if named_gz && !head.starts_with(&GZIP_MAGIC) {
         return Err(format_err(
             path,
             format!(
                 "name ends in .gz but the data does not start with the gzip magic 1f 8b (found {})",
-                hex(bytes.get(..2).unwrap_or(&bytes))
+                hex(head.get(..2).unwrap_or(&head))
             ),
         ));
     }
+    if !head.starts_with(&GZIP_MAGIC) && head.len() == 4 {
+        let dims = usize::from(head[3]);
+        (&mut file)
+            .take(4 * dims as u64)
+            .read_to_end(&mut head)
+            .map_err(io)?;
+        match expected_len(&head) {
+            Some(Err(reason)) => return Err(format_err(path, reason)),
+            Some(Ok(n)) if n as u64 != size => {
+                return Err(format_err(
+                    path,
+                    format!(
+                        "the header announces {} bytes of data but the file holds {} (truncated or padded)",
+                        n - head.len(),
+                        size.saturating_sub(head.len() as u64)
+                    ),
+                ))
+            }
+            _ => {}
+        }
+    }
+    let mut bytes = head;
+    file.read_to_end(&mut bytes).map_err(io)?;
     Ok(bytes)
 }
 
@@ -523,4 +592,49 @@ pub fn to_f32(images: &Images, index: usize) -> Vec<f32> {
         panic!("image index {index} out of range (count {})", images.count);
     };
     px.iter().map(|&p| f32::from(p) / 255.0).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_announcing_too_much_is_refused_before_the_payload_is_read() {
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("pimtl-idx-hdr-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // 2^31 images of 28 × 28, then only a few bytes of payload.
+        let mut header = vec![0u8, 0, 8, 3];
+        for n in [1u32 << 31, 28, 28] {
+            header.extend_from_slice(&n.to_be_bytes());
+        }
+        let mut raw = header.clone();
+        raw.extend_from_slice(&[0u8; 100]);
+        let p = dir.join("big-idx3-ubyte");
+        std::fs::write(&p, &raw).unwrap();
+        let e = read_images(&p).unwrap_err().to_string();
+        assert!(e.contains("absurd header") && e.contains("big-idx3-ubyte"), "{e}");
+        // The same header gzipped, followed by a long run of zeros that would decompress to
+        // gigabytes: refused after the 16-byte header.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&header).unwrap();
+        gz.write_all(&vec![0u8; 1 << 22]).unwrap();
+        let gzp = dir.join("big-idx3-ubyte.gz");
+        std::fs::write(&gzp, gz.finish().unwrap()).unwrap();
+        let e = read_images(&gzp).unwrap_err().to_string();
+        assert!(e.contains("absurd header"), "{e}");
+        // A plausible header with a short payload names both lengths.
+        let mut short = vec![0u8, 0, 8, 3];
+        for n in [10u32, 4, 4] {
+            short.extend_from_slice(&n.to_be_bytes());
+        }
+        short.extend_from_slice(&[0u8; 100]);
+        std::fs::write(&p, &short).unwrap();
+        let e = read_images(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("announces 160 bytes") && e.contains("holds 100"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

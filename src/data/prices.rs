@@ -1015,7 +1015,9 @@ fn days_in_month(y: u32, m: u32) -> u32 {
     }
 }
 
-/// The sort key of an ISO date `YYYY-MM-DD[( |T)HH:MM[:SS]]`, or `None` when `s` is not one.
+/// The sort key of an ISO date `YYYY-MM-DD[( |T)HH:MM[:SS]]`, or `None` when `s` is not one:
+/// always `YYYY-MM-DD HH:MM:SS`, so two spellings of one instant (`2020-01-10`,
+/// `2020-01-10 00:00`, `2020-01-10T00:00:00`) have the same key and are duplicates.
 fn iso_date_key(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
@@ -1037,7 +1039,7 @@ fn iso_date_key(s: &str) -> Option<String> {
     let date = s.get(..10)?;
     let rest = s.get(10..)?;
     if rest.is_empty() {
-        return Some(date.to_string());
+        return Some(format!("{date} 00:00:00"));
     }
     if !(rest.starts_with(' ') || rest.starts_with('T')) {
         return None;
@@ -1048,7 +1050,14 @@ fn iso_date_key(s: &str) -> Option<String> {
         8 => t[2] == b':' && t[5] == b':' && num(11..13)? < 24 && num(14..16)? < 60 && num(17..19)? < 60,
         _ => false,
     };
-    ok.then(|| format!("{date} {}", s.get(11..).unwrap_or_default()))
+    let time = s.get(11..).unwrap_or_default();
+    ok.then(|| {
+        if time.len() == 5 {
+            format!("{date} {time}:00")
+        } else {
+            format!("{date} {time}")
+        }
+    })
 }
 
 /// What a column of a close-price file holds.
@@ -1580,14 +1589,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn two_spellings_of_one_date_are_a_duplicate_named_by_line() {
+        let csv = "date,A,B\n2020-01-09,1,2\n2020-01-10,1.1,2.1\n2020-01-10 00:00,1.2,2.2\n";
+        let e = parse_auto(csv.as_bytes(), Path::new("p.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("p.csv:4") && e.contains("duplicate date") && e.contains("line 3"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn iso_dates() {
-        assert_eq!(iso_date_key("2020-02-29").as_deref(), Some("2020-02-29"));
+        assert_eq!(iso_date_key("2020-02-29").as_deref(), Some("2020-02-29 00:00:00"));
+        // Two spellings of one instant are one key (a duplicate when both appear).
+        assert_eq!(iso_date_key("2020-01-10"), iso_date_key("2020-01-10 00:00"));
+        assert_eq!(iso_date_key("2020-01-10"), iso_date_key("2020-01-10T00:00:00"));
+        assert_ne!(iso_date_key("2020-01-10"), iso_date_key("2020-01-10 00:01"));
         assert!(iso_date_key("2019-02-29").is_none());
         assert!(iso_date_key("2020-13-01").is_none());
         assert!(iso_date_key("2020-1-01").is_none());
         assert_eq!(
             iso_date_key("2020-01-01T09:30").as_deref(),
-            Some("2020-01-01 09:30")
+            Some("2020-01-01 09:30:00")
         );
         assert_eq!(
             iso_date_key("2020-01-01 09:30:59").as_deref(),

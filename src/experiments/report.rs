@@ -178,8 +178,7 @@ pub fn build(dirs: &[PathBuf], unverified: bool) -> Result<Report> {
                     ));
                 }
                 if *rc != config {
-                    let mut diffs = Vec::new();
-                    diff(rc, &config, "config", &mut diffs);
+                    let diffs = crate::io::json_differences("config", rc, &config);
                     return Err(refuse(
                         f,
                         format!(
@@ -258,26 +257,6 @@ pub fn build(dirs: &[PathBuf], unverified: bool) -> Result<Report> {
         rows,
         paired: paired_rows,
     })
-}
-
-fn diff(a: &Value, b: &Value, at: &str, out: &mut Vec<String>) {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            for k in keys {
-                diff(
-                    x.get(k).unwrap_or(&Value::Null),
-                    y.get(k).unwrap_or(&Value::Null),
-                    &format!("{at}.{k}"),
-                    out,
-                );
-            }
-        }
-        _ if a != b => out.push(format!("{at} ({a} vs {b})")),
-        _ => {}
-    }
 }
 
 /// The quantities of one folder, by key.

@@ -234,10 +234,10 @@ impl ResultFolder {
         if path.exists() {
             let old: Value = serde_json::from_slice(&crate::io::read_file(&path)?)
                 .map_err(|e| refuse(&path, format!("unreadable: {e}")))?;
-            let mut diffs = Vec::new();
-            for key in ["experiment", "config", "data"] {
-                diff_values(key, &old[key], &now[key], &mut diffs);
-            }
+            let diffs: Vec<String> = ["experiment", "config", "data"]
+                .iter()
+                .flat_map(|key| crate::io::json_differences(key, &old[*key], &now[*key]))
+                .collect();
             if !diffs.is_empty() {
                 return Err(refuse(
                     &path,
@@ -514,27 +514,6 @@ pub fn verify_manifest(dir: &Path) -> Result<Manifest> {
         return Err(refuse(&dir.join(&extra.path), "not listed in the manifest"));
     }
     Ok(manifest)
-}
-
-/// Names the fields (dotted paths) where two JSON values differ.
-fn diff_values(at: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
-    match (old, new) {
-        (Value::Object(a), Value::Object(b)) => {
-            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            for k in keys {
-                diff_values(
-                    &format!("{at}.{k}"),
-                    a.get(k).unwrap_or(&Value::Null),
-                    b.get(k).unwrap_or(&Value::Null),
-                    out,
-                );
-            }
-        }
-        _ if old != new => out.push(format!("{at} ({old} → {new})")),
-        _ => {}
-    }
 }
 
 /// What every `config.json` records: the experiment, the preset it started from, every resolved

@@ -532,7 +532,9 @@ impl<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer> Trainer<T, E
     /// trainer (built with the same policy architecture, environment and configuration).
     ///
     /// # Errors
-    /// [`Error::Format`] naming the file when it is corrupt or from a different run shape.
+    /// [`Error::Format`] naming the file when it is corrupt, from a different run shape, or made
+    /// with other settings (learning rate, mode, sampler, seed, …; the differing fields are
+    /// named; only `iterations`, `checkpoint_every` and `progress` may change).
     pub fn resume(&mut self, path: &Path) -> Result<()> {
         let fail = |reason: String| Error::Format {
             path: Some(path.to_path_buf()),
@@ -545,6 +547,24 @@ impl<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer> Trainer<T, E
             return Err(fail(format!(
                 "field `format` is {:?}, expected {CHECKPOINT_FORMAT:?}",
                 ck.format
+            )));
+        }
+        // A checkpoint continues the same run: every setting but the iteration budget, the
+        // checkpoint interval and progress printing must agree.
+        let settings = |c: &MtlConfig| {
+            let mut v = serde_json::to_value(c).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                for k in ["iterations", "checkpoint_every", "progress"] {
+                    o.remove(k);
+                }
+            }
+            v
+        };
+        let diffs = crate::io::json_differences("config", &settings(&ck.config), &settings(&self.config));
+        if !diffs.is_empty() {
+            return Err(fail(format!(
+                "made with other settings than this trainer's: {}",
+                diffs.join(", ")
             )));
         }
         if ck.params.len() != self.policy.num_params() {
