@@ -2,9 +2,8 @@
 //! minibatch B_t from R_t"; §6.2: minibatches of consecutive samples whose first index `n_b`
 //! is drawn from a geometric distribution favouring recent samples, as in Jiang et al. 2017).
 //!
-//! Three pieces, one per kind of environment:
-//! * [`ReplayBuffer`] — a FIFO buffer of transitions `(x_n, a_n, r_n, x_{n+1})` ([`Transition`])
-//!   with uniform minibatches, for environments that are rolled out (synthetic, federated).
+//! Two pieces for the data-driven environments (the rolled-out ones, synthetic and federated,
+//! keep their own per-task sample stores):
 //! * [`IndexReplay`] — for data-driven environments (portfolio) whose "transitions" are the
 //!   time indices `n ∈ [start, end)` of a fixed data set: a minibatch is the block
 //!   `n_b, …, n_b + B − 1` and only `n_b` is random ([`StartDistribution`]).
@@ -18,128 +17,6 @@
 use crate::error::{check_finite, Error, Result};
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
-
-// ---------------------------------------------------------------------------------------------
-// Transitions and the FIFO buffer
-// ---------------------------------------------------------------------------------------------
-
-/// One transition `(x_n, a_n, r_n, x_{n+1})` of Algorithm 1, with the end-of-episode flag.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Transition {
-    /// State `x_n` (entity states concatenated, row-major `[entities][features]`).
-    pub state: Vec<f64>,
-    /// Action `a_n` (an allocation over the task's entities).
-    pub action: Vec<f64>,
-    /// Reward `r_n`.
-    pub reward: f64,
-    /// Next state `x_{n+1}`.
-    pub next_state: Vec<f64>,
-    /// Whether `x_{n+1}` is terminal (`n + 1 = N`).
-    pub done: bool,
-}
-
-impl Transition {
-    /// Checks that every number in the transition is finite.
-    ///
-    /// # Errors
-    /// [`Error::NonFinite`] naming `state`, `action`, `reward` or `next_state`.
-    pub fn check_finite(&self) -> Result<()> {
-        check_finite("state", &self.state)?;
-        check_finite("action", &self.action)?;
-        check_finite("reward", std::slice::from_ref(&self.reward))?;
-        check_finite("next_state", &self.next_state)
-    }
-}
-
-/// A bounded FIFO replay buffer `R_t` (Algorithm 1): pushing into a full buffer evicts the
-/// oldest item. Generic over the item type (usually [`Transition`]).
-#[derive(Clone, Debug, PartialEq)]
-pub struct ReplayBuffer<Tr> {
-    capacity: usize,
-    items: VecDeque<Tr>,
-}
-
-impl<Tr> ReplayBuffer<Tr> {
-    /// An empty buffer holding at most `capacity` items. Memory is allocated as items arrive.
-    ///
-    /// # Errors
-    /// [`Error::InvalidParameter`] (`capacity`) if `capacity == 0`.
-    pub fn new(capacity: usize) -> Result<Self> {
-        if capacity == 0 {
-            return Err(Error::param(
-                "capacity",
-                0,
-                "a replay buffer must hold at least one item",
-            ));
-        }
-        Ok(ReplayBuffer {
-            capacity,
-            items: VecDeque::new(),
-        })
-    }
-
-    /// Appends `item`; if the buffer was full, removes and returns the oldest item. O(1)
-    /// amortised.
-    pub fn push(&mut self, item: Tr) -> Option<Tr> {
-        let evicted = if self.items.len() == self.capacity {
-            self.items.pop_front()
-        } else {
-            None
-        };
-        self.items.push_back(item);
-        evicted
-    }
-
-    /// Number of stored items.
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    /// Whether the buffer is empty.
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
-    /// The maximum number of items.
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    /// Item `i`, counting from the oldest (`0`) to the newest (`len − 1`).
-    pub fn get(&self, i: usize) -> Option<&Tr> {
-        self.items.get(i)
-    }
-
-    /// The items from oldest to newest.
-    pub fn iter(&self) -> impl Iterator<Item = &Tr> {
-        self.items.iter()
-    }
-
-    /// Removes every item.
-    pub fn clear(&mut self) {
-        self.items.clear();
-    }
-
-    /// A minibatch of `batch_size` items drawn uniformly **with replacement**: each entry is
-    /// item `i` with probability `1 / len`, independently. O(B).
-    ///
-    /// # Errors
-    /// [`Error::InvalidParameter`] (`replay buffer`) if the buffer is empty.
-    pub fn sample_uniform<R: Rng + ?Sized>(&self, rng: &mut R, batch_size: usize) -> Result<Vec<&Tr>> {
-        let n = self.items.len();
-        if n == 0 {
-            return Err(Error::param(
-                "replay buffer",
-                "empty",
-                "cannot sample a minibatch from an empty replay buffer",
-            ));
-        }
-        Ok((0..batch_size)
-            .map(|_| &self.items[rng.random_range(0..n)])
-            .collect())
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Index replay with geometric starts
@@ -502,24 +379,6 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
-
-    #[test]
-    fn fifo_eviction() {
-        let mut b = ReplayBuffer::new(2).unwrap();
-        assert!(b.push(1).is_none());
-        assert!(b.push(2).is_none());
-        assert_eq!(b.push(3), Some(1));
-        assert_eq!(b.iter().copied().collect::<Vec<_>>(), vec![2, 3]);
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let s = b.sample_uniform(&mut rng, 100).unwrap();
-        assert_eq!(s.len(), 100);
-        assert!(s.iter().all(|&&x| x == 2 || x == 3));
-        assert!(ReplayBuffer::<i32>::new(0).is_err());
-        assert!(ReplayBuffer::<i32>::new(3)
-            .unwrap()
-            .sample_uniform(&mut rng, 1)
-            .is_err());
-    }
 
     #[test]
     fn starts_stay_in_range() {

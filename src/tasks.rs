@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// ChaCha stream used by [`draw_tasks`], so that it is independent of [`split_entities`] even
 /// when both get the same seed.
@@ -38,99 +38,6 @@ fn rng_for(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);
     rng
-}
-
-/// The universe `U` of `M` named entities (§5); entities are referred to by their index.
-///
-/// Names are unique. (De)serialises as `{"names": [...]}`; deserialisation re-checks the
-/// invariants of [`Universe::new`].
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "UniverseRepr")]
-pub struct Universe {
-    names: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct UniverseRepr {
-    names: Vec<String>,
-}
-
-impl TryFrom<UniverseRepr> for Universe {
-    type Error = Error;
-    fn try_from(r: UniverseRepr) -> Result<Self> {
-        Universe::new(r.names)
-    }
-}
-
-impl Universe {
-    /// A universe with the given entity names, in order (entity `i` is `names[i]`).
-    ///
-    /// # Errors
-    /// [`Error::InvalidParameter`] (`names`) if there are no names, or if a name occurs twice
-    /// (the error gives the name and both indices).
-    pub fn new<I, S>(names: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        let names: Vec<String> = names.into_iter().map(Into::into).collect();
-        if names.is_empty() {
-            return Err(Error::param(
-                "names",
-                "[]",
-                "a universe needs at least one entity",
-            ));
-        }
-        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(names.len());
-        for (i, name) in names.iter().enumerate() {
-            if let Some(first) = seen.insert(name.as_str(), i) {
-                return Err(Error::param(
-                    "names",
-                    format!("{name:?}"),
-                    format!("duplicate entity name (at indices {first} and {i})"),
-                ));
-            }
-        }
-        Ok(Universe { names })
-    }
-
-    /// A universe of `size` entities named `"e0"`, `"e1"`, …, `"e{size−1}"`.
-    ///
-    /// # Errors
-    /// [`Error::InvalidParameter`] (`M`) if `size == 0`.
-    pub fn with_size(size: usize) -> Result<Self> {
-        if size == 0 {
-            return Err(Error::param("M", 0, "a universe needs at least one entity"));
-        }
-        Ok(Universe {
-            names: (0..size).map(|i| format!("e{i}")).collect(),
-        })
-    }
-
-    /// The number of entities `M`.
-    pub fn len(&self) -> usize {
-        self.names.len()
-    }
-
-    /// Always `false`: a universe has at least one entity.
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-
-    /// All entity names, by index.
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
-
-    /// The name of entity `i`, or `None` if `i ≥ M`.
-    pub fn name(&self, i: usize) -> Option<&str> {
-        self.names.get(i).map(String::as_str)
-    }
-
-    /// The index of the entity called `name`, if any (linear scan, O(M)).
-    pub fn index_of(&self, name: &str) -> Option<usize> {
-        self.names.iter().position(|n| n == name)
-    }
 }
 
 /// A task `U_t ⊆ U` (§5): a non-empty list of distinct entity indices into a [`Universe`].
@@ -466,49 +373,13 @@ pub fn split_entities(universe_size: usize, holdout: usize, seed: u64) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     fn param_name(e: Error) -> &'static str {
         match e {
             Error::InvalidParameter { name, .. } => name,
             other => panic!("expected InvalidParameter, got {other:?}"),
         }
-    }
-
-    #[test]
-    fn universe_construction() {
-        let u = Universe::new(["AAPL", "MSFT", "GOOG"]).unwrap();
-        assert_eq!(u.len(), 3);
-        assert!(!u.is_empty());
-        assert_eq!(u.name(1), Some("MSFT"));
-        assert_eq!(u.name(3), None);
-        assert_eq!(u.index_of("GOOG"), Some(2));
-        assert_eq!(u.index_of("IBM"), None);
-        assert_eq!(u.names().len(), 3);
-
-        let e = Universe::new(["a", "b", "a"]).unwrap_err();
-        let msg = e.to_string();
-        assert!(
-            msg.contains("\"a\"") && msg.contains('0') && msg.contains('2'),
-            "{msg}"
-        );
-        assert_eq!(
-            param_name(Universe::new(Vec::<String>::new()).unwrap_err()),
-            "names"
-        );
-
-        let u = Universe::with_size(4).unwrap();
-        assert_eq!(u.names(), ["e0", "e1", "e2", "e3"]);
-        assert_eq!(param_name(Universe::with_size(0).unwrap_err()), "M");
-    }
-
-    #[test]
-    fn universe_serde_validates() {
-        let u = Universe::with_size(2).unwrap();
-        let json = serde_json::to_string(&u).unwrap();
-        assert_eq!(json, r#"{"names":["e0","e1"]}"#);
-        assert_eq!(serde_json::from_str::<Universe>(&json).unwrap(), u);
-        assert!(serde_json::from_str::<Universe>(r#"{"names":["x","x"]}"#).is_err());
-        assert!(serde_json::from_str::<Universe>(r#"{"names":[]}"#).is_err());
     }
 
     #[test]

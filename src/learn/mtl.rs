@@ -158,8 +158,8 @@ impl Mode {
 ///
 /// # Errors
 /// [`Error::Diverged`] as described, or when the optimiser rejects the step.
-pub fn guarded_step<T: Scalar>(
-    optimizer: &mut Adam,
+pub fn guarded_step<T: Scalar, O: Optimizer<T>>(
+    optimizer: &mut O,
     params: &mut [T],
     grad: &mut [T],
     loss: f64,

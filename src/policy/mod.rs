@@ -159,34 +159,6 @@ impl<T: Scalar> Workspace<T> {
     }
 }
 
-/// A map from a batch of entity states to allocations on the simplex, one row per batch element.
-pub trait Policy<T: Scalar> {
-    /// Writes the allocations for `input` into `out` (`[batch][entities]`).
-    ///
-    /// # Errors
-    /// Shape mismatches and non-finite inputs.
-    fn allocate_into(&self, input: &Input<'_, T>, out: &mut [T]) -> Result<()>;
-}
-
-/// The equal allocation `a_i = 1/m` (Equal CRP in the portfolio setting): the policy every
-/// learned one is compared against.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct EqualAllocation;
-
-impl<T: Scalar> Policy<T> for EqualAllocation {
-    fn allocate_into(&self, input: &Input<'_, T>, out: &mut [T]) -> Result<()> {
-        let n = input.shape.rows();
-        if out.len() != n {
-            return Err(Error::shape("allocation output", n, out.len()));
-        }
-        if input.shape.entities == 0 {
-            return Err(Error::param("entities", 0, "a task needs at least one entity"));
-        }
-        out.fill(T::one() / T::of(input.shape.entities as f64));
-        Ok(())
-    }
-}
-
 /// The permutation-equivariant policy: configuration, parameter layout and the flat parameter
 /// vector θ.
 #[derive(Clone, Debug, PartialEq)]
@@ -513,16 +485,4 @@ unsafe fn backward_avx2<T: Scalar>(
     want_dx: bool,
 ) {
     backward_impl::<T, true>(p, ws, shape, dl_da, grad, want_dx)
-}
-
-impl<T: Scalar> Policy<T> for EquivariantPolicy<T> {
-    fn allocate_into(&self, input: &Input<'_, T>, out: &mut [T]) -> Result<()> {
-        let n = input.shape.rows();
-        if out.len() != n {
-            return Err(Error::shape("allocation output", n, out.len()));
-        }
-        let mut ws = Workspace::new();
-        out.copy_from_slice(self.forward(input, &mut ws)?);
-        Ok(())
-    }
 }
