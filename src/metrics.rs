@@ -128,42 +128,6 @@ pub fn gain_over(a: &Metrics, b: &Metrics) -> f64 {
     a.final_wealth / b.final_wealth - 1.0
 }
 
-/// Mean and spread of a metric over repeated experiments (Figs. 3–4).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Spread {
-    /// Arithmetic mean.
-    pub mean: f64,
-    /// Sample standard deviation (`N − 1` in the denominator; 0 for fewer than two values).
-    pub std: f64,
-    /// Smallest value.
-    pub min: f64,
-    /// Largest value.
-    pub max: f64,
-    /// Number of values.
-    pub n: usize,
-}
-
-/// Mean, sample standard deviation, minimum and maximum of `values` (all 0 for an empty slice).
-pub fn spread(values: &[f64]) -> Spread {
-    let n = values.len();
-    if n == 0 {
-        return Spread::default();
-    }
-    let mean = values.iter().sum::<f64>() / n as f64;
-    let std = if n >= 2 {
-        (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-    } else {
-        0.0
-    };
-    Spread {
-        mean,
-        std,
-        min: values.iter().copied().fold(f64::INFINITY, f64::min),
-        max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        n,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,7 +153,5 @@ mod tests {
         let first_loss = Metrics::from_period_returns(&[0.8, 1.5], &[]);
         assert!((first_loss.max_drawdown - 0.2).abs() < 1e-12);
         assert!((gain_over(&m, &first_loss) - (1.188 / 1.2 - 1.0)).abs() < 1e-12);
-        let s = spread(&[1.0, 2.0, 3.0]);
-        assert_eq!((s.mean, s.std, s.min, s.max, s.n), (2.0, 1.0, 1.0, 3.0, 3));
     }
 }

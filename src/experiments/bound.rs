@@ -1127,26 +1127,14 @@ fn run_family(cfg: &BoundConfig, job: &Job) -> Result<FamilyOutput> {
     Ok((rows, record, policy_set))
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    Some(if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        0.5 * (v[m - 1] + v[m])
-    })
+/// The median (`None` when empty), by [`crate::stats::quantile`].
+fn median(v: Vec<f64>) -> Option<f64> {
+    (!v.is_empty()).then(|| crate::stats::quantile(&v, 0.5))
 }
 
+/// The mean of the values (NaN when none), by [`crate::stats::mean`].
 fn mean(v: impl Iterator<Item = f64>) -> f64 {
-    let (s, n) = v.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
-    if n == 0 {
-        f64::NAN
-    } else {
-        s / n as f64
-    }
+    crate::stats::mean(&v.collect::<Vec<_>>())
 }
 
 fn summarise(rows: &[BoundRow], cfg: &BoundConfig, spreads: &[Option<f64>]) -> BoundSummary {

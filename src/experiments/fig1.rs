@@ -54,6 +54,7 @@ use super::runner::{self, ExperimentConfig};
 use crate::envs::synthetic::SyntheticAllocation;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
+use crate::plot::{line_chart, Series};
 use crate::simplex::softmax;
 use crate::theory::features::{AllocationFeatures, AllocationState};
 use crate::theory::lspi::{lspi, LspiConfig, Sample};
@@ -331,46 +332,12 @@ pub fn candidate_set(
     Ok(out)
 }
 
-/// Two-sided 95% critical values `t_{0.975, ν}` of Student's t for ν = 1 … 30.
-const T975: [f64; 30] = [
-    12.706_205, 4.302_653, 3.182_446, 2.776_445, 2.570_582, 2.446_912, 2.364_624, 2.306_004, 2.262_157,
-    2.228_139, 2.200_985, 2.178_813, 2.160_369, 2.144_787, 2.131_450, 2.119_905, 2.109_816, 2.100_922,
-    2.093_024, 2.085_963, 2.079_614, 2.073_873, 2.068_658, 2.063_899, 2.059_539, 2.055_529, 2.051_831,
-    2.048_407, 2.045_230, 2.042_272,
-];
-
-/// The 0.975 quantile of Student's t with `ν = df` degrees of freedom: a table for ν ≤ 30,
-/// otherwise the Cornish–Fisher expansion around `z = 1.95996`,
-/// `z + (z³+z)/(4ν) + (5z⁵+16z³+3z)/(96ν²) + (3z⁷+19z⁵+17z³−15z)/(384ν³)` (error < 1e-5 for
-/// ν > 30). `∞` for `df = 0`.
-pub fn t_quantile_975(df: usize) -> f64 {
-    let z: f64 = 1.959_963_984_540_054;
-    match df {
-        0 => f64::INFINITY,
-        1..=30 => T975[df - 1],
-        _ => {
-            let v = df as f64;
-            let (z3, z5, z7) = (z.powi(3), z.powi(5), z.powi(7));
-            z + (z3 + z) / (4.0 * v)
-                + (5.0 * z5 + 16.0 * z3 + 3.0 * z) / (96.0 * v * v)
-                + (3.0 * z7 + 19.0 * z5 + 17.0 * z3 - 15.0 * z) / (384.0 * v * v * v)
-        }
-    }
-}
-
-/// `(mean, mean − t·s/√n, mean + t·s/√n)` with the sample standard deviation `s`.
+/// Mean and 95 % t interval (see [`crate::stats::Interval::t95`]).
 fn mean_ci(v: &[f64]) -> (f64, f64, f64) {
-    let n = v.len();
-    let mean = v.iter().sum::<f64>() / n as f64;
-    if n < 2 {
-        return (mean, mean, mean);
-    }
-    let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1) as f64;
-    let h = t_quantile_975(n - 1) * (var / n as f64).sqrt();
-    (mean, mean - h, mean + h)
+    let i = crate::stats::Interval::t95(v);
+    (i.mean, i.lo, i.hi)
 }
 
-/// SplitMix64: decorrelates the per-repetition seeds derived from the master seed.
 fn mix(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -739,287 +706,82 @@ pub fn write_results(results: &Fig1Results, out_dir: &Path) -> Result<()> {
                 .find(|r| r.epsilon == eps && r.experiment == name)
                 .map_or(f64::NAN, |r| r.mean)
         };
-        let svg = svg_plot(&Plot {
-            title: format!("ε = {eps}: true expected reward of the greedy LSPI policy"),
-            x_label: "N (training samples, log scale)".into(),
-            y_label: "expected reward".into(),
-            log_x: true,
-            series: vec![
-                Series {
-                    label: "real (N i.i.d. samples)".into(),
-                    color: "#1f77b4",
-                    points: series("real"),
-                },
-                Series {
-                    label: format!("augmented ({} real + permutations)", results.config.real_samples),
-                    color: "#d62728",
-                    points: series("augmented"),
-                },
-            ],
-            hlines: vec![
-                ("best candidate".into(), reference("best_candidate"), "#2ca02c"),
-                ("uniform".into(), reference("uniform"), "#7f7f7f"),
-            ],
-        });
-        write_atomic(&out_dir.join(format!("curves_eps{eps:.2}.svg")), svg.as_bytes())?;
+        // N on a log scale: the x axis is log₁₀ N.
+        let lg = |pts: Vec<(f64, f64, f64, f64)>| -> Vec<(f64, f64, f64, f64)> {
+            pts.into_iter()
+                .map(|(n, m, lo, hi)| (n.log10(), m, lo, hi))
+                .collect()
+        };
+        let curve = |name: String, pts: Vec<(f64, f64, f64, f64)>| Series {
+            name,
+            points: pts.iter().map(|p| (p.0, p.1)).collect(),
+            band: pts.iter().map(|p| (p.0, p.2, p.3)).collect(),
+            scatter: false,
+        };
+        let (real, aug) = (lg(series("real")), lg(series("augmented")));
+        let x_range = real
+            .iter()
+            .map(|p| p.0)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+                (a.min(x), b.max(x))
+            });
+        let mut lines = vec![
+            curve("real (N i.i.d. samples), 95 % CI".into(), real),
+            curve(
+                format!(
+                    "augmented ({} real + permutations), 95 % CI",
+                    results.config.real_samples
+                ),
+                aug,
+            ),
+        ];
+        for (label, name) in [("best candidate", "best_candidate"), ("uniform", "uniform")] {
+            let v = reference(name);
+            if v.is_finite() && x_range.0.is_finite() {
+                lines.push(Series::new(label, vec![(x_range.0, v), (x_range.1, v)]));
+            }
+        }
+        line_chart(
+            &out_dir.join(format!("curves_eps{eps:.2}.svg")),
+            &format!("ε = {eps}: true expected reward of the greedy LSPI policy"),
+            "log₁₀ N (training samples)",
+            "expected reward",
+            &lines,
+        )?;
     }
-    let gap_points = results
+    let n = results.summary.first().map_or(0, |s| s.n);
+    let gap = Series {
+        name: "real − augmented, 95 % CI".into(),
+        points: results.summary.iter().map(|s| (s.epsilon, s.gap)).collect(),
+        band: results
+            .summary
+            .iter()
+            .map(|s| (s.epsilon, s.gap_ci_low, s.gap_ci_high))
+            .collect(),
+        scatter: false,
+    };
+    let eps_range = results
         .summary
         .iter()
-        .map(|s| (s.epsilon, s.gap, s.gap_ci_low, s.gap_ci_high))
-        .collect();
-    let n = results.summary.first().map_or(0, |s| s.n);
-    let svg = svg_plot(&Plot {
-        title: format!("gap real − augmented at N = {n}"),
-        x_label: "ε = max β − min β".into(),
-        y_label: "reward gap".into(),
-        log_x: false,
-        series: vec![Series {
-            label: "real − augmented (95% CI)".into(),
-            color: "#9467bd",
-            points: gap_points,
-        }],
-        hlines: vec![("0".into(), 0.0, "#7f7f7f")],
-    });
-    write_atomic(&out_dir.join("gap.svg"), svg.as_bytes())
-}
-
-struct Series {
-    label: String,
-    color: &'static str,
-    /// `(x, mean, low, high)`.
-    points: Vec<(f64, f64, f64, f64)>,
-}
-
-struct Plot {
-    title: String,
-    x_label: String,
-    y_label: String,
-    log_x: bool,
-    series: Vec<Series>,
-    hlines: Vec<(String, f64, &'static str)>,
-}
-
-fn nice_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    let span = (hi - lo).max(1e-12);
-    let raw = span / 5.0;
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|m| m * mag)
-        .find(|s| span / s <= 6.0)
-        .unwrap_or(10.0 * mag);
-    let mut t = (lo / step).ceil() * step;
-    let mut out = Vec::new();
-    while t <= hi + 1e-9 * step {
-        out.push(if t.abs() < 1e-12 * step { 0.0 } else { t });
-        t += step;
-    }
-    out
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
-
-/// A small hand-written SVG line plot with 95% bands (or error bars for a single series) and
-/// dashed horizontal reference lines.
-fn svg_plot(p: &Plot) -> String {
-    let (w, h) = (640.0, 420.0);
-    let (left, right, top, bottom) = (70.0, 20.0, 40.0, 110.0);
-    let (pw, ph) = (w - left - right, h - top - bottom);
-    let tx = |x: f64| if p.log_x { x.max(1e-300).log10() } else { x };
-    let mut xs: Vec<f64> = p
-        .series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|q| tx(q.0)))
-        .collect();
-    let mut ys: Vec<f64> = p
-        .series
-        .iter()
-        .flat_map(|s| s.points.iter().flat_map(|q| [q.2, q.3]))
-        .collect();
-    ys.extend(p.hlines.iter().map(|l| l.1));
-    xs.retain(|v| v.is_finite());
-    ys.retain(|v| v.is_finite());
-    let fold = |v: &[f64]| {
-        v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+        .map(|s| s.epsilon)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
             (a.min(x), b.max(x))
-        })
-    };
-    let (mut x0, mut x1) = fold(&xs);
-    let (mut y0, mut y1) = fold(&ys);
-    if !(x0.is_finite() && x1 > x0) {
-        (x0, x1) = (x0.min(0.0), x0.max(0.0) + 1.0);
-    }
-    if !(y0.is_finite() && y1 > y0) {
-        (y0, y1) = (y0.min(0.0) - 1.0, y1.max(0.0) + 1.0);
-    }
-    let pad = 0.05 * (y1 - y0);
-    let (y0, y1) = (y0 - pad, y1 + pad);
-    let xpad = 0.03 * (x1 - x0);
-    let (x0, x1) = (x0 - xpad, x1 + xpad);
-    let sx = |x: f64| left + (tx(x) - x0) / (x1 - x0) * pw;
-    let sy = |y: f64| top + (y1 - y) / (y1 - y0) * ph;
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = write!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
-    let _ = write!(
-        s,
-        r#"<text x="{}" y="22" text-anchor="middle" font-size="14">{}</text>"#,
-        w / 2.0,
-        esc(&p.title)
-    );
-    // Axes and ticks.
-    let _ = write!(
-        s,
-        r#"<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#
-    );
-    for t in nice_ticks(y0, y1) {
-        let y = sy(t);
-        let _ = write!(
-            s,
-            r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
-            left + pw,
-            left - 5.0,
-            y + 4.0,
-            fmt_tick(t)
-        );
-    }
-    let xticks: Vec<f64> = if p.log_x {
-        let mut v: Vec<f64> = p
-            .series
-            .iter()
-            .flat_map(|s| s.points.iter().map(|q| q.0))
-            .collect();
-        v.sort_by(|a, b| a.total_cmp(b));
-        v.dedup();
-        v
-    } else {
-        nice_ticks(x0, x1)
-    };
-    for t in xticks {
-        let x = sx(t);
-        let _ = write!(
-            s,
-            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{top}" y2="{}" stroke="#eee"/><text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"##,
-            top + ph,
-            top + ph + 16.0,
-            fmt_tick(t)
-        );
-    }
-    let _ = write!(
-        s,
-        r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
-        left + pw / 2.0,
-        top + ph + 34.0,
-        esc(&p.x_label)
-    );
-    let _ = write!(
-        s,
-        r#"<text transform="translate(16 {}) rotate(-90)" text-anchor="middle">{}</text>"#,
-        top + ph / 2.0,
-        esc(&p.y_label)
-    );
-    let mut legend: Vec<(String, &str, bool)> = Vec::new();
-    for (label, y, color) in &p.hlines {
-        if y.is_finite() {
-            let yy = sy(*y);
-            let _ = write!(
-                s,
-                r#"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="{color}" stroke-dasharray="6 4"/>"#,
-                left + pw
-            );
-            legend.push((label.clone(), color, true));
-        }
-    }
-    for ser in &p.series {
-        let pts = &ser.points;
-        if pts.len() > 1 {
-            let mut band = String::new();
-            for q in pts {
-                let _ = write!(band, "{:.1},{:.1} ", sx(q.0), sy(q.3));
-            }
-            for q in pts.iter().rev() {
-                let _ = write!(band, "{:.1},{:.1} ", sx(q.0), sy(q.2));
-            }
-            let _ = write!(
-                s,
-                r#"<polygon points="{}" fill="{}" fill-opacity="0.18" stroke="none"/>"#,
-                band.trim_end(),
-                ser.color
-            );
-            let line: Vec<String> = pts
-                .iter()
-                .map(|q| format!("{:.1},{:.1}", sx(q.0), sy(q.1)))
-                .collect();
-            let _ = write!(
-                s,
-                r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2"/>"#,
-                line.join(" "),
-                ser.color
-            );
-        }
-        for q in pts {
-            let (x, y) = (sx(q.0), sy(q.1));
-            let _ = write!(
-                s,
-                r#"<line x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}" stroke="{}"/><circle cx="{x:.1}" cy="{y:.1}" r="3" fill="{}"/>"#,
-                sy(q.2),
-                sy(q.3),
-                ser.color,
-                ser.color
-            );
-        }
-        legend.push((ser.label.clone(), ser.color, false));
-    }
-    for (i, (label, color, dashed)) in legend.iter().enumerate() {
-        let (col, row) = (i % 2, i / 2);
-        let x = left + col as f64 * pw / 2.0;
-        let y = top + ph + 56.0 + row as f64 * 18.0;
-        let dash = if *dashed { r#" stroke-dasharray="6 4""# } else { "" };
-        let _ = write!(
-            s,
-            r#"<line x1="{x}" x2="{}" y1="{y}" y2="{y}" stroke="{color}" stroke-width="2"{dash}/><text x="{}" y="{}">{}</text>"#,
-            x + 24.0,
-            x + 30.0,
-            y + 4.0,
-            esc(label)
-        );
-    }
-    s.push_str("</svg>\n");
-    s
-}
-
-fn fmt_tick(t: f64) -> String {
-    if t == t.round() && t.abs() < 1e6 {
-        format!("{t:.0}")
-    } else {
-        let s = format!("{t:.3}");
-        s.trim_end_matches('0').to_string()
-    }
+        });
+    line_chart(
+        &out_dir.join("gap.svg"),
+        &format!("gap real − augmented at N = {n}"),
+        "ε = max β − min β",
+        "reward gap",
+        &[
+            gap,
+            Series::new("0", vec![(eps_range.0, 0.0), (eps_range.1, 0.0)]),
+        ],
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn t_quantiles_are_close_to_tables() {
-        for (df, t) in [
-            (3, 3.182_446),
-            (9, 2.262_157),
-            (30, 2.042_272),
-            (31, 2.039_513),
-            (49, 2.009_575),
-            (1000, 1.962_339),
-        ] {
-            assert!((t_quantile_975(df) - t).abs() < 1e-5, "df {df}");
-        }
-    }
 
     #[test]
     fn candidates_are_on_the_simplex() {
