@@ -8,6 +8,7 @@
 
 pub mod idx;
 pub mod locate;
+pub mod mdp;
 pub mod planted;
 pub mod prices;
 
