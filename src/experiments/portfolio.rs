@@ -576,8 +576,8 @@ struct Run {
     experiment: usize,
     tasks: usize,
     mode: Mode,
-    /// Training task index (STL) or usize::MAX (multi-task).
-    task: usize,
+    /// The training task an STL run trains on; `None` for a multi-task run (all tasks).
+    task: Option<usize>,
     /// Index into `learning_rates`.
     lr: usize,
 }
@@ -755,7 +755,8 @@ fn train_run(
     let seed = cfg
         .seed
         .wrapping_add(7919 * (r.experiment as u64 + 1))
-        .wrapping_add(104_729 * r.task.min(10_000) as u64)
+        // (10 000 stands for "all tasks" in the seed, as before the field became an Option.)
+        .wrapping_add(104_729 * r.task.map_or(10_000, |t| t.min(10_000)) as u64)
         ^ ((r.tasks as u64) << 40)
         ^ ((r.mode as u64) << 48)
         ^ ((r.lr as u64) << 56);
@@ -807,7 +808,7 @@ fn train_run(
     };
     let mut snapshots = vec![snapshot(0, &trainer.policy)?];
     let (mut best, mut since) = (0usize, 0usize);
-    let record = r.mode == Mode::Stl && r.experiment == 0 && r.task == 0;
+    let record = r.mode == Mode::Stl && r.experiment == 0 && r.task == Some(0);
     let mut diagnostics = Vec::new();
     for it in 1..=iterations {
         let (_, stats) = trainer.step()?;
@@ -887,7 +888,7 @@ pub fn run_in(
                         experiment: e,
                         tasks: k,
                         mode: Mode::Stl,
-                        task,
+                        task: Some(task),
                         lr,
                     });
                 }
@@ -896,7 +897,7 @@ pub fn run_in(
                         experiment: e,
                         tasks: k,
                         mode,
-                        task: usize::MAX,
+                        task: None,
                         lr,
                     });
                 }
@@ -907,21 +908,16 @@ pub fn run_in(
         .par_iter()
         .map(|r| {
             let all = &draws[r.experiment].train_tasks[r.tasks];
-            let tasks = if r.mode == Mode::Stl {
-                vec![all[r.task].clone()]
-            } else {
-                all.clone()
+            let tasks = match r.task {
+                Some(t) => vec![all[t].clone()],
+                None => all.clone(),
             };
             let key = format!(
                 "run-e{}-k{}-{}-t{}-lr{}",
                 r.experiment,
                 r.tasks,
                 mode_name(r.mode).replace('-', ""),
-                if r.mode == Mode::Stl {
-                    r.task.to_string()
-                } else {
-                    "all".into()
-                },
+                r.task.map_or_else(|| "all".to_string(), |t| t.to_string()),
                 r.lr
             );
             let train = || train_run(cfg, &plan, &market, &env_cfg, r, tasks);
@@ -936,11 +932,7 @@ pub fn run_in(
                 r.experiment,
                 cfg.task_counts[r.tasks],
                 mode_name(r.mode),
-                if r.mode == Mode::Stl {
-                    format!(" task {}", r.task)
-                } else {
-                    String::new()
-                },
+                r.task.map_or_else(String::new, |t| format!(" task {t}")),
                 cfg.learning_rates[r.lr],
                 out.snapshots
                     .last()
@@ -1029,10 +1021,9 @@ pub fn run_in(
                 let per_run: Vec<Vec<f64>> = idx
                     .par_iter()
                     .map(|&i| {
-                        let tasks = if mode == Mode::Stl {
-                            std::slice::from_ref(&draw.train_tasks[k][runs[i].task])
-                        } else {
-                            &draw.train_tasks[k][..]
+                        let tasks = match runs[i].task {
+                            Some(t) => std::slice::from_ref(&draw.train_tasks[k][t]),
+                            None => &draw.train_tasks[k][..],
                         };
                         (0..outputs[i].snapshots.len())
                             .map(|j| {
@@ -1142,59 +1133,7 @@ pub fn run_in(
             }
         }
         // Baselines on every task of the experiment (training tasks of the largest T, and held-out).
-        let k = cfg.task_counts.len() - 1;
-        let sets = [("train", &draw.train_tasks[k]), ("holdout", &draw.holdout_tasks)];
-        for (set, tasks) in sets {
-            for (j, assets) in tasks.iter().enumerate() {
-                let test = test_rel(assets);
-                let m = assets.len();
-                let base = ecrp(assets)?;
-                let before_test = rel(assets, 0, test_from);
-                let mut strategies: Vec<(String, Box<dyn OnlineStrategy>)> = vec![
-                    ("Equal CRP".into(), Box::new(baselines::EqualCrp)),
-                    ("Buy and hold".into(), Box::new(baselines::BuyAndHold::default())),
-                    (
-                        "Best asset (hindsight)".into(),
-                        Box::new(baselines::BestAsset::fit(&test, m)?),
-                    ),
-                    (
-                        "BCRP (fitted on training days)".into(),
-                        Box::new(baselines::Bcrp::fit(&before_test, m)?),
-                    ),
-                    (
-                        "OLMAR".into(),
-                        Box::new(
-                            baselines::Olmar::new(cfg.olmar_window, cfg.olmar_epsilon)?
-                                .with_warmup(baselines::olmar::OlmarWarmup::Universal),
-                        ),
-                    ),
-                    (
-                        "PAMR".into(),
-                        Box::new(baselines::Pamr::new(cfg.pamr_epsilon, 0, 500.0)?),
-                    ),
-                    (
-                        format!("Momentum ({} days)", cfg.momentum_window),
-                        Box::new(
-                            baselines::Momentum::new(cfg.momentum_window)?.with_prelude(&before_test, m)?,
-                        ),
-                    ),
-                ];
-                for (name, s) in strategies.iter_mut() {
-                    let met = Metrics::from_backtest(&baselines::backtest(s.as_mut(), &test, m, fee)?);
-                    results.push(MethodResult {
-                        experiment: e,
-                        tasks: 0,
-                        method: name.clone(),
-                        task_set: set.into(),
-                        task: j,
-                        gain_over_ecrp: crate::metrics::gain_over(&met, &base),
-                        metrics: met,
-                        lr: None,
-                        epochs: None,
-                    });
-                }
-            }
-        }
+        results.extend(baseline_results(cfg, mk, e, draw, plan.test_days, fee)?);
     }
     Ok(PortfolioResults {
         config: cfg.clone(),
@@ -1206,6 +1145,76 @@ pub fn run_in(
         fig2,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Protocol step 5 for the baselines: every classic strategy back-tested on the test days of
+/// every task of experiment `e` (the training tasks of the largest `T` and the held-out tasks),
+/// with the same fee; BCRP and momentum see the days before the test period only.
+fn baseline_results(
+    cfg: &PortfolioExperimentConfig,
+    mk: &Market,
+    e: usize,
+    draw: &Draw,
+    (test_from, test_to): (usize, usize),
+    fee: Fee,
+) -> Result<Vec<MethodResult>> {
+    let rel = |assets: &[usize], from: usize, to: usize| -> Vec<f64> {
+        (from..to)
+            .flat_map(|d| assets.iter().map(move |&a| mk.relative(d, a)))
+            .collect()
+    };
+    let mut results = Vec::new();
+    let k = cfg.task_counts.len() - 1;
+    for (set, tasks) in [("train", &draw.train_tasks[k]), ("holdout", &draw.holdout_tasks)] {
+        for (j, assets) in tasks.iter().enumerate() {
+            let test = rel(assets, test_from, test_to);
+            let m = assets.len();
+            let base = Metrics::from_backtest(&baselines::backtest(&mut baselines::EqualCrp, &test, m, fee)?);
+            let before_test = rel(assets, 0, test_from);
+            let mut strategies: Vec<(String, Box<dyn OnlineStrategy>)> = vec![
+                ("Equal CRP".into(), Box::new(baselines::EqualCrp)),
+                ("Buy and hold".into(), Box::new(baselines::BuyAndHold::default())),
+                (
+                    "Best asset (hindsight)".into(),
+                    Box::new(baselines::BestAsset::fit(&test, m)?),
+                ),
+                (
+                    "BCRP (fitted on training days)".into(),
+                    Box::new(baselines::Bcrp::fit(&before_test, m)?),
+                ),
+                (
+                    "OLMAR".into(),
+                    Box::new(
+                        baselines::Olmar::new(cfg.olmar_window, cfg.olmar_epsilon)?
+                            .with_warmup(baselines::olmar::OlmarWarmup::Universal),
+                    ),
+                ),
+                (
+                    "PAMR".into(),
+                    Box::new(baselines::Pamr::new(cfg.pamr_epsilon, 0, 500.0)?),
+                ),
+                (
+                    format!("Momentum ({} days)", cfg.momentum_window),
+                    Box::new(baselines::Momentum::new(cfg.momentum_window)?.with_prelude(&before_test, m)?),
+                ),
+            ];
+            for (name, s) in strategies.iter_mut() {
+                let met = Metrics::from_backtest(&baselines::backtest(s.as_mut(), &test, m, fee)?);
+                results.push(MethodResult {
+                    experiment: e,
+                    tasks: 0,
+                    method: name.clone(),
+                    task_set: set.into(),
+                    task: j,
+                    gain_over_ecrp: crate::metrics::gain_over(&met, &base),
+                    metrics: met,
+                    lr: None,
+                    epochs: None,
+                });
+            }
+        }
+    }
+    Ok(results)
 }
 
 /// Per method and task set: the per-experiment mean over tasks, summarised over experiments
