@@ -393,6 +393,17 @@ fn sharded_sweeps_match_the_whole_sweep_and_report_merges_them() {
         &dup,
         &["not replicates", "config.commission"],
     );
+    // A folder without a manifest (incomplete, or written before manifests) is refused, and
+    // admitted and marked only with --unverified.
+    let legacy = t.join("legacy");
+    std::fs::create_dir_all(legacy.join("seed-9")).unwrap();
+    for f in ["config.json", "metrics.csv"] {
+        std::fs::copy(whole.join("seed-2").join(f), legacy.join("seed-9").join(f)).unwrap();
+    }
+    fails(&["report", legacy.to_str().unwrap()], &dup, &["no manifest.json"]);
+    let marked = t.join("marked");
+    let s = ok(&["report", "--unverified", legacy.to_str().unwrap()], &marked);
+    assert!(s.contains("2 (unverified)"), "{s}");
     // An altered result is refused by its manifest.
     std::fs::write(whole.join("seed-1").join("metrics.csv"), "tampered").unwrap();
     fails(

@@ -11,8 +11,8 @@
 //!
 //! What is read per experiment (one value per folder and key):
 //! * `federated`: `summary.json`, per test set and method, the final accuracy and the mean
-//!   accuracy over rounds; pairs MTL − STL, STL − FedAvg, MTL − FedAvg, and each against the
-//!   centralised upper bound when present;
+//!   accuracy over rounds; pairs MTL − STL, STL − FedAvg, MTL − FedAvg, each policy against the
+//!   rare-half reweighting, and the centralised upper bound against each when present;
 //! * `portfolio`: `metrics.csv`, per task set, T and method, the mean gain over Equal CRP and the
 //!   mean annualised return over experiments and tasks; pairs MTL − STL, P-MTL − STL, P-MTL − MTL;
 //! * `synthetic`: `summary.json`, per ε, the real and augmented values and their gap;
@@ -376,6 +376,8 @@ fn pairs(experiment: &str, keys: &[String]) -> Vec<(String, String)> {
                 ("mtl", "stl"),
                 ("stl", "fedavg"),
                 ("mtl", "fedavg"),
+                ("mtl", "rare_half"),
+                ("stl", "rare_half"),
                 ("centralised", "mtl"),
                 ("centralised", "stl"),
                 ("centralised", "fedavg"),
@@ -425,12 +427,12 @@ pub fn table(r: &Report) -> String {
     }
     if !r.paired.is_empty() {
         s.push_str(&format!(
-            "\n{:<62} {:>3} {:>10} {:>24} {:>6} {:>7}\n",
+            "\n{:<72} {:>3} {:>10} {:>24} {:>6} {:>7}\n",
             "paired difference", "n", "mean", "95 % interval", "+/−", "sign p"
         ));
         for p in &r.paired {
             s.push_str(&format!(
-                "{:<62} {:>3} {:>10.5} [{:>10.5}, {:>10.5}] {:>3}/{:<2} {:>7.3}\n",
+                "{:<72} {:>3} {:>10.5} [{:>10.5}, {:>10.5}] {:>3}/{:<2} {:>7.3}\n",
                 p.key, p.n, p.mean, p.ci_low, p.ci_high, p.positive, p.negative, p.sign_p
             ));
         }
