@@ -268,6 +268,49 @@ fn output_folders_are_complete_or_refused() {
     );
 }
 
+/// Starts `args` into `out`, kills it once it has saved `at_least` checkpoints, and returns how
+/// many it had saved. Panics when the run finished before it could be killed.
+fn kill_after_checkpoints(args: &[&str], out: &Path, at_least: usize) -> usize {
+    let staging = staging_path(out).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pimtl"))
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let checkpoints = |s: &Path| std::fs::read_dir(s.join("checkpoints")).map_or(0, |d| d.count());
+    while checkpoints(&staging) < at_least && started.elapsed() < Duration::from_secs(300) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the run finished before it could be killed; give this test a larger budget"
+    );
+    let done = checkpoints(&staging);
+    assert!(done >= at_least, "killed before {at_least} checkpoints ({done})");
+    assert!(!out.exists(), "a killed run left a result folder");
+    done
+}
+
+/// `--resume` on a killed run's folder finishes it to the same bytes as `whole`.
+fn resume_matches(args: &[&str], killed: &Path, whole: &Path) {
+    let mut resume = args.to_vec();
+    resume.push("--resume");
+    let o = pimtl(&resume, killed);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("resuming"));
+    verify_manifest(killed).unwrap();
+    assert_same_results(whole, killed);
+    let timing: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(killed.join("timing.json")).unwrap()).unwrap();
+    assert_eq!(timing["resumed"], true);
+}
+
 /// Kill a real portfolio run once it has saved some checkpoints; `--resume` finishes it with the
 /// same bytes as an uninterrupted run; a resume with changed settings is refused naming them.
 #[test]
@@ -278,45 +321,51 @@ fn a_killed_portfolio_run_resumes_to_identical_results() {
     let whole = t.join("whole");
     ok(&args, &whole);
     let killed = t.join("killed");
-    let staging = staging_path(&killed).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pimtl"))
-        .args(&args)
-        .arg("--out")
-        .arg(&killed)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let checkpoints = |s: &Path| std::fs::read_dir(s.join("checkpoints")).map_or(0, |d| d.count());
-    while checkpoints(&staging) < 3 && started.elapsed() < Duration::from_secs(120) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    let status = child.wait().unwrap();
-    if status.success() {
-        // The machine was fast enough to finish before the kill: nothing to resume; try again is
-        // not possible in a deterministic way, so say so.
-        panic!("the run finished before it could be killed; raise --epochs in this test");
-    }
-    let done = checkpoints(&staging);
-    assert!(done >= 3, "killed before any checkpoint");
-    assert!(!killed.exists(), "a killed run left a result folder");
+    kill_after_checkpoints(&args, &killed, 3);
     fails(&args, &killed, &["interrupted", "--resume"]);
     // Changed settings are refused, with the field named.
     let mut other = args.clone();
     other.extend(["--resume", "--commission", "0.001"]);
     fails(&other, &killed, &["config.commission", "0.0025", "0.001"]);
-    let mut resume = args.clone();
-    resume.push("--resume");
-    let o = pimtl(&resume, &killed);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("resuming"));
-    verify_manifest(&killed).unwrap();
-    assert_same_results(&whole, &killed);
-    let timing: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(killed.join("timing.json")).unwrap()).unwrap();
-    assert_eq!(timing["resumed"], true);
+    resume_matches(&args, &killed, &whole);
+}
+
+/// The same for the synthetic experiment (a checkpoint per repetition) and, when Fashion-MNIST
+/// is installed, the federated one (per learner and per test task).
+#[test]
+fn killed_synthetic_and_federated_runs_resume_to_identical_results() {
+    let t = TmpDir::new("resume2");
+    let syn = ["synthetic", "--repetitions", "80", "--eval-states", "1000"];
+    let whole = t.join("syn-whole");
+    ok(&syn, &whole);
+    let killed = t.join("syn-killed");
+    kill_after_checkpoints(&syn, &killed, 5);
+    resume_matches(&syn, &killed, &whole);
+
+    let data = Path::new(pimtl::data::idx::FASHION_MNIST_DIR);
+    if !data.join("train-images-idx3-ubyte.gz").exists() && !data.join("train-images-idx3-ubyte").exists() {
+        eprintln!("federated part skipped: no Fashion-MNIST in {}", data.display());
+        return;
+    }
+    let fed = [
+        "federated",
+        "--quick",
+        "--rounds",
+        "4",
+        "--updates",
+        "3",
+        "--train-tasks",
+        "4",
+        "--test-tasks",
+        "2",
+        "--threads",
+        "1",
+    ];
+    let whole = t.join("fed-whole");
+    ok(&fed, &whole);
+    let killed = t.join("fed-killed");
+    kill_after_checkpoints(&fed, &killed, 2);
+    resume_matches(&fed, &killed, &whole);
 }
 
 /// A sweep split into two shards writes the same seed folders as the whole sweep; `report`
