@@ -191,18 +191,18 @@ fn execute<C: ExperimentConfig>(
             let seeds = args.shard.map_or_else(|| all.clone(), |s| s.select(all));
             seeds
                 .into_iter()
-                .map(|s| {
-                    let mut c = cfg.clone();
-                    c.set_seed(s);
-                    (c, runner::seed_folder(&base, s))
-                })
-                .collect()
+                .map(|s| Ok((runner::with_seed(&cfg, s)?, runner::seed_folder(&base, s))))
+                .collect::<pimtl::Result<_>>()?
         }
     };
     let mut open = Vec::with_capacity(jobs.len());
     for (c, path) in jobs {
         if mode == OutMode::Resume && args.seeds.is_some() && path.join(runner::MANIFEST).is_file() {
-            println!("seed {}: {} is complete, skipped", c.seed(), path.display());
+            println!(
+                "seed {}: {} is complete, skipped",
+                runner::seed_of(&c),
+                path.display()
+            );
             continue;
         }
         let folder = ResultFolder::open(&path, mode)?;

@@ -165,14 +165,6 @@ impl ExperimentConfig for BoundConfig {
         BoundConfig::validate(self)
     }
 
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-
-    fn set_seed(&mut self, seed: u64) {
-        self.seed = seed;
-    }
-
     fn data_files(&self) -> Vec<PathBuf> {
         self.mdp_file.iter().cloned().collect()
     }

@@ -76,14 +76,6 @@ impl super::runner::ExperimentConfig for DemoConfig {
     fn validate(&self) -> Result<()> {
         DemoConfig::validate(self)
     }
-
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-
-    fn set_seed(&mut self, seed: u64) {
-        self.seed = seed;
-    }
 }
 
 impl DemoConfig {

@@ -169,14 +169,6 @@ impl ExperimentConfig for FederatedExperimentConfig {
         FederatedExperimentConfig::validate(self)
     }
 
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-
-    fn set_seed(&mut self, seed: u64) {
-        self.seed = seed;
-    }
-
     fn data_files(&self) -> Vec<PathBuf> {
         crate::data::idx::files_in(&self.data)
     }
@@ -789,9 +781,16 @@ fn run_with<M: ClientModel + Clone>(
             }
             methods.push(("stl".into(), None));
             methods.push(("mtl".into(), None));
+            // The upper bound: the same model trained centrally on the union of the task's
+            // clients' data, one pass over it per round (as many passes as every client makes).
+            methods.push(("centralised".into(), None));
             for (method, fixed) in methods {
                 let (eval_accuracy, test_accuracy, weights) = match fixed {
                     Some(w) => test_episode(&mut env, t, seed, &prep.test, |_| Ok(w.clone()))?,
+                    None if method == "centralised" => {
+                        let (e, a) = centralised(&model, &prep, clients, seed, cfg, &prep.test)?;
+                        (e, a, Vec::new())
+                    }
                     None => {
                         let (_, policy, pcfg) = trained
                             .iter()
@@ -824,25 +823,6 @@ fn run_with<M: ClientModel + Clone>(
                     weights,
                 });
             }
-            // The upper bound: the same model trained centrally on the union of the task's
-            // clients' data, one pass over it per round (as many passes as every client makes).
-            let (eval_accuracy, test_accuracy) = centralised(&model, &prep, clients, seed, cfg, &prep.test)?;
-            progress(&format!(
-                "test {set_name} task {t}: centralised accuracy after epoch 1 {:.3}, epoch {} {:.3}",
-                test_accuracy.first().copied().unwrap_or(f64::NAN),
-                test_accuracy.len(),
-                test_accuracy.last().copied().unwrap_or(f64::NAN)
-            ));
-            runs.push(TestRun {
-                method: "centralised".into(),
-                task_set: set_name.to_string(),
-                task: t,
-                clients: clients.clone(),
-                is_rare: is_rare.clone(),
-                eval_accuracy,
-                test_accuracy,
-                weights: Vec::new(),
-            });
             if let Some(f) = folder {
                 f.save(&key, &runs[first_run..].to_vec())?;
             }

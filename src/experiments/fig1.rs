@@ -122,14 +122,6 @@ impl ExperimentConfig for Fig1Config {
     fn validate(&self) -> Result<()> {
         Fig1Config::validate(self)
     }
-
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-
-    fn set_seed(&mut self, seed: u64) {
-        self.seed = seed;
-    }
 }
 
 impl Fig1Config {

@@ -174,14 +174,6 @@ impl ExperimentConfig for PortfolioExperimentConfig {
         PortfolioExperimentConfig::validate(self)
     }
 
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-
-    fn set_seed(&mut self, seed: u64) {
-        self.seed = seed;
-    }
-
     fn data_files(&self) -> Vec<PathBuf> {
         crate::data::prices::data_files(&self.data, &self.data_dirs())
     }

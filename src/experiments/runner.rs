@@ -654,16 +654,35 @@ pub trait ExperimentConfig:
     /// The first setting out of range, named.
     fn validate(&self) -> Result<()>;
 
-    /// The master seed.
-    fn seed(&self) -> u64;
-
-    /// Sets the master seed (a sweep runs the same configuration under several).
-    fn set_seed(&mut self, seed: u64);
-
     /// The data files the run reads (their SHA-256 goes into `config.json`).
     fn data_files(&self) -> Vec<PathBuf> {
         Vec::new()
     }
+}
+
+/// The master seed of a configuration: its `seed` setting (every experiment has one).
+pub fn seed_of<C: ExperimentConfig>(cfg: &C) -> u64 {
+    serde_json::to_value(cfg)
+        .ok()
+        .and_then(|v| v["seed"].as_u64())
+        .unwrap_or(0)
+}
+
+/// The configuration with its master seed replaced (a sweep runs one configuration under
+/// several seeds).
+///
+/// # Errors
+/// Only if the configuration has no `seed` setting (a bug).
+pub fn with_seed<C: ExperimentConfig>(cfg: &C, seed: u64) -> Result<C> {
+    let mut v = serde_json::to_value(cfg).map_err(|e| Error::Format {
+        path: None,
+        reason: e.to_string(),
+    })?;
+    merge_fields(&mut v, &serde_json::json!({ "seed": seed }), None)?;
+    serde_json::from_value(v).map_err(|e| Error::Format {
+        path: None,
+        reason: e.to_string(),
+    })
 }
 
 fn args_error(e: clap::Error) -> Error {
