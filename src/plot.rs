@@ -38,7 +38,8 @@ impl Series {
     }
 }
 
-const COLOURS: [RGBColor; 8] = [
+/// Ten distinct colours (matplotlib's tab10), so up to ten series never share one.
+const COLOURS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -47,6 +48,8 @@ const COLOURS: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 /// Draws `series` as lines (with their bands) in a 720×440 chart and writes it to `path`.
