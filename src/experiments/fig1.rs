@@ -111,6 +111,9 @@ pub struct Fig1Config {
     pub seed: u64,
 }
 
+/// Largest working memory the synthetic experiment accepts; larger sizes are refused up front.
+pub const MEMORY_LIMIT_BYTES: f64 = 4.0 * 1024.0 * 1024.0 * 1024.0;
+
 impl ExperimentConfig for Fig1Config {
     const NAME: &'static str = "synthetic";
 
@@ -136,7 +139,17 @@ impl Fig1Config {
         runner::preset::<Self>(true).expect("the quick preset of `pimtl synthetic` parses")
     }
 
-    /// Checks every setting.
+    /// Bytes of the largest buffers, estimated before anything is allocated: the `K` candidate
+    /// allocations (`K = 1 + m·|κ| + dirichlet_candidates`, each of `m` entries), the true reward
+    /// of every candidate at every evaluation state, and the evaluation and training states.
+    pub fn working_memory_bytes(&self) -> f64 {
+        let m = self.entities as f64;
+        let k = 1.0 + m * self.kappas.len() as f64 + self.dirichlet_candidates as f64;
+        let n_max = self.sample_sizes.iter().copied().max().unwrap_or(0) as f64;
+        8.0 * (k * m + self.eval_states as f64 * (k + m) + n_max * m)
+    }
+
+    /// Checks every setting, including the working memory the sizes need.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] naming the first setting out of range.
@@ -209,6 +222,18 @@ impl Fig1Config {
                 "dirichlet_alpha",
                 self.dirichlet_alpha,
                 "must be finite and > 0",
+            ));
+        }
+        let bytes = self.working_memory_bytes();
+        if bytes > MEMORY_LIMIT_BYTES {
+            return Err(Error::param(
+                "entities",
+                self.entities,
+                format!(
+                    "would need about {:.1} GB of working memory (candidates K = 1 + m·|κ| + Dirichlet ones, each m long; eval_states × (K + m) and N_max × m doubles); the experiment accepts at most {:.0} GB",
+                    bytes / 1e9,
+                    MEMORY_LIMIT_BYTES / 1e9
+                ),
             ));
         }
         Ok(())
