@@ -183,7 +183,7 @@ fn execute<C: ExperimentConfig>(
     body: fn(&C, &ResultFolder) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mode = OutMode::from_flags(args.force, args.resume)?;
-    let cfg: C = runner::resolve(sub, args.quick, args.config_file.as_deref())?;
+    let (cfg, preset) = runner::resolve::<C>(sub, args.quick, args.config_file.as_deref())?;
     let base = args.out.clone().unwrap_or_else(|| default_out(C::NAME));
     let jobs: Vec<(C, PathBuf)> = match &args.seeds {
         None => vec![(cfg, base)],
@@ -212,7 +212,6 @@ fn execute<C: ExperimentConfig>(
         .num_threads(args.threads)
         .build()?;
     for (c, folder) in open {
-        let preset = runner::preset_name(args.quick, args.config_file.as_deref());
         let record = RunRecord::new(C::NAME, &preset, &c, &c.data_files())?;
         folder.start(&record)?;
         if folder.resumed() {

@@ -19,7 +19,7 @@
 //! * `bound`: `summary.json`, per spread level and N, the mean measured suboptimality and bound;
 //! * `demo`: `summary.json`, the final regret and transfer regret.
 
-use super::runner::{self, MANIFEST};
+use super::runner::{self, read_json, refuse, MANIFEST};
 use crate::error::{Error, Result};
 use crate::plot::{interval_chart, Interval95};
 use crate::stats::{paired, Interval};
@@ -88,17 +88,6 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// The comparisons.
     pub paired: Vec<PairedRow>,
-}
-
-fn refuse(path: &Path, reason: impl Into<String>) -> Error {
-    Error::Format {
-        path: Some(path.to_path_buf()),
-        reason: reason.into(),
-    }
-}
-
-fn read_json(path: &Path) -> Result<Value> {
-    serde_json::from_slice(&crate::io::read_file(path)?).map_err(|e| refuse(path, format!("not JSON: {e}")))
 }
 
 /// The result folders under `dirs`: each one itself when it holds `config.json`, otherwise its

@@ -72,7 +72,25 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-fn refuse(path: &Path, reason: impl Into<String>) -> Error {
+/// A serialisation error as [`Error::Format`], naming `path` when the value came from a file and
+/// prefixing `what` (may be empty) to serde's message.
+fn json_error<'a>(path: Option<&'a Path>, what: &'a str) -> impl FnOnce(serde_json::Error) -> Error + 'a {
+    move |e| Error::Format {
+        path: path.map(Path::to_path_buf),
+        reason: if what.is_empty() {
+            e.to_string()
+        } else {
+            format!("{what}: {e}")
+        },
+    }
+}
+
+/// Reads a JSON file; a file that is not JSON is an [`Error::Format`] naming it.
+pub(crate) fn read_json(path: &Path) -> Result<Value> {
+    serde_json::from_slice(&crate::io::read_file(path)?).map_err(json_error(Some(path), "not JSON"))
+}
+
+pub(crate) fn refuse(path: &Path, reason: impl Into<String>) -> Error {
     Error::Format {
         path: Some(path.to_path_buf()),
         reason: reason.into(),
@@ -232,8 +250,7 @@ impl ResultFolder {
         let path = self.staging.join(CONFIG);
         let now = serde_json::to_value(record).map_err(|e| refuse(&path, e.to_string()))?;
         if path.exists() {
-            let old: Value = serde_json::from_slice(&crate::io::read_file(&path)?)
-                .map_err(|e| refuse(&path, format!("unreadable: {e}")))?;
+            let old = read_json(&path)?;
             let diffs: Vec<String> = ["experiment", "config", "data"]
                 .iter()
                 .flat_map(|key| crate::io::json_differences(key, &old[*key], &now[*key]))
@@ -546,10 +563,7 @@ impl RunRecord {
         config: &C,
         data_files: &[PathBuf],
     ) -> Result<Self> {
-        let config = serde_json::to_value(config).map_err(|e| Error::Format {
-            path: None,
-            reason: format!("configuration: {e}"),
-        })?;
+        let config = serde_json::to_value(config).map_err(json_error(None, "configuration"))?;
         let mut data = Vec::new();
         for p in data_files {
             let (bytes, sha256) = file_digest(p)?;
@@ -674,15 +688,9 @@ pub fn seed_of<C: ExperimentConfig>(cfg: &C) -> u64 {
 /// # Errors
 /// Only if the configuration has no `seed` setting (a bug).
 pub fn with_seed<C: ExperimentConfig>(cfg: &C, seed: u64) -> Result<C> {
-    let mut v = serde_json::to_value(cfg).map_err(|e| Error::Format {
-        path: None,
-        reason: e.to_string(),
-    })?;
+    let mut v = serde_json::to_value(cfg).map_err(json_error(None, ""))?;
     merge_fields(&mut v, &serde_json::json!({ "seed": seed }), None)?;
-    serde_json::from_value(v).map_err(|e| Error::Format {
-        path: None,
-        reason: e.to_string(),
-    })
+    serde_json::from_value(v).map_err(json_error(None, ""))
 }
 
 fn args_error(e: clap::Error) -> Error {
@@ -709,17 +717,11 @@ pub fn defaults<C: ExperimentConfig>() -> Result<C> {
 /// # Errors
 /// As [`defaults`].
 pub fn preset<C: ExperimentConfig>(quick: bool) -> Result<C> {
-    let mut v = serde_json::to_value(defaults::<C>()?).map_err(|e| Error::Format {
-        path: None,
-        reason: e.to_string(),
-    })?;
+    let mut v = serde_json::to_value(defaults::<C>()?).map_err(json_error(None, ""))?;
     if quick {
         merge_fields(&mut v, &C::quick_preset(), None)?;
     }
-    serde_json::from_value(v).map_err(|e| Error::Format {
-        path: None,
-        reason: format!("quick preset: {e}"),
-    })
+    serde_json::from_value(v).map_err(json_error(None, "quick preset"))
 }
 
 /// Overwrites `base`'s fields with `over`'s; a field `base` does not have is refused (named,
@@ -745,18 +747,12 @@ fn merge_fields(base: &mut Value, over: &Value, file: Option<&Path>) -> Result<(
     Ok(())
 }
 
-/// The preset a run starts from: the `preset` recorded in `--config FILE` when given (so a rerun
-/// writes the same `config.json`), otherwise `quick` or `full`.
-pub fn preset_name(quick: bool, file: Option<&Path>) -> String {
-    file.and_then(|f| std::fs::read(f).ok())
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .and_then(|v| v["preset"].as_str().map(str::to_string))
-        .unwrap_or_else(|| if quick { "quick" } else { "full" }.to_string())
-}
-
 /// The configuration of a run: the preset (`quick` or full), then the settings of
 /// `--config FILE` (a `config.json` of an earlier run, whose `config` object is read, or a bare
 /// object of settings), then every option given on the command line; validated once.
+///
+/// Returns the configuration and the name of the preset it started from: the `preset` recorded
+/// in `FILE` when given (so a rerun writes the same `config.json`), otherwise `quick` or `full`.
 ///
 /// # Errors
 /// An unreadable file, an unknown or mistyped setting (named with the file), or the first
@@ -765,21 +761,16 @@ pub fn resolve<C: ExperimentConfig>(
     matches: &clap::ArgMatches,
     quick: bool,
     file: Option<&Path>,
-) -> Result<C> {
-    let to_value = |c: &C| {
-        serde_json::to_value(c).map_err(|e| Error::Format {
-            path: None,
-            reason: e.to_string(),
-        })
-    };
+) -> Result<(C, String)> {
     let cli = C::from_arg_matches(matches).map_err(args_error)?;
-    let cli = to_value(&cli)?;
-    let mut v = to_value(&preset::<C>(quick)?)?;
+    let cli = serde_json::to_value(&cli).map_err(json_error(None, ""))?;
+    let mut v = serde_json::to_value(preset::<C>(quick)?).map_err(json_error(None, ""))?;
+    let mut preset_name = if quick { "quick" } else { "full" }.to_string();
     if let Some(f) = file {
-        let text: Value = serde_json::from_slice(&crate::io::read_file(f)?).map_err(|e| Error::Format {
-            path: Some(f.to_path_buf()),
-            reason: format!("not JSON: {e}"),
-        })?;
+        let text = read_json(f)?;
+        if let Some(p) = text["preset"].as_str() {
+            preset_name = p.to_string();
+        }
         let settings = match text.get("config") {
             Some(c) if text.get("experiment").is_some() => {
                 let exp = text["experiment"].as_str().unwrap_or("");
@@ -804,12 +795,9 @@ pub fn resolve<C: ExperimentConfig>(
             }
         }
     }
-    let cfg: C = serde_json::from_value(v).map_err(|e| Error::Format {
-        path: file.map(Path::to_path_buf),
-        reason: format!("setting: {e}"),
-    })?;
+    let cfg: C = serde_json::from_value(v).map_err(json_error(file, "setting"))?;
     cfg.validate()?;
-    Ok(cfg)
+    Ok((cfg, preset_name))
 }
 
 /// Seeds of a sweep: `A..B` (B excluded), `A..=B`, or a comma-separated list.
