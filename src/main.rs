@@ -143,6 +143,8 @@ fn run() -> anyhow::Result<()> {
         .subcommand()
         .map(|(_, m)| m.clone())
         .ok_or_else(|| anyhow::anyhow!("no subcommand given"))?;
+    // A misspelt PIMTL_ISA is refused here rather than silently replaced by the detected path.
+    pimtl::policy::Isa::from_env()?;
     match cli.command {
         Command::Demo { run, .. } => execute::<demo::DemoConfig>(&sub, &run, run_demo),
         Command::Synthetic { run, .. } => execute::<fig1::Fig1Config>(&sub, &run, run_synthetic),

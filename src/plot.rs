@@ -284,7 +284,7 @@ pub fn stacked_area(
 ) -> Result<()> {
     let fail = |e: String| chart_error(path, e);
     let m = names.len();
-    if m == 0 || weights.is_empty() || weights.len() % m != 0 {
+    if m == 0 || weights.is_empty() || !weights.len().is_multiple_of(m) {
         return Err(fail(format!(
             "{} weights do not form rows of {m} entities",
             weights.len()

@@ -349,7 +349,7 @@ impl PortfolioVectorMemory {
     /// - [`Error::NonFinite`] (`allocations`) naming the first NaN or infinite value.
     pub fn set_batch(&mut self, n_b: usize, values: &[f64]) -> Result<()> {
         let m = self.entities;
-        if values.len() % m != 0 {
+        if !values.len().is_multiple_of(m) {
             return Err(Error::shape(
                 "allocations (batch x entities)",
                 values.len().div_ceil(m) * m,

@@ -909,7 +909,7 @@ impl<'a> ScoreInput<'a> {
                 "the minibatch has no allocations",
             ));
         }
-        if self.allocations.len() % m != 0 {
+        if !self.allocations.len().is_multiple_of(m) {
             let rows = self.allocations.len().div_ceil(m);
             return Err(Error::shape(
                 "allocations (batch x entities)",

@@ -162,7 +162,7 @@ pub fn check_relatives(relatives: &[f64], assets: usize) -> Result<usize> {
     if assets == 0 {
         return Err(Error::param("assets", 0, "at least one asset is required"));
     }
-    if relatives.len() % assets != 0 {
+    if !relatives.len().is_multiple_of(assets) {
         let days = relatives.len() / assets;
         return Err(Error::shape(
             "price relatives (a whole number of days × assets)",
@@ -208,7 +208,7 @@ pub(crate) fn check_call(history: &[f64], assets: usize, out: &[f64]) -> Result<
     if out.len() != assets {
         return Err(Error::shape("allocation output", assets, out.len()));
     }
-    if history.len() % assets != 0 {
+    if !history.len().is_multiple_of(assets) {
         let days = history.len() / assets;
         return Err(Error::shape(
             "history (a whole number of days × assets)",

@@ -70,7 +70,7 @@ impl OnlineStrategy for Momentum {
 
     fn weights(&mut self, history: &[f64], assets: usize, out: &mut [f64]) -> Result<()> {
         let n = check_call(history, assets, out)?;
-        if !self.prelude.is_empty() && self.prelude.len() % assets != 0 {
+        if !self.prelude.is_empty() && !self.prelude.len().is_multiple_of(assets) {
             return Err(Error::shape(
                 "momentum prelude",
                 assets,

@@ -125,7 +125,7 @@ impl PriceData {
         if m == 0 {
             return Err(Error::param("assets", 0, "price data needs at least one asset"));
         }
-        if self.relatives.len() % m != 0 {
+        if !self.relatives.len().is_multiple_of(m) {
             return Err(Error::shape(
                 "relatives (days × assets)",
                 self.relatives.len() / m * m,
@@ -1010,7 +1010,7 @@ fn days_in_month(y: u32, m: u32) -> u32 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ if (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400) => 29,
         _ => 28,
     }
 }

@@ -84,7 +84,7 @@ impl Market {
         if assets == 0 {
             return Err(Error::param("assets", 0, "need at least one asset"));
         }
-        if relatives.is_empty() || relatives.len() % assets != 0 {
+        if relatives.is_empty() || !relatives.len().is_multiple_of(assets) {
             return Err(Error::shape(
                 "relatives (days × assets)",
                 relatives.len().div_ceil(assets).max(1) * assets,

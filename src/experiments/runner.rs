@@ -606,6 +606,10 @@ pub struct CpuInfo {
     pub features: Vec<String>,
     /// Logical cores.
     pub cores: usize,
+    /// The kernels' instruction-set path ([`Isa::selected`](crate::policy::Isa::selected)); the
+    /// results do not depend on it (every path gives the same bits), the speed does.
+    #[serde(default)]
+    pub kernels: Option<String>,
 }
 
 impl CpuInfo {
@@ -645,6 +649,7 @@ impl CpuInfo {
             model,
             features,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            kernels: Some(crate::policy::Isa::selected().name().to_string()),
         }
     }
 }

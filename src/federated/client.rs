@@ -431,7 +431,7 @@ impl ClientModel for SoftmaxRegression {
     fn logits<T: Scalar>(&self, theta: &[T], images: &[T], out: &mut [T]) -> Result<()> {
         let (d, c) = (self.inputs, self.classes);
         let n = out.len() / c;
-        if out.len() % c != 0 {
+        if !out.len().is_multiple_of(c) {
             return Err(Error::shape("logits (samples × classes)", (n + 1) * c, out.len()));
         }
         check_batch(self.num_params(), d, theta, images, n)?;
@@ -707,7 +707,7 @@ impl ConvNet {
     fn logits_impl<T: Scalar>(&self, theta: &[T], images: &[T], out: &mut [T]) -> Result<()> {
         let c = self.classes;
         let n = out.len() / c;
-        if out.len() % c != 0 {
+        if !out.len().is_multiple_of(c) {
             return Err(Error::shape("logits (samples × classes)", (n + 1) * c, out.len()));
         }
         check_batch(self.num_params(), self.input_len(), theta, images, n)?;

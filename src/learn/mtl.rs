@@ -444,12 +444,12 @@ impl<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer> Trainer<T, E
             if let Some(b) = &bar {
                 b.set_position(self.iteration as u64);
             }
-            if self.iteration % self.config.eval_every == 0 || self.iteration == total {
+            if self.iteration.is_multiple_of(self.config.eval_every) || self.iteration == total {
                 self.evaluate_now(&mut evaluate, out, bar.as_ref())?;
             }
             let every = self.config.checkpoint_every;
             if let Some(dir) = out {
-                if (every > 0 && self.iteration % every == 0) || self.iteration == total {
+                if (every > 0 && self.iteration.is_multiple_of(every)) || self.iteration == total {
                     self.save_checkpoint(&dir.join("checkpoint.json"))?;
                 }
             }

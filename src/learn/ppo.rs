@@ -701,7 +701,7 @@ impl<T: Scalar, E: EpisodicTaskEnv, S: Scorer> Ppo<T, E, S> {
             if let Some(b) = &bar {
                 b.set_position(self.iteration as u64);
             }
-            if self.iteration % self.config.eval_every == 0 || self.iteration == total {
+            if self.iteration.is_multiple_of(self.config.eval_every) || self.iteration == total {
                 evals.push((self.iteration, evaluate(self.iteration, &self.policy)?));
             }
         }

@@ -5,8 +5,8 @@
 //! product. The derivations are in `papers/policy.md`.
 
 use super::config::{DenseOffsets, EncoderLayout};
-#[cfg(target_arch = "x86_64")]
-use super::kernels;
+use super::elman::{self, ElmanDims, LaneScalar};
+use super::isa::Isa;
 use super::scalar::{col_sum_acc, matmul_acc, matmul_at_b_acc, transpose_into, zeroed, Scalar};
 use super::Workspace;
 
@@ -113,13 +113,17 @@ pub(crate) fn mlp_backward<T: Scalar, const FMA: bool>(
 // ---------------------------------------------------------------------------------------------
 // Elman RNN: h_t = tanh(x_t Wx + h_{t−1} Wh + b), h_0 = 0.
 //
-// On x86-64 with AVX2 + FMA, `f32` and `f64` run the register-blocked kernels of `kernels`, which
-// compute bitwise the same values as the generic loops below (FMA path); dual numbers and CPUs
-// without AVX2 + FMA run the loops.
+// `f32` and `f64` run the lane kernels of `elman` on the workspace's instruction set (the same
+// bits on every path, and bitwise the loops below for the states and dL/dx); dual numbers run the
+// loops.
 
-#[cfg(target_arch = "x86_64")]
-fn kernel_dims(d: Dims) -> kernels::ElmanDims {
-    kernels::ElmanDims {
+/// `T` viewed as the kernel's lane type `E` (`Some` exactly when they are the same type).
+type Cast<T, E> = for<'a> fn(&'a [T]) -> Option<&'a [E]>;
+/// Mutable [`Cast`].
+type CastMut<T, E> = for<'a> fn(&'a mut [T]) -> Option<&'a mut [E]>;
+
+fn lane_dims(d: Dims) -> ElmanDims {
+    ElmanDims {
         rows: d.rows,
         window: d.window,
         features: d.features,
@@ -127,93 +131,97 @@ fn kernel_dims(d: Dims) -> kernels::ElmanDims {
     }
 }
 
-/// `T` viewed as the kernel's lane type `E` (`Some` exactly when they are the same type).
-#[cfg(target_arch = "x86_64")]
-type Cast<T, E> = for<'a> fn(&'a [T]) -> Option<&'a [E]>;
-/// Mutable [`Cast`].
-#[cfg(target_arch = "x86_64")]
-type CastMut<T, E> = for<'a> fn(&'a mut [T]) -> Option<&'a mut [E]>;
-
-/// The Elman forward pass on the AVX2 kernels with registers `V`, when `T` is `V`'s lane type
-/// and the CPU has AVX2 and FMA; returns whether it ran.
-#[cfg(target_arch = "x86_64")]
+/// The Elman forward pass on the lane kernels when `T` is `E`; returns whether it ran. Leaves
+/// the lane-layout inputs and states in `ws.xl`, `ws.hl` and the embedding in `ws.emb`.
 #[inline(always)]
-fn elman_forward_simd<T: Scalar, V: kernels::Simd>(
+fn elman_forward_lanes<T: Scalar, E: LaneScalar>(
     theta: &[T],
     (wx, wh, b): (usize, usize, usize),
     ws: &mut Workspace<T>,
-    dims: Dims,
-    cast: Cast<T, V::E>,
-    cast_mut: CastMut<T, V::E>,
+    (dims, isa): (Dims, Isa),
+    (cast, cast_mut): (Cast<T, E>, CastMut<T, E>),
 ) -> bool {
-    if cast(theta).is_none() || !kernels::available() {
+    let Some(th) = cast(theta) else {
         return false;
-    }
-    let Dims {
-        rows,
-        window,
-        features: f,
-        hidden: h,
-    } = dims;
-    let kd = kernel_dims(dims);
-    // The kernel writes every state, h_0 included: no need to zero the buffer first.
-    ws.hs.resize((window + 1) * rows * h, T::zero());
-    ws.wt.resize(kernels::forward_scratch_len::<V>(kd), T::zero());
-    let (Some(th), Some(x), Some(hs), Some(scratch)) = (
-        cast(theta),
+    };
+    let (f, h) = (dims.features, dims.hidden);
+    let kd = lane_dims(dims);
+    ws.xl.resize(elman::x_lanes_len(kd, E::N), T::zero());
+    ws.hl.resize(elman::h_lanes_len(kd, E::N), T::zero());
+    ws.emb.resize(dims.rows * h, T::zero());
+    let (Some(x), Some(xl), Some(hl), Some(emb)) = (
         cast(&ws.x),
-        cast_mut(&mut ws.hs),
-        cast_mut(&mut ws.wt),
+        cast_mut(&mut ws.xl),
+        cast_mut(&mut ws.hl),
+        cast_mut(&mut ws.emb),
     ) else {
         return false;
     };
     let weights = (&th[wx..wx + f * h], &th[wh..wh + h * h], &th[b..b + h]);
-    // SAFETY: `kernels::available()` confirmed AVX2 and FMA above.
-    unsafe { kernels::elman_forward::<V>(x, weights, hs, scratch, kd) };
+    // SAFETY: `isa` comes from `Workspace::isa`, which only yields available paths.
+    unsafe {
+        E::forward_on(
+            isa,
+            elman::Forward {
+                x,
+                weights,
+                xl,
+                hl,
+                emb,
+                dims: kd,
+            },
+        )
+    };
     true
 }
 
-/// The Elman backward pass on the AVX2 kernels with registers `V`, when `T` is `V`'s lane type
-/// and the CPU has AVX2 and FMA; returns whether it ran.
-#[cfg(target_arch = "x86_64")]
+/// The Elman backward pass on the lane kernels when `T` is `E` (after [`elman_forward_lanes`]);
+/// returns whether it ran.
 #[inline(always)]
-fn elman_backward_simd<T: Scalar, V: kernels::Simd>(
+fn elman_backward_lanes<T: Scalar, E: LaneScalar>(
     theta: &[T],
     (wx, wh, b): (usize, usize, usize),
     ws: &mut Workspace<T>,
     grad: &mut [T],
-    dims: Dims,
-    want_dx: bool,
-    (cast, cast_mut): (Cast<T, V::E>, CastMut<T, V::E>),
+    (dims, isa, want_dx): (Dims, Isa, bool),
+    (cast, cast_mut): (Cast<T, E>, CastMut<T, E>),
 ) -> bool {
-    if cast(theta).is_none() || !kernels::available() {
+    let Some(th) = cast(theta) else {
         return false;
-    }
-    let Dims {
-        rows,
-        window,
-        features: f,
-        hidden: h,
-    } = dims;
-    let kd = kernel_dims(dims);
-    ws.tmp.resize(kernels::backward_scratch_len::<V>(kd), T::zero());
+    };
+    let (f, h) = (dims.features, dims.hidden);
+    let kd = lane_dims(dims);
+    ws.tmp.resize(elman::backward_scratch_len(kd, E::N), T::zero());
     if want_dx {
-        zeroed(&mut ws.dx, rows * window * f);
+        ws.dx.resize(dims.rows * dims.window * f, T::zero());
     }
-    let (Some(th), Some(x), Some(hs), Some(de), Some(g), Some(scratch)) = (
-        cast(theta),
-        cast(&ws.x),
-        cast(&ws.hs),
-        cast_mut(&mut ws.de),
+    let (Some(xl), Some(hl), Some(de), Some(g), Some(scratch)) = (
+        cast(&ws.xl),
+        cast(&ws.hl),
+        cast(&ws.de),
         cast_mut(grad),
         cast_mut(&mut ws.tmp),
     ) else {
         return false;
     };
     let dx = if want_dx { cast_mut(&mut ws.dx) } else { None };
-    let weights = (&th[wx..wx + f * h], &th[wh..wh + h * h]);
-    // SAFETY: `kernels::available()` confirmed AVX2 and FMA above.
-    unsafe { kernels::elman_backward::<V>(x, weights, hs, de, g, (wx, wh, b), dx, scratch, kd) };
+    // SAFETY: `isa` comes from `Workspace::isa`, which only yields available paths.
+    unsafe {
+        E::backward_on(
+            isa,
+            elman::Backward {
+                weights: (&th[wx..wx + f * h], &th[wh..wh + h * h]),
+                xl,
+                hl,
+                de,
+                grad: g,
+                offsets: (wx, wh, b),
+                dx,
+                scratch,
+                dims: kd,
+            },
+        )
+    };
     true
 }
 
@@ -231,26 +239,6 @@ pub(crate) fn elman_forward<T: Scalar, const FMA: bool>(
         hidden: h,
     } = dims;
     let stride = window * f;
-    #[cfg(target_arch = "x86_64")]
-    if FMA
-        && (elman_forward_simd::<T, kernels::F32x8>(
-            theta,
-            (wx, wh, b),
-            ws,
-            dims,
-            T::as_f32_slice,
-            T::as_f32_slice_mut,
-        ) || elman_forward_simd::<T, kernels::F64x4>(
-            theta,
-            (wx, wh, b),
-            ws,
-            dims,
-            T::as_f64_slice,
-            T::as_f64_slice_mut,
-        ))
-    {
-        return;
-    }
     zeroed(&mut ws.hs, (window + 1) * rows * h);
     let wx = &theta[wx..wx + f * h];
     let wh = &theta[wh..wh + h * h];
@@ -287,28 +275,6 @@ pub(crate) fn elman_backward<T: Scalar, const FMA: bool>(
         hidden: h,
     } = dims;
     let stride = window * f;
-    #[cfg(target_arch = "x86_64")]
-    if FMA
-        && (elman_backward_simd::<T, kernels::F32x8>(
-            theta,
-            (wx, wh, b),
-            ws,
-            grad,
-            dims,
-            want_dx,
-            (T::as_f32_slice, T::as_f32_slice_mut),
-        ) || elman_backward_simd::<T, kernels::F64x4>(
-            theta,
-            (wx, wh, b),
-            ws,
-            grad,
-            dims,
-            want_dx,
-            (T::as_f64_slice, T::as_f64_slice_mut),
-        ))
-    {
-        return;
-    }
     let mut dh = std::mem::take(&mut ws.de);
     let mut next = std::mem::take(&mut ws.tmp);
     let mut wh_t = std::mem::take(&mut ws.wt);
@@ -509,36 +475,75 @@ pub(crate) fn gru_backward<T: Scalar, const FMA: bool>(
     ws.wt2 = wx_t;
 }
 
-/// Forward pass of whichever encoder `layout` describes; the embedding ends up in
-/// [`Workspace::embedding`].
+/// Forward pass of whichever encoder `layout` describes on the path `isa`. Returns whether the
+/// embedding is already in `ws.emb` (the lane kernels write it); otherwise it is the last layer's
+/// activations (MLP) or the last block of `ws.hs` (RNN).
 #[inline(always)]
 pub(crate) fn forward<T: Scalar, const FMA: bool>(
     theta: &[T],
     layout: &EncoderLayout,
     ws: &mut Workspace<T>,
     dims: Dims,
-) {
+    isa: Isa,
+) -> bool {
     match layout {
         EncoderLayout::Mlp(layers) => mlp_forward::<T, FMA>(theta, layers, ws, dims.rows),
-        EncoderLayout::Elman { wx, wh, b } => elman_forward::<T, FMA>(theta, (*wx, *wh, *b), ws, dims),
+        EncoderLayout::Elman { wx, wh, b } => {
+            let offsets = (*wx, *wh, *b);
+            if elman_forward_lanes::<T, f32>(
+                theta,
+                offsets,
+                ws,
+                (dims, isa),
+                (T::as_f32_slice, T::as_f32_slice_mut),
+            ) || elman_forward_lanes::<T, f64>(
+                theta,
+                offsets,
+                ws,
+                (dims, isa),
+                (T::as_f64_slice, T::as_f64_slice_mut),
+            ) {
+                return true;
+            }
+            elman_forward::<T, FMA>(theta, offsets, ws, dims)
+        }
         EncoderLayout::Gru { wx, wh, bx, bh } => gru_forward::<T, FMA>(theta, (*wx, *wh, *bx, *bh), ws, dims),
     }
+    false
 }
 
-/// Backward pass of the encoder from `ws.de = dL/de`.
+/// Backward pass of the encoder from `ws.de = dL/de` on the path `isa`.
 #[inline(always)]
 pub(crate) fn backward<T: Scalar, const FMA: bool>(
     theta: &[T],
     layout: &EncoderLayout,
     ws: &mut Workspace<T>,
     grad: &mut [T],
-    dims: Dims,
+    (dims, isa): (Dims, Isa),
     want_dx: bool,
 ) {
     match layout {
         EncoderLayout::Mlp(layers) => mlp_backward::<T, FMA>(theta, layers, ws, grad, dims.rows, want_dx),
         EncoderLayout::Elman { wx, wh, b } => {
-            elman_backward::<T, FMA>(theta, (*wx, *wh, *b), ws, grad, dims, want_dx)
+            let offsets = (*wx, *wh, *b);
+            let run = (dims, isa, want_dx);
+            if !(elman_backward_lanes::<T, f32>(
+                theta,
+                offsets,
+                ws,
+                grad,
+                run,
+                (T::as_f32_slice, T::as_f32_slice_mut),
+            ) || elman_backward_lanes::<T, f64>(
+                theta,
+                offsets,
+                ws,
+                grad,
+                run,
+                (T::as_f64_slice, T::as_f64_slice_mut),
+            )) {
+                elman_backward::<T, FMA>(theta, offsets, ws, grad, dims, want_dx)
+            }
         }
         EncoderLayout::Gru { wx, wh, bx, bh } => {
             gru_backward::<T, FMA>(theta, (*wx, *wh, *bx, *bh), ws, grad, dims, want_dx)

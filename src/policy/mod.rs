@@ -29,15 +29,18 @@
 
 pub mod check;
 pub mod config;
+mod elman;
 mod encoder;
 mod head;
-mod kernels;
+pub mod isa;
+mod lanes;
 pub mod optim;
 pub mod persist;
 pub mod scalar;
 mod sequential;
 
 pub use config::{Cell, EncoderConfig, EncoderLayout, Layout, PolicyConfig, Shape};
+pub use isa::Isa;
 pub use optim::{Adam, Optimizer, Sgd};
 pub use scalar::Scalar;
 
@@ -73,6 +76,9 @@ impl<'a, T> Input<'a, T> {
 #[derive(Clone, Debug, Default)]
 pub struct Workspace<T> {
     shape: Option<Shape>,
+    isa: Option<Isa>,
+    pub(crate) xl: Vec<T>,
+    pub(crate) hl: Vec<T>,
     pub(crate) x: Vec<T>,
     pub(crate) prev: Vec<T>,
     pub(crate) acts: Vec<Vec<T>>,
@@ -102,6 +108,9 @@ impl<T: Scalar> Workspace<T> {
     pub fn new() -> Self {
         Workspace {
             shape: None,
+            isa: None,
+            xl: Vec::new(),
+            hl: Vec::new(),
             x: Vec::new(),
             prev: Vec::new(),
             acts: Vec::new(),
@@ -125,6 +134,23 @@ impl<T: Scalar> Workspace<T> {
             wt: Vec::new(),
             wt2: Vec::new(),
         }
+    }
+
+    /// Runs this workspace's passes on the instruction set `isa` instead of the process-wide
+    /// [`Isa::selected`]. Results are bitwise the same on every path (see [`isa`]); this exists to
+    /// test that and to measure each path.
+    ///
+    /// # Errors
+    /// The CPU cannot run `isa`.
+    pub fn set_isa(&mut self, isa: Isa) -> Result<()> {
+        isa.check()?;
+        self.isa = Some(isa);
+        Ok(())
+    }
+
+    /// The instruction set this workspace's passes run on.
+    pub fn isa(&self) -> Isa {
+        self.isa.unwrap_or_else(Isa::selected)
     }
 
     /// Allocations of the last forward pass, `[batch][entities]`.
@@ -372,15 +398,15 @@ impl<T: Scalar> EquivariantPolicy<T> {
         if let Some(p) = input.prev {
             ws.prev.extend_from_slice(p);
         }
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-                unsafe { forward_avx2(self, ws, input.shape) };
-                return Ok(&ws.alloc);
-            }
+        let isa = ws.isa();
+        match isa {
+            // SAFETY (both arms): `Workspace::isa` only yields paths the CPU supports.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { forward_avx512(self, ws, input.shape) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { forward_avx2(self, ws, input.shape) },
+            _ => forward_impl::<T, true>(self, ws, input.shape, Isa::Portable),
         }
-        forward_impl::<T, false>(self, ws, input.shape);
         Ok(&ws.alloc)
     }
 
@@ -413,15 +439,15 @@ impl<T: Scalar> EquivariantPolicy<T> {
             return Err(Error::shape("gradient buffer", self.params.len(), grad.len()));
         }
         check_finite("dL/da", dl_da)?;
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-                unsafe { backward_avx2(self, ws, shape, dl_da, grad, want_dx) };
-                return Ok(());
-            }
+        let isa = ws.isa();
+        match isa {
+            // SAFETY (both arms): `Workspace::isa` only yields paths the CPU supports.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { backward_avx512(self, ws, shape, dl_da, grad, want_dx) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { backward_avx2(self, ws, shape, dl_da, grad, want_dx) },
+            _ => backward_impl::<T, true>(self, ws, shape, (dl_da, grad), want_dx, Isa::Portable),
         }
-        backward_impl::<T, false>(self, ws, shape, dl_da, grad, want_dx);
         Ok(())
     }
 
@@ -435,43 +461,60 @@ impl<T: Scalar> EquivariantPolicy<T> {
     }
 }
 
+/// The whole forward pass. `FMA` is true on every path for `f32` and `f64` (a library call where
+/// the CPU has no FMA), so every path rounds the same way.
 #[inline(always)]
-fn forward_impl<T: Scalar, const FMA: bool>(p: &EquivariantPolicy<T>, ws: &mut Workspace<T>, shape: Shape) {
+fn forward_impl<T: Scalar, const FMA: bool>(
+    p: &EquivariantPolicy<T>,
+    ws: &mut Workspace<T>,
+    shape: Shape,
+    isa: Isa,
+) {
     let dims = p.dims(shape);
-    encoder::forward::<T, FMA>(&p.params, &p.layout.encoder, ws, dims);
+    let emb_written = encoder::forward::<T, FMA>(&p.params, &p.layout.encoder, ws, dims, isa);
     let h = dims.hidden;
     let rows = dims.rows;
-    ws.emb.clear();
-    match &p.layout.encoder {
-        EncoderLayout::Mlp(_) => {
-            let last = ws.acts.last().map(|a| &a[..rows * h]).unwrap_or(&[]);
-            ws.emb.extend_from_slice(last);
-        }
-        _ => {
-            let start = dims.window * rows * h;
-            ws.emb.extend_from_slice(&ws.hs[start..start + rows * h]);
+    if !emb_written {
+        ws.emb.clear();
+        match &p.layout.encoder {
+            EncoderLayout::Mlp(_) => {
+                let last = ws.acts.last().map(|a| &a[..rows * h]).unwrap_or(&[]);
+                ws.emb.extend_from_slice(last);
+            }
+            _ => {
+                let start = dims.window * rows * h;
+                ws.emb.extend_from_slice(&ws.hs[start..start + rows * h]);
+            }
         }
     }
     head::forward::<T, FMA>(&p.params, &p.layout, &p.config, ws, shape);
 }
 
+/// The whole backward pass (see [`forward_impl`]).
 #[inline(always)]
 fn backward_impl<T: Scalar, const FMA: bool>(
     p: &EquivariantPolicy<T>,
     ws: &mut Workspace<T>,
     shape: Shape,
-    dl_da: &[T],
-    grad: &mut [T],
+    (dl_da, grad): (&[T], &mut [T]),
     want_dx: bool,
+    isa: Isa,
 ) {
     head::backward::<T, FMA>(&p.params, &p.layout, &p.config, ws, grad, shape, dl_da);
-    encoder::backward::<T, FMA>(&p.params, &p.layout.encoder, ws, grad, p.dims(shape), want_dx);
+    encoder::backward::<T, FMA>(
+        &p.params,
+        &p.layout.encoder,
+        ws,
+        grad,
+        (p.dims(shape), isa),
+        want_dx,
+    );
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn forward_avx2<T: Scalar>(p: &EquivariantPolicy<T>, ws: &mut Workspace<T>, shape: Shape) {
-    forward_impl::<T, true>(p, ws, shape)
+    forward_impl::<T, true>(p, ws, shape, Isa::Avx2)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -484,5 +527,24 @@ unsafe fn backward_avx2<T: Scalar>(
     grad: &mut [T],
     want_dx: bool,
 ) {
-    backward_impl::<T, true>(p, ws, shape, dl_da, grad, want_dx)
+    backward_impl::<T, true>(p, ws, shape, (dl_da, grad), want_dx, Isa::Avx2)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn forward_avx512<T: Scalar>(p: &EquivariantPolicy<T>, ws: &mut Workspace<T>, shape: Shape) {
+    forward_impl::<T, true>(p, ws, shape, Isa::Avx512)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn backward_avx512<T: Scalar>(
+    p: &EquivariantPolicy<T>,
+    ws: &mut Workspace<T>,
+    shape: Shape,
+    dl_da: &[T],
+    grad: &mut [T],
+    want_dx: bool,
+) {
+    backward_impl::<T, true>(p, ws, shape, (dl_da, grad), want_dx, Isa::Avx512)
 }
