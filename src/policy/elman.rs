@@ -294,29 +294,25 @@ unsafe fn row_of_blocks<V: Lanes, const G: usize>(
     }
 }
 
-/// Rows `g·N … g·N + N` of a row-major `R`×`cols` matrix (stride `stride`, offset `off`) into `N`
-/// lanes per column: `dst[c·N + l] = src[(g·N + l)·stride + off + c]`, padding rows 0.
-fn to_lanes<E: Scalar>(
-    dst: &mut [E],
-    src: &[E],
-    g: usize,
-    n: usize,
-    rows: usize,
-    (stride, off, cols): (usize, usize, usize),
-) {
+/// Rows `g·N … g·N + N` of a row-major `R`×`width` matrix into `N` lanes per column:
+/// `dst[c·N + l] = src[(g·N + l)·width + c]`, padding rows 0. Reads whole rows in order.
+fn rows_to_lanes<E: Scalar>(dst: &mut [E], src: &[E], (g, n, rows): (usize, usize, usize), width: usize) {
     for l in 0..n {
         let r = g * n + l;
-        for c in 0..cols {
-            dst[c * n + l] = if r < rows {
-                src[r * stride + off + c]
-            } else {
-                E::zero()
-            };
+        let lanes = dst[..width * n].chunks_exact_mut(n);
+        if r < rows {
+            for (d, &v) in lanes.zip(&src[r * width..(r + 1) * width]) {
+                d[l] = v;
+            }
+        } else {
+            for d in lanes {
+                d[l] = E::zero();
+            }
         }
     }
 }
 
-/// The inverse of [`to_lanes`] for the rows that exist.
+/// Lanes back to rows, for the rows that exist: `dst[(g·N + l)·stride + off + c] = src[c·N + l]`.
 fn from_lanes<E: Scalar>(
     dst: &mut [E],
     src: &[E],
@@ -367,16 +363,7 @@ pub(crate) unsafe fn forward<V: Lanes>(a: Forward<'_, V::E>) {
     }
     let (xg_len, hg_len) = (window * f * n, window * h * n);
     for g in 0..groups {
-        for t in 0..window {
-            to_lanes(
-                &mut xl[g * xg_len + t * f * n..],
-                x,
-                g,
-                n,
-                rows,
-                (window * f, t * f, f),
-            );
-        }
+        rows_to_lanes(&mut xl[g * xg_len..], x, (g, n, rows), window * f);
     }
     let (xp, hp) = (xl.as_ptr(), hl.as_mut_ptr());
     let mut g = 0;
@@ -547,7 +534,7 @@ pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
         for q in 0..gs {
             let dp = &mut dps[q * dp_len..(q + 1) * dp_len];
             let last = (window - 1) * h * n;
-            to_lanes(&mut dp[last..], de, g + q, n, rows, (h, 0, h));
+            rows_to_lanes(&mut dp[last..], de, (g + q, n, rows), h);
             let hw = &hl[(g + q) * hg_len + last..(g + q) * hg_len + last + h * n];
             for (d, &hv) in dp[last..last + h * n].iter_mut().zip(hw) {
                 *d *= V::E::one() - hv * hv;
@@ -613,16 +600,21 @@ pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
                     (onep, 0)
                 }
             };
-            for (lo_k, hi_k, t_lo) in [(0, h, 1), (h, rows_g, 0)] {
-                let mut k = lo_k;
-                while k < hi_k {
-                    let kb = V::GRAD_ROWS.min(hi_k - k);
-                    let src: Vec<_> = (k..k + kb).map(source).collect();
-                    let s = sp.add(k * h * n);
-                    for (j0, j) in blocks(h, V::GRAD_BLOCK) {
+            // Column blocks outside, source rows inside: a block's dpre columns (all steps) stay in
+            // L1 while the sources stream past.
+            let mut src = [(onep, 0); 4];
+            for (j0, j) in blocks(h, V::GRAD_BLOCK) {
+                for (lo_k, hi_k, t_lo) in [(0, h, 1), (h, rows_g, 0)] {
+                    let mut k = lo_k;
+                    while k < hi_k {
+                        let kb = V::GRAD_ROWS.min(hi_k - k);
+                        for (q, sq) in src.iter_mut().enumerate().take(kb) {
+                            *sq = source(k + q);
+                        }
+                        let s = sp.add(k * h * n);
                         by_grad_block!(j, kb, grad_block::<V>(&src, (dp, h), (t_lo, window), j0, s));
+                        k += kb;
                     }
-                    k += kb;
                 }
             }
         }

@@ -387,7 +387,7 @@ mod x86 {
         const N: usize = 16;
         const BLOCK: usize = 12;
         const GROUPS: usize = 2;
-        const GRAD_BLOCK: usize = 4;
+        const GRAD_BLOCK: usize = 6;
         const GRAD_ROWS: usize = 4;
         #[target_feature(enable = "avx512f")]
         #[inline]
@@ -441,7 +441,7 @@ mod x86 {
         const N: usize = 8;
         const BLOCK: usize = 12;
         const GROUPS: usize = 2;
-        const GRAD_BLOCK: usize = 4;
+        const GRAD_BLOCK: usize = 6;
         const GRAD_ROWS: usize = 4;
         #[target_feature(enable = "avx512f")]
         #[inline]

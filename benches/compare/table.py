@@ -1,0 +1,90 @@
+"""Turns the measurements of scripts/compare.sh into the ratio table of issue #11's targets.
+
+Input: a log of lines `RESULT <id> <ms>` (the Python scripts) and `PIMTL <id> <ms>` (criterion's
+median estimates, read by `criterion_ms` below), several rounds interleaved. For every id the
+fastest round counts (the least disturbed one). PyTorch's figure for a policy workload is its
+fastest variant (nn.RNN, unrolled, torch.compile).
+
+Usage: python3 table.py LOG  → prints the table; exits 0.
+       python3 table.py --criterion TARGET_DIR ID  → prints `PIMTL <ID> <ms>` from criterion's JSON.
+"""
+
+import json
+import os
+import sys
+
+
+def criterion_ms(target_dir, ident):
+    path = os.path.join(target_dir, "criterion", *ident.split("/"), "new", "estimates.json")
+    with open(path) as f:
+        est = json.load(f)
+    return est["median"]["point_estimate"] / 1e6
+
+
+def load(log):
+    best = {}
+    with open(log) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[0] in ("RESULT", "PIMTL"):
+                key = (parts[0], parts[1])
+                best[key] = min(best.get(key, float("inf")), float(parts[2]))
+    return best
+
+
+def fastest(best, prefix, suffix):
+    found = [(v, k[1]) for k, v in best.items() if k[0] == "RESULT" and k[1].startswith(prefix) and k[1].endswith(suffix)]
+    return min(found) if found else (None, None)
+
+
+def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--criterion":
+        print(f"PIMTL {sys.argv[3]} {criterion_ms(sys.argv[2], sys.argv[3]):.6f}")
+        return
+    best = load(sys.argv[1])
+    pim = {k[1]: v for k, v in best.items() if k[0] == "PIMTL"}
+    rows = []
+
+    def pair(label, pimtl_id, ref, target):
+        p = pim.get(pimtl_id)
+        r, rid = ref
+        if p is None or r is None:
+            rows.append((label, p, r, rid, None, target))
+        else:
+            rows.append((label, p, r, rid, r / p, target))
+
+    for case in ("paper_b50_m10", "b256_m100"):
+        pair(f"policy {case} forward", f"policy_f32/forward/{case}", fastest(best, f"policy/{case}/", "/forward"), 3.0)
+        pair(
+            f"policy {case} forward+backward",
+            f"policy_f32/forward_backward/{case}",
+            fastest(best, f"policy/{case}/", "/forward_backward"),
+            4.0 if case == "paper_b50_m10" else 3.0,
+        )
+    pair("CNN client forward+backward, batch 20", "client/cnn_fwd_bwd_b20", fastest(best, "cnn/fwd_bwd_b20", ""), 2.0)
+    pair("CNN evaluation forward, 1000 images", "client/cnn_fwd_b1000", fastest(best, "cnn/fwd_b1000", ""), None)
+    pair("sampler draw+update, T = 1e5 (per pair)", "task_sampler/draw_update/100000", fastest(best, "sampler/cpprb/100000/batch256", ""), 8.0)
+
+    print(f"{'workload':44} {'pimtl ms':>10} {'reference ms':>13} {'reference':34} {'ratio':>7} {'target':>7}")
+    for label, p, r, rid, ratio, target in rows:
+        fmt = lambda v: f"{v:10.4f}" if v is not None else f"{'-':>10}"
+        rs = f"{ratio:6.2f}x" if ratio is not None else f"{'-':>7}"
+        ts = f"≥{target:.0f}x" if target else ""
+        ok = "" if ratio is None or target is None else ("  met" if ratio >= target else "  MISSED")
+        print(f"{label:44} {fmt(p)} {fmt(r):>13} {str(rid or '-'):34} {rs} {ts:>7}{ok}")
+    s = pim.get("task_sampler/draw_update/100000")
+    if s:
+        print(f"sampler draw+update at T = 1e5: {1e-3 / s:.2f} M pairs/s (target ≥ 10)")
+    s7 = pim.get("task_sampler/draw_update/10000000")
+    if s7:
+        print(f"sampler draw+update at T = 1e7: {1e-3 / s7:.2f} M pairs/s")
+    peak = [v for k, v in best.items() if k[0] == "RESULT" and k[1].startswith("sgemm/")]
+    fwd = pim.get("policy_f32/forward/paper_b50_m10")
+    if peak and fwd:
+        gf = max(2 * int(k[1].split("/")[1]) ** 3 / (v * 1e6) for k, v in best.items() if k[0] == "RESULT" and k[1].startswith("sgemm/"))
+        pol = 35.0e6 / (fwd * 1e6)
+        print(f"sgemm peak (torch.mm) {gf:.1f} GFLOP/s; policy forward {pol:.1f} GFLOP/s = {100 * pol / gf:.0f} % (target ≥ 40 %)")
+
+
+if __name__ == "__main__":
+    main()
