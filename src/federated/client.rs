@@ -40,7 +40,11 @@
 //! the tests check the `f64` hand-written gradient against forward-mode autodiff to 1e-9 and the
 //! `f32` one against the `f64` one.
 
+use super::conv::{self, dot};
 use crate::error::{check_finite, Error, Result};
+#[cfg(target_arch = "x86_64")]
+use crate::policy::lanes::{Avx2F32, Avx512F32};
+use crate::policy::lanes::{Lanes, Port};
 use crate::policy::Scalar;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -246,24 +250,6 @@ fn xent_grad<T: Scalar>(z: &[T], y: usize, scale: T, g: &mut [T]) -> T {
     m + s.ln() - z[y]
 }
 
-/// `Σ_j a_j b_j` with 8 independent accumulators (vectorisable without reassociation).
-#[inline(always)]
-fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
-    let mut acc = [T::zero(); 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let mut tail = T::zero();
-    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-        tail += *x * *y;
-    }
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
-}
-
 /// `out[c] = b[c] + Σ_f w[c, f] x[f]` (class-major `w`).
 #[inline(always)]
 fn dense_forward<T: Scalar>(w: &[T], b: &[T], x: &[T], out: &mut [T]) {
@@ -289,71 +275,6 @@ fn dense_backward<T: Scalar>(w: &[T], x: &[T], g: &[T], dw: &mut [T], db: &mut [
             for (d, &wv) in dx.iter_mut().zip(&w[c * f..(c + 1) * f]) {
                 *d += gc * wv;
             }
-        }
-    }
-}
-
-/// Output channels whose running sums the convolution kernels keep in registers.
-const CONV_BLOCK: usize = 32;
-
-/// `act[r, :] += Σ_k p[r, k] K[k, :]` for `rows` output positions (`p` rows×`kk`, `K` kk×`c`):
-/// the sums of a block of [`CONV_BLOCK`] channels stay in registers while `k` runs, instead of
-/// being loaded and stored once per `k`. Each sum adds its terms in the order `k = 0, 1, …`, as a
-/// plain triple loop does, so the result is the same bit for bit.
-#[inline(always)]
-fn conv_matmul<T: Scalar>(p: &[T], kk: usize, k: &[T], act: &mut [T], rows: usize, c: usize) {
-    for r in 0..rows {
-        let pr = &p[r * kk..(r + 1) * kk];
-        let or = &mut act[r * c..(r + 1) * c];
-        let mut j0 = 0;
-        while j0 + CONV_BLOCK <= c {
-            let mut acc = [T::zero(); CONV_BLOCK];
-            acc.copy_from_slice(&or[j0..j0 + CONV_BLOCK]);
-            for (kx, &x) in pr.iter().enumerate() {
-                let w = &k[kx * c + j0..kx * c + j0 + CONV_BLOCK];
-                for (a, &wv) in acc.iter_mut().zip(w) {
-                    *a += x * wv;
-                }
-            }
-            or[j0..j0 + CONV_BLOCK].copy_from_slice(&acc);
-            j0 += CONV_BLOCK;
-        }
-        for j in j0..c {
-            let mut a = or[j];
-            for (kx, &x) in pr.iter().enumerate() {
-                a += x * k[kx * c + j];
-            }
-            or[j] = a;
-        }
-    }
-}
-
-/// `∂K[k, :] += Σ_r p[r, k] ∂u[r, :]` (`∂K = Pᵀ ∂u`), the sums of a block of channels kept in
-/// registers while `r` runs; each sum adds its terms in the order `r = 0, 1, …`.
-#[inline(always)]
-fn conv_weight_grad<T: Scalar>(p: &[T], kk: usize, du: &[T], dk: &mut [T], rows: usize, c: usize) {
-    for kx in 0..kk {
-        let dkr = &mut dk[kx * c..(kx + 1) * c];
-        let mut j0 = 0;
-        while j0 + CONV_BLOCK <= c {
-            let mut acc = [T::zero(); CONV_BLOCK];
-            acc.copy_from_slice(&dkr[j0..j0 + CONV_BLOCK]);
-            for r in 0..rows {
-                let x = p[r * kk + kx];
-                let d = &du[r * c + j0..r * c + j0 + CONV_BLOCK];
-                for (a, &dv) in acc.iter_mut().zip(d) {
-                    *a += x * dv;
-                }
-            }
-            dkr[j0..j0 + CONV_BLOCK].copy_from_slice(&acc);
-            j0 += CONV_BLOCK;
-        }
-        for j in j0..c {
-            let mut a = dkr[j];
-            for r in 0..rows {
-                a += p[r * kk + kx] * du[r * c + j];
-            }
-            dkr[j] = a;
         }
     }
 }
@@ -588,11 +509,39 @@ impl ConvNet {
         (k, kb, w, b)
     }
 
-    /// Convolution + ReLU of one image into `ws.features`, keeping the patches in `ws.patches`.
+    /// Convolution + ReLU of one image into `act`, keeping its im2col patches in `patches`
+    /// (`R` output positions per register block).
     #[inline(always)]
-    fn conv_forward<T: Scalar>(&self, k: &[T], kb: &[T], img: &[T], patches: &mut [T], act: &mut [T]) {
+    ///
+    /// # Safety
+    /// `V`'s instruction set must be available.
+    unsafe fn conv_forward<T: Scalar, V: Lanes<E = f32>, const R: usize>(
+        &self,
+        k: &[T],
+        kb: &[T],
+        img: &[T],
+        patches: &mut [T],
+        act: &mut [T],
+    ) {
         let (oh, ow) = self.out_hw();
-        let (w, cin, c, ks) = (self.width, self.in_channels, self.channels, self.kernel);
+        let (c, kk) = (self.channels, self.patch_len());
+        self.im2col(img, patches);
+        for a in act.chunks_exact_mut(c) {
+            a.copy_from_slice(kb);
+        }
+        conv::conv_matmul::<T, V, R>(patches, kk, k, act, oh * ow, c);
+        for v in act.iter_mut() {
+            if *v < T::zero() {
+                *v = T::zero();
+            }
+        }
+    }
+
+    /// The im2col rows of one image: row `(oy, ox)` holds the `k × k × c_in` window at `(oy, ox)`.
+    #[inline(always)]
+    fn im2col<T: Scalar>(&self, img: &[T], patches: &mut [T]) {
+        let (oh, ow) = self.out_hw();
+        let (w, cin, ks) = (self.width, self.in_channels, self.kernel);
         let kk = self.patch_len();
         let seg = ks * cin;
         for oy in 0..oh {
@@ -604,24 +553,20 @@ impl ConvNet {
                 }
             }
         }
-        for a in act.chunks_exact_mut(c) {
-            a.copy_from_slice(kb);
-        }
-        conv_matmul(patches, kk, k, act, oh * ow, c);
-        for v in act.iter_mut() {
-            if *v < T::zero() {
-                *v = T::zero();
-            }
-        }
     }
 
-    fn prepare<T: Scalar>(&self, ws: &mut Workspace<T>) {
+    /// Sizes the workspace for `n` images.
+    fn prepare<T: Scalar>(&self, ws: &mut Workspace<T>, n: usize) {
         let (oh, ow) = self.out_hw();
-        ws.patches.resize(oh * ow * self.patch_len(), T::zero());
-        ws.features.resize(self.features(), T::zero());
-        ws.logits.resize(self.classes, T::zero());
+        ws.patches.resize(n * oh * ow * self.patch_len(), T::zero());
+        ws.features.resize(n * self.features(), T::zero());
+        ws.logits.resize(n * self.classes, T::zero());
     }
 }
+
+/// Images whose patches and features a pass keeps at once (bounds the workspace; the results do
+/// not depend on it).
+const IMAGES_PER_PASS: usize = 32;
 
 impl ClientModel for ConvNet {
     fn num_params(&self) -> usize {
@@ -650,11 +595,17 @@ impl ClientModel for ConvNet {
 
     fn logits<T: Scalar>(&self, theta: &[T], images: &[T], out: &mut [T]) -> Result<()> {
         #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            return unsafe { self.logits_avx512(theta, images, out) };
+        }
+        #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
             return unsafe { self.logits_avx2(theta, images, out) };
         }
-        self.logits_impl(theta, images, out)
+        // SAFETY: the portable vectors need nothing.
+        unsafe { self.logits_impl::<T, Port<f32, 16>, 2>(theta, images, out) }
     }
 
     fn loss_and_grad_with<T: Scalar>(
@@ -666,11 +617,17 @@ impl ClientModel for ConvNet {
         ws: &mut Workspace<T>,
     ) -> Result<f64> {
         #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            return unsafe { self.loss_and_grad_avx512(theta, images, labels, grad, ws) };
+        }
+        #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
             return unsafe { self.loss_and_grad_avx2(theta, images, labels, grad, ws) };
         }
-        self.loss_and_grad_impl(theta, images, labels, grad, ws)
+        // SAFETY: the portable vectors need nothing.
+        unsafe { self.loss_and_grad_impl::<T, Port<f32, 16>, 2, 2>(theta, images, labels, grad, ws) }
     }
 }
 
@@ -683,7 +640,35 @@ impl ConvNet {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn logits_avx2<T: Scalar>(&self, theta: &[T], images: &[T], out: &mut [T]) -> Result<()> {
-        self.logits_impl(theta, images, out)
+        self.logits_impl::<T, Avx2F32, 2>(theta, images, out)
+    }
+
+    /// [`ClientModel::logits`] compiled for AVX-512F, 4 positions per register block (bitwise
+    /// the same results).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2")]
+    unsafe fn logits_avx512<T: Scalar>(&self, theta: &[T], images: &[T], out: &mut [T]) -> Result<()> {
+        self.logits_impl::<T, Avx512F32, 4>(theta, images, out)
+    }
+
+    /// [`ClientModel::loss_and_grad_with`] compiled for AVX-512F (bitwise the same results).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2")]
+    unsafe fn loss_and_grad_avx512<T: Scalar>(
+        &self,
+        theta: &[T],
+        images: &[T],
+        labels: &[u8],
+        grad: &mut [T],
+        ws: &mut Workspace<T>,
+    ) -> Result<f64> {
+        self.loss_and_grad_impl::<T, Avx512F32, 4, 4>(theta, images, labels, grad, ws)
     }
 
     /// [`ClientModel::loss_and_grad_with`] compiled for AVX2 (bitwise the same results).
@@ -700,11 +685,18 @@ impl ConvNet {
         grad: &mut [T],
         ws: &mut Workspace<T>,
     ) -> Result<f64> {
-        self.loss_and_grad_impl(theta, images, labels, grad, ws)
+        self.loss_and_grad_impl::<T, Avx2F32, 2, 2>(theta, images, labels, grad, ws)
     }
 
+    /// The logits of every image, [`IMAGES_PER_PASS`] images at a time (`R` positions per
+    /// convolution block).
     #[inline(always)]
-    fn logits_impl<T: Scalar>(&self, theta: &[T], images: &[T], out: &mut [T]) -> Result<()> {
+    unsafe fn logits_impl<T: Scalar, V: Lanes<E = f32>, const R: usize>(
+        &self,
+        theta: &[T],
+        images: &[T],
+        out: &mut [T],
+    ) -> Result<()> {
         let c = self.classes;
         let n = out.len() / c;
         if !out.len().is_multiple_of(c) {
@@ -712,17 +704,40 @@ impl ConvNet {
         }
         check_batch(self.num_params(), self.input_len(), theta, images, n)?;
         let (k, kb, w, b) = self.split(theta);
+        let (f, input) = (self.features(), self.input_len());
+        let per = self.patches_per_image();
         let mut ws = Workspace::new();
-        self.prepare(&mut ws);
-        for (img, z) in images.chunks_exact(self.input_len()).zip(out.chunks_exact_mut(c)) {
-            self.conv_forward(k, kb, img, &mut ws.patches, &mut ws.features);
-            dense_forward(w, b, &ws.features, z);
+        self.prepare(&mut ws, IMAGES_PER_PASS.min(n));
+        for (imgs, z) in images
+            .chunks(IMAGES_PER_PASS * input)
+            .zip(out.chunks_mut(IMAGES_PER_PASS * c))
+        {
+            let m = imgs.len() / input;
+            for (i, img) in imgs.chunks_exact(input).enumerate() {
+                let (p, a) = (
+                    &mut ws.patches[i * per..(i + 1) * per],
+                    &mut ws.features[i * f..(i + 1) * f],
+                );
+                self.conv_forward::<T, V, R>(k, kb, img, p, a);
+            }
+            conv::dense_forward_batch(w, b, &ws.features[..m * f], f, z);
         }
         Ok(())
     }
 
+    /// `oh · ow · k · k · c_in`: the im2col values of one image.
+    fn patches_per_image(&self) -> usize {
+        let (oh, ow) = self.out_hw();
+        oh * ow * self.patch_len()
+    }
+
+    /// Loss and gradient of a batch, [`IMAGES_PER_PASS`] images at a time: every image's
+    /// convolution, the batched dense layer forward and backward, then every image's convolution
+    /// backward, in image order (`R` positions per convolution block, `KB` kernel rows per
+    /// weight-gradient block). Each gradient element sums its terms in the order of the per-image
+    /// loop (images in order; positions in order within an image).
     #[inline(always)]
-    fn loss_and_grad_impl<T: Scalar>(
+    unsafe fn loss_and_grad_impl<T: Scalar, V: Lanes<E = f32>, const R: usize, const KB: usize>(
         &self,
         theta: &[T],
         images: &[T],
@@ -738,34 +753,55 @@ impl ConvNet {
             return Err(Error::shape("grad", theta.len(), grad.len()));
         }
         grad.fill(T::zero());
-        self.prepare(ws);
-        ws.dfeatures.resize(self.features(), T::zero());
-        ws.dlogits.resize(c, T::zero());
+        let per_pass = IMAGES_PER_PASS.min(n);
+        self.prepare(ws, per_pass);
+        let (f, input, per) = (self.features(), self.input_len(), self.patches_per_image());
+        ws.dfeatures.resize(per_pass * f, T::zero());
+        ws.dlogits.resize(per_pass * c, T::zero());
         let (k, kb, w, b) = self.split(theta);
         let kk = self.patch_len();
         let (dk, rest) = grad.split_at_mut(kk * ch);
         let (dkb, rest) = rest.split_at_mut(ch);
-        let (dw, db) = rest.split_at_mut(self.features() * c);
-        let rows = self.features() / ch;
+        let (dw, db) = rest.split_at_mut(f * c);
+        let rows = f / ch;
         let scale = T::of(1.0 / n as f64);
         let mut loss = 0.0;
-        for (img, &y) in images.chunks_exact(self.input_len()).zip(labels) {
-            self.conv_forward(k, kb, img, &mut ws.patches, &mut ws.features);
-            dense_forward(w, b, &ws.features, &mut ws.logits);
-            loss += xent_grad(&ws.logits, y as usize, scale, &mut ws.dlogits).value_f64();
-            dense_backward(w, &ws.features, &ws.dlogits, dw, db, Some(&mut ws.dfeatures));
-            // ReLU mask: ∂u = ∂a where a > 0.
-            for (d, &a) in ws.dfeatures.iter_mut().zip(&ws.features) {
-                if a <= T::zero() {
-                    *d = T::zero();
-                }
+        for (imgs, ys) in images
+            .chunks(IMAGES_PER_PASS * input)
+            .zip(labels.chunks(IMAGES_PER_PASS))
+        {
+            let m = ys.len();
+            for (i, img) in imgs.chunks_exact(input).enumerate() {
+                let (p, a) = (
+                    &mut ws.patches[i * per..(i + 1) * per],
+                    &mut ws.features[i * f..(i + 1) * f],
+                );
+                self.conv_forward::<T, V, R>(k, kb, img, p, a);
             }
-            for du in ws.dfeatures.chunks_exact(ch) {
-                for (g, &v) in dkb.iter_mut().zip(du) {
-                    *g += v;
-                }
+            let (feats, logits, dlogits) = (
+                &ws.features[..m * f],
+                &mut ws.logits[..m * c],
+                &mut ws.dlogits[..m * c],
+            );
+            conv::dense_forward_batch(w, b, feats, f, logits);
+            for (i, &y) in ys.iter().enumerate() {
+                let (z, g) = (&logits[i * c..(i + 1) * c], &mut dlogits[i * c..(i + 1) * c]);
+                loss += xent_grad(z, y as usize, scale, g).value_f64();
             }
-            conv_weight_grad(&ws.patches, kk, &ws.dfeatures, dk, rows, ch);
+            // ∂u = ∂a where a > 0 (the ReLU mask is applied inside).
+            conv::dense_backward_batch::<T, V>(
+                w,
+                feats,
+                dlogits,
+                (&mut *dw, &mut *db),
+                &mut ws.dfeatures[..m * f],
+                f,
+            );
+            for i in 0..m {
+                let du = &ws.dfeatures[i * f..(i + 1) * f];
+                conv::bias_grad::<T, V>(du, dkb, rows, ch);
+                conv::conv_weight_grad::<T, V, KB>(&ws.patches[i * per..(i + 1) * per], kk, du, dk, rows, ch);
+            }
         }
         Ok(loss / n as f64)
     }
@@ -950,6 +986,187 @@ pub fn local_training<M: ClientModel>(
 mod tests {
     use super::*;
 
+    // The per-image loops the batched passes replaced, kept as the reference they must match.
+    /// Output channels whose running sums the convolution kernels keep in registers.
+    const CONV_BLOCK: usize = 32;
+
+    /// `act[r, :] += Σ_k p[r, k] K[k, :]` for `rows` output positions (`p` rows×`kk`, `K` kk×`c`):
+    /// the sums of a block of [`CONV_BLOCK`] channels stay in registers while `k` runs, instead of
+    /// being loaded and stored once per `k`. Each sum adds its terms in the order `k = 0, 1, …`, as a
+    /// plain triple loop does, so the result is the same bit for bit.
+    fn ref_conv_matmul<T: Scalar>(p: &[T], kk: usize, k: &[T], act: &mut [T], rows: usize, c: usize) {
+        for r in 0..rows {
+            let pr = &p[r * kk..(r + 1) * kk];
+            let or = &mut act[r * c..(r + 1) * c];
+            let mut j0 = 0;
+            while j0 + CONV_BLOCK <= c {
+                let mut acc = [T::zero(); CONV_BLOCK];
+                acc.copy_from_slice(&or[j0..j0 + CONV_BLOCK]);
+                for (kx, &x) in pr.iter().enumerate() {
+                    let w = &k[kx * c + j0..kx * c + j0 + CONV_BLOCK];
+                    for (a, &wv) in acc.iter_mut().zip(w) {
+                        *a += x * wv;
+                    }
+                }
+                or[j0..j0 + CONV_BLOCK].copy_from_slice(&acc);
+                j0 += CONV_BLOCK;
+            }
+            for j in j0..c {
+                let mut a = or[j];
+                for (kx, &x) in pr.iter().enumerate() {
+                    a += x * k[kx * c + j];
+                }
+                or[j] = a;
+            }
+        }
+    }
+
+    /// `∂K[k, :] += Σ_r p[r, k] ∂u[r, :]` (`∂K = Pᵀ ∂u`), the sums of a block of channels kept in
+    /// registers while `r` runs; each sum adds its terms in the order `r = 0, 1, …`.
+    fn ref_conv_weight_grad<T: Scalar>(p: &[T], kk: usize, du: &[T], dk: &mut [T], rows: usize, c: usize) {
+        for kx in 0..kk {
+            let dkr = &mut dk[kx * c..(kx + 1) * c];
+            let mut j0 = 0;
+            while j0 + CONV_BLOCK <= c {
+                let mut acc = [T::zero(); CONV_BLOCK];
+                acc.copy_from_slice(&dkr[j0..j0 + CONV_BLOCK]);
+                for r in 0..rows {
+                    let x = p[r * kk + kx];
+                    let d = &du[r * c + j0..r * c + j0 + CONV_BLOCK];
+                    for (a, &dv) in acc.iter_mut().zip(d) {
+                        *a += x * dv;
+                    }
+                }
+                dkr[j0..j0 + CONV_BLOCK].copy_from_slice(&acc);
+                j0 += CONV_BLOCK;
+            }
+            for j in j0..c {
+                let mut a = dkr[j];
+                for r in 0..rows {
+                    a += p[r * kk + kx] * du[r * c + j];
+                }
+                dkr[j] = a;
+            }
+        }
+    }
+
+    fn reference_loss_and_grad(
+        net: &ConvNet,
+        theta: &[f32],
+        images: &[f32],
+        labels: &[u8],
+        grad: &mut [f32],
+    ) -> f64 {
+        let (c, ch, kk, f) = (net.classes, net.channels, net.patch_len(), net.features());
+        let n = labels.len();
+        grad.fill(0.0);
+        let (k, kb, w, b) = net.split(theta);
+        let (dk, rest) = grad.split_at_mut(kk * ch);
+        let (dkb, rest) = rest.split_at_mut(ch);
+        let (dw, db) = rest.split_at_mut(f * c);
+        let rows = f / ch;
+        let scale = 1.0 / n as f32;
+        let (oh, ow) = net.out_hw();
+        let mut patches = vec![0.0f32; oh * ow * kk];
+        let (mut feats, mut dfeats) = (vec![0.0f32; f], vec![0.0f32; f]);
+        let (mut z, mut dz) = (vec![0.0f32; c], vec![0.0f32; c]);
+        let mut loss = 0.0;
+        for (img, &y) in images.chunks_exact(net.input_len()).zip(labels) {
+            net.im2col(img, &mut patches);
+            for a in feats.chunks_exact_mut(ch) {
+                a.copy_from_slice(kb);
+            }
+            ref_conv_matmul(&patches, kk, k, &mut feats, rows, ch);
+            for v in feats.iter_mut() {
+                if *v < 0.0 {
+                    *v = 0.0;
+                }
+            }
+            dense_forward(w, b, &feats, &mut z);
+            loss += xent_grad(&z, y as usize, scale, &mut dz).value_f64();
+            dense_backward(w, &feats, &dz, dw, db, Some(&mut dfeats));
+            for (d, &a) in dfeats.iter_mut().zip(&feats) {
+                if a <= 0.0 {
+                    *d = 0.0;
+                }
+            }
+            for du in dfeats.chunks_exact(ch) {
+                for (g, &v) in dkb.iter_mut().zip(du) {
+                    *g += v;
+                }
+            }
+            ref_conv_weight_grad(&patches, kk, &dfeats, dk, rows, ch);
+        }
+        loss / n as f64
+    }
+
+    /// The batched, register-blocked passes return exactly what the per-image loops return, on
+    /// every build this CPU runs (the dispatching entry point and the baseline body), for channel
+    /// counts with and without a remainder block, feature counts that are not whole chunks, and
+    /// batches that are not whole blocks of images or passes.
+    #[test]
+    fn batched_passes_match_the_per_image_loops_bit_for_bit() -> Result<()> {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (net, n) in [
+            (ConvNet::new(9, 8, 2, 37, 3, 4)?, 6),
+            (ConvNet::paper(12, 11)?, 37),
+            (ConvNet::new(7, 7, 1, 32, 4, 10)?, 3),
+            (ConvNet::new(6, 9, 3, 5, 2, 3)?, 9),
+        ] {
+            let theta = net.init(5);
+            let mut rng = ChaCha8Rng::seed_from_u64(n as u64);
+            let images: Vec<f32> = (0..n * net.input_len())
+                .map(|_| rng.random_range(0.0..1.0))
+                .collect();
+            let labels: Vec<u8> = (0..n).map(|i| (i % net.classes) as u8).collect();
+            let mut want = vec![0.0f32; theta.len()];
+            let l0 = reference_loss_and_grad(&net, &theta, &images, &labels, &mut want);
+            let (mut g1, mut g2) = (vec![0.0f32; theta.len()], vec![0.0f32; theta.len()]);
+            let l1 = net.loss_and_grad_with(&theta, &images, &labels, &mut g1, &mut Workspace::new())?;
+            // SAFETY: the portable vectors need nothing.
+            let l2 = unsafe {
+                net.loss_and_grad_impl::<f32, Port<f32, 16>, 2, 2>(
+                    &theta,
+                    &images,
+                    &labels,
+                    &mut g2,
+                    &mut Workspace::new(),
+                )?
+            };
+            assert_eq!(
+                (l1.to_bits(), l2.to_bits()),
+                (l0.to_bits(), l0.to_bits()),
+                "loss, n = {n}"
+            );
+            assert_eq!(bits(&g1), bits(&want), "gradient (dispatched), n = {n}");
+            assert_eq!(bits(&g2), bits(&want), "gradient (baseline), n = {n}");
+            let mut z0 = vec![0.0f32; n * net.classes];
+            let (k, kb, w, b) = net.split(&theta);
+            let (oh, ow) = net.out_hw();
+            let mut patches = vec![0.0f32; oh * ow * net.patch_len()];
+            let mut feats = vec![0.0f32; net.features()];
+            for (img, z) in images
+                .chunks_exact(net.input_len())
+                .zip(z0.chunks_exact_mut(net.classes))
+            {
+                net.im2col(img, &mut patches);
+                for a in feats.chunks_exact_mut(net.channels) {
+                    a.copy_from_slice(kb);
+                }
+                ref_conv_matmul(&patches, net.patch_len(), k, &mut feats, oh * ow, net.channels);
+                feats.iter_mut().for_each(|v| *v = v.max(0.0));
+                dense_forward(w, b, &feats, z);
+            }
+            let (mut z1, mut z2) = (vec![0.0f32; z0.len()], vec![0.0f32; z0.len()]);
+            net.logits(&theta, &images, &mut z1)?;
+            // SAFETY: the portable vectors need nothing.
+            unsafe { net.logits_impl::<f32, Port<f32, 16>, 2>(&theta, &images, &mut z2)? };
+            assert_eq!(bits(&z1), bits(&z0), "logits (dispatched), n = {n}");
+            assert_eq!(bits(&z2), bits(&z0), "logits (baseline), n = {n}");
+        }
+        Ok(())
+    }
+
     /// The AVX2 build of the CNN's passes returns exactly what the baseline build returns (the
     /// dispatching entry points against the bodies compiled without AVX2).
     #[test]
@@ -965,12 +1182,22 @@ mod tests {
         let labels: Vec<u8> = (0..n).map(|i| (i % 4) as u8).collect();
         let (mut g1, mut g2) = (vec![0.0f32; theta.len()], vec![0.0f32; theta.len()]);
         let l1 = net.loss_and_grad_with(&theta, &images, &labels, &mut g1, &mut Workspace::new())?;
-        let l2 = net.loss_and_grad_impl(&theta, &images, &labels, &mut g2, &mut Workspace::new())?;
+        // SAFETY: the portable vectors need nothing.
+        let l2 = unsafe {
+            net.loss_and_grad_impl::<f32, Port<f32, 16>, 2, 2>(
+                &theta,
+                &images,
+                &labels,
+                &mut g2,
+                &mut Workspace::new(),
+            )?
+        };
         assert_eq!(l1.to_bits(), l2.to_bits());
         assert!(g1.iter().zip(&g2).all(|(a, b)| a.to_bits() == b.to_bits()));
         let (mut z1, mut z2) = (vec![0.0f32; n * 4], vec![0.0f32; n * 4]);
         net.logits(&theta, &images, &mut z1)?;
-        net.logits_impl(&theta, &images, &mut z2)?;
+        // SAFETY: the portable vectors need nothing.
+        unsafe { net.logits_impl::<f32, Port<f32, 16>, 2>(&theta, &images, &mut z2)? };
         assert!(z1.iter().zip(&z2).all(|(a, b)| a.to_bits() == b.to_bits()));
         Ok(())
     }

@@ -10,6 +10,7 @@
 //!   ([`weighted_average`]).
 
 pub mod client;
+mod conv;
 pub mod fedavg;
 pub mod partition;
 

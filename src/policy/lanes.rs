@@ -51,6 +51,9 @@ pub(crate) trait Lanes: Copy {
     unsafe fn sub(a: Self, b: Self) -> Self;
     /// The network's `tanh` lane by lane ([`Scalar::act_tanh`]), bitwise.
     unsafe fn tanh(v: Self) -> Self;
+    /// `d` with the lanes where `a ≤ 0` set to `+0` (a NaN in `a` keeps `d`): the ReLU mask of a
+    /// backward pass, as `if a <= 0 { 0 } else { d }` lane by lane.
+    unsafe fn zero_where_nonpositive(a: Self, d: Self) -> Self;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -114,6 +117,16 @@ macro_rules! portable {
                 let mut o = a.0;
                 for i in 0..$n {
                     o[i] = a.0[i] - b.0[i];
+                }
+                Port(o)
+            }
+            #[inline(always)]
+            unsafe fn zero_where_nonpositive(a: Self, d: Self) -> Self {
+                let mut o = d.0;
+                for (x, &av) in o.iter_mut().zip(&a.0) {
+                    if av <= 0.0 {
+                        *x = 0.0;
+                    }
                 }
                 Port(o)
             }
@@ -319,6 +332,14 @@ mod x86 {
         unsafe fn tanh(v: Self) -> Self {
             Avx2F32([tanh8(v.0[0]), tanh8(v.0[1])])
         }
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn zero_where_nonpositive(a: Self, d: Self) -> Self {
+            let z = _mm256_setzero_ps();
+            let m0 = _mm256_cmp_ps::<_CMP_LE_OQ>(a.0[0], z);
+            let m1 = _mm256_cmp_ps::<_CMP_LE_OQ>(a.0[1], z);
+            Avx2F32([_mm256_andnot_ps(m0, d.0[0]), _mm256_andnot_ps(m1, d.0[1])])
+        }
     }
 
     impl Lanes for Avx2F64 {
@@ -380,6 +401,14 @@ mod x86 {
             let o = tanh_f64_lanes(a);
             Self::load(o.as_ptr())
         }
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn zero_where_nonpositive(a: Self, d: Self) -> Self {
+            let z = _mm256_setzero_pd();
+            let m0 = _mm256_cmp_pd::<_CMP_LE_OQ>(a.0[0], z);
+            let m1 = _mm256_cmp_pd::<_CMP_LE_OQ>(a.0[1], z);
+            Avx2F64([_mm256_andnot_pd(m0, d.0[0]), _mm256_andnot_pd(m1, d.0[1])])
+        }
     }
 
     impl Lanes for Avx512F32 {
@@ -433,6 +462,12 @@ mod x86 {
         #[inline]
         unsafe fn tanh(v: Self) -> Self {
             Avx512F32(tanh16(v.0))
+        }
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn zero_where_nonpositive(a: Self, d: Self) -> Self {
+            let le = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(a.0, _mm512_setzero_ps());
+            Avx512F32(_mm512_maskz_mov_ps(!le, d.0))
         }
     }
 
@@ -490,6 +525,12 @@ mod x86 {
             Self::store(a.as_mut_ptr(), v);
             let o = tanh_f64_lanes(a);
             Self::load(o.as_ptr())
+        }
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn zero_where_nonpositive(a: Self, d: Self) -> Self {
+            let le = _mm512_cmp_pd_mask::<_CMP_LE_OQ>(a.0, _mm512_setzero_pd());
+            Avx512F64(_mm512_maskz_mov_pd(!le, d.0))
         }
     }
 

@@ -33,7 +33,7 @@ mod elman;
 mod encoder;
 mod head;
 pub mod isa;
-mod lanes;
+pub(crate) mod lanes;
 pub mod optim;
 pub mod persist;
 pub mod scalar;

@@ -1,0 +1,631 @@
+//! The CNN client's products (§A.2), register-blocked and batched, with the summation order of the
+//! plain loops.
+//!
+//! Every function here computes **exactly the bits** of the straightforward per-image loops of
+//! [`client`](super::client)'s documentation: each output element is a sequence of `+= x · w`
+//! (a multiply, then an add: no fused multiply-add) over the same terms in the same order. What
+//! changes is only which elements are computed side by side:
+//!
+//! * `conv_matmul`: `R` output positions × 32 channels at once (the old loop kept one position,
+//!   whose 4 accumulators formed a dependency chain through every term);
+//! * `conv_weight_grad`: `KB` kernel rows × 32 channels at once, positions in order;
+//! * `dense_forward_batch`: `z[i, c] = b_c + dot(W[c, :], a_i)` for blocks of 4 images × 2
+//!   classes sharing the loads of `W` (the dot product keeps its 8 lane partial sums and its fixed
+//!   final tree);
+//! * `dense_backward_batch`: `dW[c, f] += g[i, c] · a_i[f]` over the images in order, all classes
+//!   of a chunk of features at once, one pass over `dW`; `da_i[f] = Σ_c g[i, c] · W[c, f]` from 0
+//!   with the classes in order, then the ReLU mask `[a_i[f] > 0]`.
+//!
+//! The tests in `client` compare the batched passes with the per-image reference bit for bit.
+// Register blocks are arrays indexed in fully unrolled loops.
+#![allow(clippy::needless_range_loop)]
+
+use crate::policy::lanes::Lanes;
+use crate::policy::Scalar;
+
+/// Output channels whose running sums a block keeps (the paper's CNN has 32).
+pub(crate) const CONV_BLOCK: usize = 32;
+
+/// `act[r, :] += Σ_k p[r, k] K[k, :]` for `rows` output positions (`p` rows×`kk`, `K` kk×`c`),
+/// `R` positions × [`CONV_BLOCK`] channels per register block; each sum adds its terms in the
+/// order `k = 0, 1, …`. For `f32` the blocks run on the vectors `V` (16 lanes, `acc + x·w` as a
+/// multiply and an add, as the scalar code).
+///
+/// # Safety
+/// `V`'s instruction set must be available.
+#[inline(always)]
+pub(crate) unsafe fn conv_matmul<T: Scalar, V: Lanes<E = f32>, const R: usize>(
+    p: &[T],
+    kk: usize,
+    k: &[T],
+    act: &mut [T],
+    rows: usize,
+    c: usize,
+) {
+    if c.is_multiple_of(CONV_BLOCK) {
+        if let (Some(p), Some(k), Some(act)) =
+            (T::as_f32_slice(p), T::as_f32_slice(k), T::as_f32_slice_mut(act))
+        {
+            assert!(p.len() >= rows * kk && k.len() >= kk * c && act.len() >= rows * c);
+            let mut r = 0;
+            while r + R <= rows {
+                conv_rows_lanes::<V, R>(p, kk, k, act, r, c);
+                r += R;
+            }
+            while r < rows {
+                conv_rows_lanes::<V, 1>(p, kk, k, act, r, c);
+                r += 1;
+            }
+            return;
+        }
+    }
+    let mut r = 0;
+    while r + R <= rows {
+        conv_rows::<T, R>(p, kk, k, act, r, c);
+        r += R;
+    }
+    while r < rows {
+        conv_rows::<T, 1>(p, kk, k, act, r, c);
+        r += 1;
+    }
+}
+
+/// Positions `r0 … r0 + R` of [`conv_matmul`] on the vectors `V` (`c` a multiple of 32).
+#[inline(always)]
+unsafe fn conv_rows_lanes<V: Lanes<E = f32>, const R: usize>(
+    p: &[f32],
+    kk: usize,
+    k: &[f32],
+    act: &mut [f32],
+    r0: usize,
+    c: usize,
+) {
+    let n = V::N;
+    let nv = CONV_BLOCK / n;
+    let (pp, kp, ap) = (p.as_ptr(), k.as_ptr(), act.as_mut_ptr());
+    let mut j0 = 0;
+    while j0 + CONV_BLOCK <= c {
+        let mut acc = [[V::zero(); 2]; R];
+        for q in 0..R {
+            for v in 0..nv {
+                acc[q][v] = V::load(ap.add((r0 + q) * c + j0 + v * n));
+            }
+        }
+        for kx in 0..kk {
+            let mut w = [V::zero(); 2];
+            for v in 0..nv {
+                w[v] = V::load(kp.add(kx * c + j0 + v * n));
+            }
+            for q in 0..R {
+                let x = V::splat(*pp.add((r0 + q) * kk + kx));
+                for v in 0..nv {
+                    acc[q][v] = V::add(acc[q][v], V::mul(x, w[v]));
+                }
+            }
+        }
+        for q in 0..R {
+            for v in 0..nv {
+                V::store(ap.add((r0 + q) * c + j0 + v * n), acc[q][v]);
+            }
+        }
+        j0 += CONV_BLOCK;
+    }
+}
+
+/// Positions `r0 … r0 + R` of [`conv_matmul`].
+#[inline(always)]
+fn conv_rows<T: Scalar, const R: usize>(p: &[T], kk: usize, k: &[T], act: &mut [T], r0: usize, c: usize) {
+    let mut j0 = 0;
+    while j0 + CONV_BLOCK <= c {
+        let mut acc = [[T::zero(); CONV_BLOCK]; R];
+        for q in 0..R {
+            acc[q].copy_from_slice(&act[(r0 + q) * c + j0..(r0 + q) * c + j0 + CONV_BLOCK]);
+        }
+        let prows: [&[T]; R] = std::array::from_fn(|q| &p[(r0 + q) * kk..(r0 + q + 1) * kk]);
+        for (kx, wrow) in k.chunks_exact(c).take(kk).enumerate() {
+            let w = &wrow[j0..j0 + CONV_BLOCK];
+            for (a, pr) in acc.iter_mut().zip(&prows) {
+                let x = pr[kx];
+                for (av, &wv) in a.iter_mut().zip(w) {
+                    *av += x * wv;
+                }
+            }
+        }
+        for q in 0..R {
+            act[(r0 + q) * c + j0..(r0 + q) * c + j0 + CONV_BLOCK].copy_from_slice(&acc[q]);
+        }
+        j0 += CONV_BLOCK;
+    }
+    for q in 0..R {
+        let r = r0 + q;
+        for j in j0..c {
+            let mut a = act[r * c + j];
+            for kx in 0..kk {
+                a += p[r * kk + kx] * k[kx * c + j];
+            }
+            act[r * c + j] = a;
+        }
+    }
+}
+
+/// `∂K[k, :] += Σ_r p[r, k] ∂u[r, :]` (`∂K = Pᵀ ∂u`) for `KB` kernel rows × [`CONV_BLOCK`]
+/// channels per register block; each sum adds its terms in the order `r = 0, 1, …`. For `f32` the
+/// blocks run on the vectors `V`, as in [`conv_matmul`].
+///
+/// # Safety
+/// `V`'s instruction set must be available.
+#[inline(always)]
+pub(crate) unsafe fn conv_weight_grad<T: Scalar, V: Lanes<E = f32>, const KB: usize>(
+    p: &[T],
+    kk: usize,
+    du: &[T],
+    dk: &mut [T],
+    rows: usize,
+    c: usize,
+) {
+    if c.is_multiple_of(CONV_BLOCK) {
+        if let (Some(p), Some(du), Some(dk)) =
+            (T::as_f32_slice(p), T::as_f32_slice(du), T::as_f32_slice_mut(dk))
+        {
+            assert!(p.len() >= rows * kk && du.len() >= rows * c && dk.len() >= kk * c);
+            let mut k0 = 0;
+            while k0 + KB <= kk {
+                weight_grad_lanes::<V, KB>(p, kk, du, dk, (rows, c), k0);
+                k0 += KB;
+            }
+            while k0 < kk {
+                weight_grad_lanes::<V, 1>(p, kk, du, dk, (rows, c), k0);
+                k0 += 1;
+            }
+            return;
+        }
+    }
+    let mut k0 = 0;
+    while k0 + KB <= kk {
+        weight_grad_rows::<T, KB>(p, kk, du, dk, (rows, c), k0);
+        k0 += KB;
+    }
+    while k0 < kk {
+        weight_grad_rows::<T, 1>(p, kk, du, dk, (rows, c), k0);
+        k0 += 1;
+    }
+}
+
+/// Kernel rows `k0 … k0 + KB` of [`conv_weight_grad`] on the vectors `V` (`c` a multiple of 32).
+#[inline(always)]
+unsafe fn weight_grad_lanes<V: Lanes<E = f32>, const KB: usize>(
+    p: &[f32],
+    kk: usize,
+    du: &[f32],
+    dk: &mut [f32],
+    (rows, c): (usize, usize),
+    k0: usize,
+) {
+    let n = V::N;
+    let nv = CONV_BLOCK / n;
+    let (pp, dp, gp) = (p.as_ptr(), du.as_ptr(), dk.as_mut_ptr());
+    let mut j0 = 0;
+    while j0 + CONV_BLOCK <= c {
+        let mut acc = [[V::zero(); 2]; KB];
+        for q in 0..KB {
+            for v in 0..nv {
+                acc[q][v] = V::load(gp.add((k0 + q) * c + j0 + v * n));
+            }
+        }
+        for r in 0..rows {
+            let mut d = [V::zero(); 2];
+            for v in 0..nv {
+                d[v] = V::load(dp.add(r * c + j0 + v * n));
+            }
+            for q in 0..KB {
+                let x = V::splat(*pp.add(r * kk + k0 + q));
+                for v in 0..nv {
+                    acc[q][v] = V::add(acc[q][v], V::mul(x, d[v]));
+                }
+            }
+        }
+        for q in 0..KB {
+            for v in 0..nv {
+                V::store(gp.add((k0 + q) * c + j0 + v * n), acc[q][v]);
+            }
+        }
+        j0 += CONV_BLOCK;
+    }
+}
+
+/// Kernel rows `k0 … k0 + KB` of [`conv_weight_grad`].
+#[inline(always)]
+fn weight_grad_rows<T: Scalar, const KB: usize>(
+    p: &[T],
+    kk: usize,
+    du: &[T],
+    dk: &mut [T],
+    (rows, c): (usize, usize),
+    k0: usize,
+) {
+    let mut j0 = 0;
+    while j0 + CONV_BLOCK <= c {
+        let mut acc = [[T::zero(); CONV_BLOCK]; KB];
+        for q in 0..KB {
+            acc[q].copy_from_slice(&dk[(k0 + q) * c + j0..(k0 + q) * c + j0 + CONV_BLOCK]);
+        }
+        for (prow, drow) in p.chunks_exact(kk).zip(du.chunks_exact(c)).take(rows) {
+            let d = &drow[j0..j0 + CONV_BLOCK];
+            let xs = &prow[k0..k0 + KB];
+            for (a, &x) in acc.iter_mut().zip(xs) {
+                for (av, &dv) in a.iter_mut().zip(d) {
+                    *av += x * dv;
+                }
+            }
+        }
+        for q in 0..KB {
+            dk[(k0 + q) * c + j0..(k0 + q) * c + j0 + CONV_BLOCK].copy_from_slice(&acc[q]);
+        }
+        j0 += CONV_BLOCK;
+    }
+    for q in 0..KB {
+        let kx = k0 + q;
+        for j in j0..c {
+            let mut a = dk[kx * c + j];
+            for r in 0..rows {
+                a += p[r * kk + kx] * du[r * c + j];
+            }
+            dk[kx * c + j] = a;
+        }
+    }
+}
+
+/// `∂b_K[:] += Σ_r ∂u[r, :]` for `rows` positions of `c` channels, positions in order (for `f32`
+/// on the vectors `V`, 32 channels per block kept in registers).
+///
+/// # Safety
+/// `V`'s instruction set must be available.
+#[inline(always)]
+pub(crate) unsafe fn bias_grad<T: Scalar, V: Lanes<E = f32>>(du: &[T], dkb: &mut [T], rows: usize, c: usize) {
+    if c.is_multiple_of(CONV_BLOCK) {
+        if let (Some(du), Some(dkb)) = (T::as_f32_slice(du), T::as_f32_slice_mut(dkb)) {
+            assert!(du.len() >= rows * c && dkb.len() >= c);
+            let (n, nv) = (V::N, CONV_BLOCK / V::N);
+            let (dp, gp) = (du.as_ptr(), dkb.as_mut_ptr());
+            for j0 in (0..c).step_by(CONV_BLOCK) {
+                let mut acc = [V::zero(); 2];
+                for v in 0..nv {
+                    acc[v] = V::load(gp.add(j0 + v * n));
+                }
+                for r in 0..rows {
+                    for v in 0..nv {
+                        acc[v] = V::add(acc[v], V::load(dp.add(r * c + j0 + v * n)));
+                    }
+                }
+                for v in 0..nv {
+                    V::store(gp.add(j0 + v * n), acc[v]);
+                }
+            }
+            return;
+        }
+    }
+    for d in du.chunks_exact(c).take(rows) {
+        for (g, &v) in dkb.iter_mut().zip(d) {
+            *g += v;
+        }
+    }
+}
+
+/// Lanes of the dot product's partial sums.
+const DOT_LANES: usize = 8;
+
+/// `Σ_j a_j b_j` with 8 partial sums over consecutive chunks of 8, the tail summed separately,
+/// combined as `((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7)) + tail`.
+#[inline(always)]
+pub(crate) fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
+    let mut out = [T::zero()];
+    dots::<T, 1>(a, [b], &mut out);
+    out[0]
+}
+
+/// [`dot`] of one `w` with `I` vectors `xs` at once (the loads of `w` shared).
+#[inline(always)]
+fn dots<T: Scalar, const I: usize>(w: &[T], xs: [&[T]; I], out: &mut [T]) {
+    let f = w.len();
+    let whole = f / DOT_LANES * DOT_LANES;
+    let mut acc = [[T::zero(); DOT_LANES]; I];
+    let mut c0 = 0;
+    let xs_whole: [&[T]; I] = std::array::from_fn(|i| &xs[i][..whole]);
+    while c0 < whole {
+        let wv = &w[c0..c0 + DOT_LANES];
+        for (a, x) in acc.iter_mut().zip(&xs_whole) {
+            for ((av, &wl), &xl) in a.iter_mut().zip(wv).zip(&x[c0..c0 + DOT_LANES]) {
+                *av += wl * xl;
+            }
+        }
+        c0 += DOT_LANES;
+    }
+    for i in 0..I {
+        let mut tail = T::zero();
+        for (x, y) in w[whole..].iter().zip(&xs[i][whole..f]) {
+            tail += *x * *y;
+        }
+        let s = &acc[i];
+        out[i] = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])) + tail;
+    }
+}
+
+/// `z[i, c] = b_c + dot(W[c, :], a_i)` for the `n` feature rows of `feats` (`n`×`f`), `W`
+/// class-major (`classes`×`f`), in blocks of 4 images (for `f32` on x86-64 with AVX2: 4 images ×
+/// 2 classes, each dot's 8 partial sums in one 256-bit register).
+#[inline(always)]
+pub(crate) fn dense_forward_batch<T: Scalar>(w: &[T], b: &[T], feats: &[T], f: usize, z: &mut [T]) {
+    let classes = b.len();
+    let n = feats.len() / f;
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        if let (Some(w32), Some(a32), Some(b32), Some(z32)) = (
+            T::as_f32_slice(w),
+            T::as_f32_slice(feats),
+            T::as_f32_slice(b),
+            T::as_f32_slice_mut(z),
+        ) {
+            assert!(w32.len() >= classes * f && a32.len() >= n * f && z32.len() >= n * classes);
+            // SAFETY: AVX2 is available (checked above); the lengths are asserted.
+            unsafe { dense_forward_avx2(w32, b32, a32, f, z32) };
+            return;
+        }
+    }
+    let mut i = 0;
+    let mut out4 = [T::zero(); 4];
+    while i + 4 <= n {
+        let xs = [0, 1, 2, 3].map(|q| &feats[(i + q) * f..(i + q + 1) * f]);
+        for c in 0..classes {
+            dots::<T, 4>(&w[c * f..(c + 1) * f], xs, &mut out4);
+            for q in 0..4 {
+                z[(i + q) * classes + c] = b[c] + out4[q];
+            }
+        }
+        i += 4;
+    }
+    while i < n {
+        let x = &feats[i * f..(i + 1) * f];
+        for c in 0..classes {
+            z[i * classes + c] = b[c] + dot(&w[c * f..(c + 1) * f], x);
+        }
+        i += 1;
+    }
+}
+
+/// [`dense_forward_batch`] for `f32` with AVX2: blocks of 4 images × 2 classes, 8 accumulators
+/// of 8 lanes; each accumulator is one dot's 8 partial sums, so every dot is bitwise [`dot`].
+///
+/// # Safety
+/// AVX2 must be available; `w` holds `classes·f`, `feats` `n·f`, `z` `n·classes` values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dense_forward_avx2(w: &[f32], b: &[f32], feats: &[f32], f: usize, z: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let classes = b.len();
+    let n = feats.len() / f;
+    let whole = f / DOT_LANES * DOT_LANES;
+    let (wp, ap) = (w.as_ptr(), feats.as_ptr());
+    let finish = |acc: __m256, wr: &[f32], xr: &[f32]| -> f32 {
+        let mut s = [0.0f32; 8];
+        _mm256_storeu_ps(s.as_mut_ptr(), acc);
+        let mut tail = 0.0f32;
+        for (x, y) in wr[whole..].iter().zip(&xr[whole..]) {
+            tail += *x * *y;
+        }
+        ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])) + tail
+    };
+    let mut i = 0;
+    while i < n {
+        let ib = 4.min(n - i);
+        let mut c = 0;
+        while c < classes {
+            let cb = 2.min(classes - c);
+            let mut acc = [[_mm256_setzero_ps(); 4]; 2];
+            let mut c0 = 0;
+            while c0 < whole {
+                let wv = [
+                    _mm256_loadu_ps(wp.add(c * f + c0)),
+                    _mm256_loadu_ps(wp.add((c + cb - 1) * f + c0)),
+                ];
+                for q in 0..ib {
+                    let xv = _mm256_loadu_ps(ap.add((i + q) * f + c0));
+                    for k in 0..2 {
+                        acc[k][q] = _mm256_add_ps(acc[k][q], _mm256_mul_ps(wv[k], xv));
+                    }
+                }
+                c0 += DOT_LANES;
+            }
+            for k in 0..cb {
+                for q in 0..ib {
+                    let (wr, xr) = (
+                        &w[(c + k) * f..(c + k + 1) * f],
+                        &feats[(i + q) * f..(i + q + 1) * f],
+                    );
+                    z[(i + q) * classes + c + k] = b[c + k] + finish(acc[k][q], wr, xr);
+                }
+            }
+            c += cb;
+        }
+        i += ib;
+    }
+}
+
+/// Features per chunk of [`dense_backward_batch`].
+const CHUNK: usize = 16;
+/// Classes [`dense_backward_batch`] keeps in registers (the paper's 10; more run in groups).
+const CLASS_BLOCK: usize = 10;
+
+/// The dense layer's backward pass for a batch, with the ReLU mask of the features before it:
+///
+/// * `db[c] += g[i, c]` and `dW[c, f] += g[i, c] · a_i[f]`, images `i` in order;
+/// * `du_i[f] = Σ_c g[i, c] · W[c, f]` (from 0, classes in order), then 0 where `a_i[f] ≤ 0`,
+///   written.
+///
+/// `feats` and `du` are `n`×`f`, `g` is `n`×`classes`, `W`/`dW` class-major.
+///
+/// # Safety
+/// `V`'s instruction set must be available (used for `f32`, with up to 16 classes).
+#[inline(always)]
+pub(crate) unsafe fn dense_backward_batch<T: Scalar, V: Lanes<E = f32>>(
+    w: &[T],
+    feats: &[T],
+    g: &[T],
+    (dw, db): (&mut [T], &mut [T]),
+    du: &mut [T],
+    f: usize,
+) {
+    let classes = db.len();
+    let n = feats.len() / f;
+    if let (Some(w32), Some(a32), Some(g32), Some(dw32), Some(du32)) = (
+        T::as_f32_slice(w),
+        T::as_f32_slice(feats),
+        T::as_f32_slice(g),
+        T::as_f32_slice_mut(dw),
+        T::as_f32_slice_mut(du),
+    ) {
+        if classes <= 16 && f.is_multiple_of(V::N) {
+            assert!(w32.len() >= classes * f && a32.len() >= n * f && g32.len() >= n * classes);
+            assert!(dw32.len() >= classes * f && du32.len() >= n * f);
+            for i in 0..n {
+                for c in 0..classes {
+                    db[c] += g[i * classes + c];
+                }
+            }
+            dense_backward_lanes::<V>((w32, a32, g32), dw32, du32, (n, f, classes));
+            return;
+        }
+    }
+    for i in 0..n {
+        for c in 0..classes {
+            db[c] += g[i * classes + c];
+        }
+    }
+    let mut f0 = 0;
+    while f0 < f {
+        let len = CHUNK.min(f - f0);
+        if len == CHUNK {
+            let mut c0 = 0;
+            while c0 < classes {
+                let cb = CLASS_BLOCK.min(classes - c0);
+                if cb == CLASS_BLOCK {
+                    dw_chunk::<T, CLASS_BLOCK>(feats, g, dw, (n, f, classes), (f0, c0));
+                } else {
+                    for c in c0..c0 + cb {
+                        dw_chunk::<T, 1>(feats, g, dw, (n, f, classes), (f0, c));
+                    }
+                }
+                c0 += cb;
+            }
+            for i in 0..n {
+                let mut acc = [T::zero(); CHUNK];
+                for (c, &gc) in g[i * classes..(i + 1) * classes].iter().enumerate() {
+                    for (av, &wl) in acc.iter_mut().zip(&w[c * f + f0..c * f + f0 + CHUNK]) {
+                        *av += gc * wl;
+                    }
+                }
+                let a = &feats[i * f + f0..i * f + f0 + CHUNK];
+                let out = &mut du[i * f + f0..i * f + f0 + CHUNK];
+                for l in 0..CHUNK {
+                    out[l] = if a[l] <= T::zero() { T::zero() } else { acc[l] };
+                }
+            }
+        } else {
+            for c in 0..classes {
+                for i in 0..n {
+                    let gc = g[i * classes + c];
+                    for x in f0..f0 + len {
+                        dw[c * f + x] += gc * feats[i * f + x];
+                    }
+                }
+            }
+            for i in 0..n {
+                for x in f0..f0 + len {
+                    let mut acc = T::zero();
+                    for c in 0..classes {
+                        acc += g[i * classes + c] * w[c * f + x];
+                    }
+                    du[i * f + x] = if feats[i * f + x] <= T::zero() {
+                        T::zero()
+                    } else {
+                        acc
+                    };
+                }
+            }
+        }
+        f0 += len;
+    }
+}
+
+/// The `f32` body of [`dense_backward_batch`] on the vectors `V`: per chunk of `N` features, the
+/// `dW` rows of every class in registers while the images pass, then each image's `du`.
+#[inline(always)]
+unsafe fn dense_backward_lanes<V: Lanes<E = f32>>(
+    (w, feats, g): (&[f32], &[f32], &[f32]),
+    dw: &mut [f32],
+    du: &mut [f32],
+    (n, f, classes): (usize, usize, usize),
+) {
+    let nl = V::N;
+    let (wp, ap, gp, dwp, dup) = (
+        w.as_ptr(),
+        feats.as_ptr(),
+        g.as_ptr(),
+        dw.as_mut_ptr(),
+        du.as_mut_ptr(),
+    );
+    let zero = V::zero();
+    for f0 in (0..f).step_by(nl) {
+        let mut acc = [zero; 16];
+        for c in 0..classes {
+            acc[c] = V::load(dwp.add(c * f + f0));
+        }
+        for i in 0..n {
+            let a = V::load(ap.add(i * f + f0));
+            for c in 0..classes {
+                acc[c] = V::add(acc[c], V::mul(V::splat(*gp.add(i * classes + c)), a));
+            }
+        }
+        for c in 0..classes {
+            V::store(dwp.add(c * f + f0), acc[c]);
+        }
+        let mut wv = [zero; 16];
+        for c in 0..classes {
+            wv[c] = V::load(wp.add(c * f + f0));
+        }
+        for i in 0..n {
+            let mut d = zero;
+            for c in 0..classes {
+                d = V::add(d, V::mul(V::splat(*gp.add(i * classes + c)), wv[c]));
+            }
+            // ReLU mask: 0 where a ≤ 0 (NaN keeps d, as the scalar `if a <= 0`).
+            let a = V::load(ap.add(i * f + f0));
+            V::store(dup.add(i * f + f0), V::zero_where_nonpositive(a, d));
+        }
+    }
+}
+
+/// `dW[c, f0 … f0 + CHUNK] += Σ_i g[i, c] · a_i[f0 …]` for classes `c0 … c0 + CB`, images in order.
+#[inline(always)]
+fn dw_chunk<T: Scalar, const CB: usize>(
+    feats: &[T],
+    g: &[T],
+    dw: &mut [T],
+    (n, f, classes): (usize, usize, usize),
+    (f0, c0): (usize, usize),
+) {
+    let mut acc = [[T::zero(); CHUNK]; CB];
+    for q in 0..CB {
+        acc[q].copy_from_slice(&dw[(c0 + q) * f + f0..(c0 + q) * f + f0 + CHUNK]);
+    }
+    for (arow, grow) in feats.chunks_exact(f).zip(g.chunks_exact(classes)).take(n) {
+        let a = &arow[f0..f0 + CHUNK];
+        for (accq, &gc) in acc.iter_mut().zip(&grow[c0..c0 + CB]) {
+            for (av, &al) in accq.iter_mut().zip(a) {
+                *av += gc * al;
+            }
+        }
+    }
+    for q in 0..CB {
+        dw[(c0 + q) * f + f0..(c0 + q) * f + f0 + CHUNK].copy_from_slice(&acc[q]);
+    }
+}
