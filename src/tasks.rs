@@ -40,7 +40,7 @@ fn rng_for(seed: u64, stream: u64) -> ChaCha8Rng {
     rng
 }
 
-/// A task `U_t ⊆ U` (§5): a non-empty list of distinct entity indices into a [`Universe`].
+/// A task `U_t ⊆ U` (§5): a non-empty list of distinct entity indices into a universe of `M` entities.
 ///
 /// The order of the entities is the order in which the policy sees them. Because the policy is
 /// permutation equivariant (§4), the order carries no information; tasks produced by

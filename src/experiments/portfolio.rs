@@ -43,7 +43,7 @@ use std::sync::Arc;
 #[derive(Clone, Debug, Serialize, Deserialize, clap::Args)]
 pub struct PortfolioExperimentConfig {
     /// A known data set (nyse_o, nyse_n, tse, djia, sp500, msci; see `pimtl data`), a CSV of close
-    /// prices with a date column (optional <asset>_high/<asset>_low columns), a directory with
+    /// prices with a date column (optional `<asset>_high`/`<asset>_low` columns), a directory with
     /// close.csv (and high.csv, low.csv), an undated CSV price path (OLPS format), or a generated
     /// exchangeable market `planted[:assets=20,days=3000,drift=0.0025,noise=0.01,regime=40,seed=0]`.
     #[arg(long, default_value = "nyse_o")]

@@ -1,7 +1,7 @@
 //! The instruction sets the policy's kernels can run on, detected at run time.
 //!
 //! Every path computes **the same bits** for `f32` and `f64`: the lane kernels of
-//! [`elman`](super::elman) fix the width of their logical vectors (16 `f32` or 8 `f64` lanes,
+//! `policy::elman` fix the width of their logical vectors (16 `f32` or 8 `f64` lanes,
 //! whatever the register width) and the order of every sum, and use fused multiply-adds on every
 //! path (a library `fma` call where the CPU has none). What differs is only speed. The choice is
 //! therefore a performance knob, never a reproducibility one; tests force each available path and
@@ -82,7 +82,7 @@ impl Isa {
     /// path or one this CPU cannot run.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`](crate::Error::InvalidParameter) naming the variable and its value.
+    /// [`Error::InvalidParameter`](crate::Error) naming the variable and its value.
     pub fn from_env() -> Result<Option<Isa>> {
         match std::env::var("PIMTL_ISA") {
             Err(std::env::VarError::NotPresent) => Ok(None),
@@ -128,7 +128,7 @@ impl Isa {
     /// `Ok` when this CPU can run the path.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`](crate::Error::InvalidParameter) naming the path and the CPU features it needs.
+    /// [`Error::InvalidParameter`](crate::Error) naming the path and the CPU features it needs.
     pub fn check(self) -> Result<()> {
         if self.is_available() {
             Ok(())
