@@ -462,3 +462,85 @@ fn sharded_sweeps_match_the_whole_sweep_and_report_merges_them() {
     );
     assert!(!dup.exists());
 }
+
+/// `pimtl` with `PIMTL_ISA` set.
+fn pimtl_on(isa: &str, args: &[&str], out: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pimtl"))
+        .env("PIMTL_ISA", isa)
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run pimtl")
+}
+
+/// A whole portfolio training run (the paper's Elman policy, Adam, the sampler, back-tests) gives
+/// the same result files on every SIMD path this CPU has as on the default path (config.json
+/// differs only in the CPU record's `kernels`, so it is compared without it). The portable path is
+/// compared on the demo (its library `fma` calls make the portfolio run 30× slower here); the
+/// lane kernels' portable path is checked bit for bit in tests/kernels.rs. A misspelt `PIMTL_ISA`
+/// is refused before any work.
+#[test]
+fn results_do_not_depend_on_the_instruction_set_path() {
+    let t = TmpDir::new("isa");
+    let portfolio = [
+        "portfolio",
+        "--quick",
+        "--data",
+        PLANTED,
+        "--tasks",
+        "3",
+        "--tasks",
+        "6",
+        "--threads",
+        "1",
+    ];
+    let without_kernels = |dir: &Path| {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        v["cpu"]["kernels"] = serde_json::Value::Null;
+        v
+    };
+    let files = |dir: &Path| {
+        reproducible_files(dir)
+            .into_iter()
+            .filter(|(n, _)| n != "config.json")
+            .collect::<Vec<_>>()
+    };
+    let reference = t.join("portfolio-default");
+    ok(&portfolio, &reference);
+    let demo_ref = t.join("demo-default");
+    ok(DEMO, &demo_ref);
+    for isa in pimtl::policy::Isa::available() {
+        let (args, want): (&[&str], &Path) = if isa == pimtl::policy::Isa::Portable {
+            (DEMO, &demo_ref)
+        } else {
+            (&portfolio, &reference)
+        };
+        let out = t.join(&format!("{}-{isa}", args[0]));
+        let o = pimtl_on(isa.name(), args, &out);
+        assert!(
+            o.status.success(),
+            "{isa}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            files(&out) == files(want),
+            "{isa}: result files differ from the default path's"
+        );
+        assert_eq!(without_kernels(&out), without_kernels(want), "{isa}: config.json");
+        let record = without_kernels(&out);
+        assert!(
+            record.get("cpu").is_some(),
+            "config.json has no CPU record: {record}"
+        );
+    }
+    let bad = t.join("bad");
+    let o = pimtl_on("avx3", DEMO, &bad);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && !bad.exists(), "{err}");
+    assert!(
+        err.contains("PIMTL_ISA") && err.contains("avx3") && err.lines().count() == 1,
+        "{err}"
+    );
+}
