@@ -483,18 +483,8 @@ fn pimtl_on(isa: &str, args: &[&str], out: &Path) -> Output {
 #[test]
 fn results_do_not_depend_on_the_instruction_set_path() {
     let t = TmpDir::new("isa");
-    let portfolio = [
-        "portfolio",
-        "--quick",
-        "--data",
-        PLANTED,
-        "--tasks",
-        "3",
-        "--tasks",
-        "6",
-        "--threads",
-        "1",
-    ];
+    let portfolio_args = portfolio(&[]);
+    let portfolio = strs(&portfolio_args);
     let without_kernels = |dir: &Path| {
         let mut v: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
