@@ -1050,6 +1050,27 @@ mod tests {
         }
     }
 
+    /// Convolution + ReLU of one image, per position, into `feats` (patches into `patches`).
+    fn reference_features(
+        net: &ConvNet,
+        (k, kb): (&[f32], &[f32]),
+        img: &[f32],
+        patches: &mut [f32],
+        feats: &mut [f32],
+    ) {
+        let (oh, ow) = net.out_hw();
+        net.im2col(img, patches);
+        for a in feats.chunks_exact_mut(net.channels) {
+            a.copy_from_slice(kb);
+        }
+        ref_conv_matmul(patches, net.patch_len(), k, feats, oh * ow, net.channels);
+        for v in feats.iter_mut() {
+            if *v < 0.0 {
+                *v = 0.0;
+            }
+        }
+    }
+
     fn reference_loss_and_grad(
         net: &ConvNet,
         theta: &[f32],
@@ -1072,16 +1093,7 @@ mod tests {
         let (mut z, mut dz) = (vec![0.0f32; c], vec![0.0f32; c]);
         let mut loss = 0.0;
         for (img, &y) in images.chunks_exact(net.input_len()).zip(labels) {
-            net.im2col(img, &mut patches);
-            for a in feats.chunks_exact_mut(ch) {
-                a.copy_from_slice(kb);
-            }
-            ref_conv_matmul(&patches, kk, k, &mut feats, rows, ch);
-            for v in feats.iter_mut() {
-                if *v < 0.0 {
-                    *v = 0.0;
-                }
-            }
+            reference_features(net, (k, kb), img, &mut patches, &mut feats);
             dense_forward(w, b, &feats, &mut z);
             loss += xent_grad(&z, y as usize, scale, &mut dz).value_f64();
             dense_backward(w, &feats, &dz, dw, db, Some(&mut dfeats));
@@ -1149,12 +1161,7 @@ mod tests {
                 .chunks_exact(net.input_len())
                 .zip(z0.chunks_exact_mut(net.classes))
             {
-                net.im2col(img, &mut patches);
-                for a in feats.chunks_exact_mut(net.channels) {
-                    a.copy_from_slice(kb);
-                }
-                ref_conv_matmul(&patches, net.patch_len(), k, &mut feats, oh * ow, net.channels);
-                feats.iter_mut().for_each(|v| *v = v.max(0.0));
+                reference_features(&net, (k, kb), img, &mut patches, &mut feats);
                 dense_forward(w, b, &feats, z);
             }
             let (mut z1, mut z2) = (vec![0.0f32; z0.len()], vec![0.0f32; z0.len()]);

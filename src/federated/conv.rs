@@ -323,6 +323,17 @@ pub(crate) fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
     out[0]
 }
 
+/// The end of [`dot`]: its 8 partial sums `s` combined by the fixed tree, plus the tail
+/// `Σ w_tail[j] · x_tail[j]` summed in order.
+#[inline(always)]
+fn dot_total<T: Scalar>(s: &[T; DOT_LANES], w_tail: &[T], x_tail: &[T]) -> T {
+    let mut tail = T::zero();
+    for (x, y) in w_tail.iter().zip(x_tail) {
+        tail += *x * *y;
+    }
+    ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])) + tail
+}
+
 /// [`dot`] of one `w` with `I` vectors `xs` at once (the loads of `w` shared).
 #[inline(always)]
 fn dots<T: Scalar, const I: usize>(w: &[T], xs: [&[T]; I], out: &mut [T]) {
@@ -341,12 +352,7 @@ fn dots<T: Scalar, const I: usize>(w: &[T], xs: [&[T]; I], out: &mut [T]) {
         c0 += DOT_LANES;
     }
     for i in 0..I {
-        let mut tail = T::zero();
-        for (x, y) in w[whole..].iter().zip(&xs[i][whole..f]) {
-            tail += *x * *y;
-        }
-        let s = &acc[i];
-        out[i] = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])) + tail;
+        out[i] = dot_total(&acc[i], &w[whole..], &xs[i][whole..f]);
     }
 }
 
@@ -406,13 +412,9 @@ unsafe fn dense_forward_avx2(w: &[f32], b: &[f32], feats: &[f32], f: usize, z: &
     let whole = f / DOT_LANES * DOT_LANES;
     let (wp, ap) = (w.as_ptr(), feats.as_ptr());
     let finish = |acc: __m256, wr: &[f32], xr: &[f32]| -> f32 {
-        let mut s = [0.0f32; 8];
+        let mut s = [0.0f32; DOT_LANES];
         _mm256_storeu_ps(s.as_mut_ptr(), acc);
-        let mut tail = 0.0f32;
-        for (x, y) in wr[whole..].iter().zip(&xr[whole..]) {
-            tail += *x * *y;
-        }
-        ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])) + tail
+        dot_total(&s, &wr[whole..], &xr[whole..])
     };
     let mut i = 0;
     while i < n {
@@ -476,6 +478,11 @@ pub(crate) unsafe fn dense_backward_batch<T: Scalar, V: Lanes<E = f32>>(
 ) {
     let classes = db.len();
     let n = feats.len() / f;
+    for i in 0..n {
+        for c in 0..classes {
+            db[c] += g[i * classes + c];
+        }
+    }
     if let (Some(w32), Some(a32), Some(g32), Some(dw32), Some(du32)) = (
         T::as_f32_slice(w),
         T::as_f32_slice(feats),
@@ -486,18 +493,8 @@ pub(crate) unsafe fn dense_backward_batch<T: Scalar, V: Lanes<E = f32>>(
         if classes <= 16 && f.is_multiple_of(V::N) {
             assert!(w32.len() >= classes * f && a32.len() >= n * f && g32.len() >= n * classes);
             assert!(dw32.len() >= classes * f && du32.len() >= n * f);
-            for i in 0..n {
-                for c in 0..classes {
-                    db[c] += g[i * classes + c];
-                }
-            }
             dense_backward_lanes::<V>((w32, a32, g32), dw32, du32, (n, f, classes));
             return;
-        }
-    }
-    for i in 0..n {
-        for c in 0..classes {
-            db[c] += g[i * classes + c];
         }
     }
     let mut f0 = 0;
