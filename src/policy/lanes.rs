@@ -276,57 +276,147 @@ mod x86 {
         _mm512_mask_blend_ps(tail, r, _mm512_castsi512_ps(t))
     }
 
-    impl Lanes for Avx2F32 {
-        type E = f32;
-        const N: usize = 16;
-        const BLOCK: usize = 6;
-        const GROUPS: usize = 1;
-        const GRAD_BLOCK: usize = 2;
-        const GRAD_ROWS: usize = 2;
-        #[target_feature(enable = "avx2,fma")]
-        #[inline]
-        unsafe fn zero() -> Self {
-            Avx2F32([_mm256_setzero_ps(); 2])
-        }
-        #[target_feature(enable = "avx2,fma")]
-        #[inline]
-        unsafe fn splat(x: f32) -> Self {
-            Avx2F32([_mm256_set1_ps(x); 2])
-        }
-        #[target_feature(enable = "avx2,fma")]
-        #[inline]
-        unsafe fn load(p: *const f32) -> Self {
-            Avx2F32([_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))])
-        }
-        #[target_feature(enable = "avx2,fma")]
-        #[inline]
-        unsafe fn store(p: *mut f32, v: Self) {
-            _mm256_storeu_ps(p, v.0[0]);
-            _mm256_storeu_ps(p.add(8), v.0[1]);
-        }
-        #[target_feature(enable = "avx2,fma")]
-        #[inline]
-        unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
-            Avx2F32([
-                _mm256_fmadd_ps(a.0[0], b.0[0], c.0[0]),
-                _mm256_fmadd_ps(a.0[1], b.0[1], c.0[1]),
-            ])
-        }
-        #[target_feature(enable = "avx2,fma")]
-        #[inline]
-        unsafe fn mul(a: Self, b: Self) -> Self {
-            Avx2F32([_mm256_mul_ps(a.0[0], b.0[0]), _mm256_mul_ps(a.0[1], b.0[1])])
-        }
-        #[target_feature(enable = "avx2,fma")]
-        #[inline]
-        unsafe fn add(a: Self, b: Self) -> Self {
-            Avx2F32([_mm256_add_ps(a.0[0], b.0[0]), _mm256_add_ps(a.0[1], b.0[1])])
-        }
-        #[target_feature(enable = "avx2,fma")]
-        #[inline]
-        unsafe fn sub(a: Self, b: Self) -> Self {
-            Avx2F32([_mm256_sub_ps(a.0[0], b.0[0]), _mm256_sub_ps(a.0[1], b.0[1])])
-        }
+    /// `impl Lanes` for a pair of 256-bit registers (`$half` lanes each) from the register type's
+    /// intrinsics; the type's `tanh` and `zero_where_nonpositive` follow as `$extra`.
+    macro_rules! avx2_pair {
+        ($t:ident, $e:ty, $half:literal, $grad_block:literal,
+         [$setzero:ident, $set1:ident, $loadu:ident, $storeu:ident, $fmadd:ident, $mulv:ident, $addv:ident, $subv:ident],
+         $($extra:tt)*) => {
+            impl Lanes for $t {
+                type E = $e;
+                const N: usize = 2 * $half;
+                const BLOCK: usize = 6;
+                const GROUPS: usize = 1;
+                const GRAD_BLOCK: usize = $grad_block;
+                const GRAD_ROWS: usize = 2;
+                #[target_feature(enable = "avx2,fma")]
+                #[inline]
+                unsafe fn zero() -> Self {
+                    $t([$setzero(); 2])
+                }
+                #[target_feature(enable = "avx2,fma")]
+                #[inline]
+                unsafe fn splat(x: $e) -> Self {
+                    $t([$set1(x); 2])
+                }
+                #[target_feature(enable = "avx2,fma")]
+                #[inline]
+                unsafe fn load(p: *const $e) -> Self {
+                    $t([$loadu(p), $loadu(p.add($half))])
+                }
+                #[target_feature(enable = "avx2,fma")]
+                #[inline]
+                unsafe fn store(p: *mut $e, v: Self) {
+                    $storeu(p, v.0[0]);
+                    $storeu(p.add($half), v.0[1]);
+                }
+                #[target_feature(enable = "avx2,fma")]
+                #[inline]
+                unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
+                    $t([$fmadd(a.0[0], b.0[0], c.0[0]), $fmadd(a.0[1], b.0[1], c.0[1])])
+                }
+                #[target_feature(enable = "avx2,fma")]
+                #[inline]
+                unsafe fn mul(a: Self, b: Self) -> Self {
+                    $t([$mulv(a.0[0], b.0[0]), $mulv(a.0[1], b.0[1])])
+                }
+                #[target_feature(enable = "avx2,fma")]
+                #[inline]
+                unsafe fn add(a: Self, b: Self) -> Self {
+                    $t([$addv(a.0[0], b.0[0]), $addv(a.0[1], b.0[1])])
+                }
+                #[target_feature(enable = "avx2,fma")]
+                #[inline]
+                unsafe fn sub(a: Self, b: Self) -> Self {
+                    $t([$subv(a.0[0], b.0[0]), $subv(a.0[1], b.0[1])])
+                }
+                $($extra)*
+            }
+        };
+    }
+
+    /// `impl Lanes` for one 512-bit register from its intrinsics; `tanh` and
+    /// `zero_where_nonpositive` follow as `$extra`.
+    macro_rules! avx512_one {
+        ($t:ident, $e:ty,
+         [$setzero:ident, $set1:ident, $loadu:ident, $storeu:ident, $fmadd:ident, $mulv:ident, $addv:ident, $subv:ident],
+         $($extra:tt)*) => {
+            impl Lanes for $t {
+                type E = $e;
+                const N: usize = 64 / std::mem::size_of::<$e>();
+                const BLOCK: usize = 12;
+                const GROUPS: usize = 2;
+                const GRAD_BLOCK: usize = 6;
+                const GRAD_ROWS: usize = 4;
+                #[target_feature(enable = "avx512f")]
+                #[inline]
+                unsafe fn zero() -> Self {
+                    $t($setzero())
+                }
+                #[target_feature(enable = "avx512f")]
+                #[inline]
+                unsafe fn splat(x: $e) -> Self {
+                    $t($set1(x))
+                }
+                #[target_feature(enable = "avx512f")]
+                #[inline]
+                unsafe fn load(p: *const $e) -> Self {
+                    $t($loadu(p))
+                }
+                #[target_feature(enable = "avx512f")]
+                #[inline]
+                unsafe fn store(p: *mut $e, v: Self) {
+                    $storeu(p, v.0)
+                }
+                #[target_feature(enable = "avx512f")]
+                #[inline]
+                unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
+                    $t($fmadd(a.0, b.0, c.0))
+                }
+                #[target_feature(enable = "avx512f")]
+                #[inline]
+                unsafe fn mul(a: Self, b: Self) -> Self {
+                    $t($mulv(a.0, b.0))
+                }
+                #[target_feature(enable = "avx512f")]
+                #[inline]
+                unsafe fn add(a: Self, b: Self) -> Self {
+                    $t($addv(a.0, b.0))
+                }
+                #[target_feature(enable = "avx512f")]
+                #[inline]
+                unsafe fn sub(a: Self, b: Self) -> Self {
+                    $t($subv(a.0, b.0))
+                }
+                $($extra)*
+            }
+        };
+    }
+
+    /// The scalar `f64` activation on the lanes of `v`, through memory.
+    #[inline(always)]
+    unsafe fn tanh_through_memory<V: Lanes<E = f64>>(v: V) -> V {
+        let mut a = [0.0f64; 8];
+        V::store(a.as_mut_ptr(), v);
+        let o = tanh_f64_lanes(a);
+        V::load(o.as_ptr())
+    }
+
+    avx2_pair! {
+        Avx2F32,
+        f32,
+        8,
+        2,
+        [
+            _mm256_setzero_ps,
+            _mm256_set1_ps,
+            _mm256_loadu_ps,
+            _mm256_storeu_ps,
+            _mm256_fmadd_ps,
+            _mm256_mul_ps,
+            _mm256_add_ps,
+            _mm256_sub_ps
+        ],
         #[target_feature(enable = "avx2,fma")]
         #[inline]
         unsafe fn tanh(v: Self) -> Self {
@@ -342,64 +432,26 @@ mod x86 {
         }
     }
 
-    impl Lanes for Avx2F64 {
-        type E = f64;
-        const N: usize = 8;
-        const BLOCK: usize = 6;
-        const GROUPS: usize = 1;
-        const GRAD_BLOCK: usize = 2;
-        const GRAD_ROWS: usize = 2;
-        #[target_feature(enable = "avx2,fma")]
-        #[inline]
-        unsafe fn zero() -> Self {
-            Avx2F64([_mm256_setzero_pd(); 2])
-        }
-        #[target_feature(enable = "avx2,fma")]
-        #[inline]
-        unsafe fn splat(x: f64) -> Self {
-            Avx2F64([_mm256_set1_pd(x); 2])
-        }
-        #[target_feature(enable = "avx2,fma")]
-        #[inline]
-        unsafe fn load(p: *const f64) -> Self {
-            Avx2F64([_mm256_loadu_pd(p), _mm256_loadu_pd(p.add(4))])
-        }
-        #[target_feature(enable = "avx2,fma")]
-        #[inline]
-        unsafe fn store(p: *mut f64, v: Self) {
-            _mm256_storeu_pd(p, v.0[0]);
-            _mm256_storeu_pd(p.add(4), v.0[1]);
-        }
-        #[target_feature(enable = "avx2,fma")]
-        #[inline]
-        unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
-            Avx2F64([
-                _mm256_fmadd_pd(a.0[0], b.0[0], c.0[0]),
-                _mm256_fmadd_pd(a.0[1], b.0[1], c.0[1]),
-            ])
-        }
-        #[target_feature(enable = "avx2,fma")]
-        #[inline]
-        unsafe fn mul(a: Self, b: Self) -> Self {
-            Avx2F64([_mm256_mul_pd(a.0[0], b.0[0]), _mm256_mul_pd(a.0[1], b.0[1])])
-        }
-        #[target_feature(enable = "avx2,fma")]
-        #[inline]
-        unsafe fn add(a: Self, b: Self) -> Self {
-            Avx2F64([_mm256_add_pd(a.0[0], b.0[0]), _mm256_add_pd(a.0[1], b.0[1])])
-        }
-        #[target_feature(enable = "avx2,fma")]
-        #[inline]
-        unsafe fn sub(a: Self, b: Self) -> Self {
-            Avx2F64([_mm256_sub_pd(a.0[0], b.0[0]), _mm256_sub_pd(a.0[1], b.0[1])])
-        }
+    avx2_pair! {
+        Avx2F64,
+        f64,
+        4,
+        2,
+        [
+            _mm256_setzero_pd,
+            _mm256_set1_pd,
+            _mm256_loadu_pd,
+            _mm256_storeu_pd,
+            _mm256_fmadd_pd,
+            _mm256_mul_pd,
+            _mm256_add_pd,
+            _mm256_sub_pd
+        ],
+        /// The exact `tanh` (a library call per value), as the generic code uses for `f64`.
         #[target_feature(enable = "avx2,fma")]
         #[inline]
         unsafe fn tanh(v: Self) -> Self {
-            let mut a = [0.0f64; 8];
-            Self::store(a.as_mut_ptr(), v);
-            let o = tanh_f64_lanes(a);
-            Self::load(o.as_ptr())
+            tanh_through_memory(v)
         }
         #[target_feature(enable = "avx2,fma")]
         #[inline]
@@ -411,53 +463,19 @@ mod x86 {
         }
     }
 
-    impl Lanes for Avx512F32 {
-        type E = f32;
-        const N: usize = 16;
-        const BLOCK: usize = 12;
-        const GROUPS: usize = 2;
-        const GRAD_BLOCK: usize = 6;
-        const GRAD_ROWS: usize = 4;
-        #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn zero() -> Self {
-            Avx512F32(_mm512_setzero_ps())
-        }
-        #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn splat(x: f32) -> Self {
-            Avx512F32(_mm512_set1_ps(x))
-        }
-        #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn load(p: *const f32) -> Self {
-            Avx512F32(_mm512_loadu_ps(p))
-        }
-        #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn store(p: *mut f32, v: Self) {
-            _mm512_storeu_ps(p, v.0)
-        }
-        #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
-            Avx512F32(_mm512_fmadd_ps(a.0, b.0, c.0))
-        }
-        #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn mul(a: Self, b: Self) -> Self {
-            Avx512F32(_mm512_mul_ps(a.0, b.0))
-        }
-        #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn add(a: Self, b: Self) -> Self {
-            Avx512F32(_mm512_add_ps(a.0, b.0))
-        }
-        #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn sub(a: Self, b: Self) -> Self {
-            Avx512F32(_mm512_sub_ps(a.0, b.0))
-        }
+    avx512_one! {
+        Avx512F32,
+        f32,
+        [
+            _mm512_setzero_ps,
+            _mm512_set1_ps,
+            _mm512_loadu_ps,
+            _mm512_storeu_ps,
+            _mm512_fmadd_ps,
+            _mm512_mul_ps,
+            _mm512_add_ps,
+            _mm512_sub_ps
+        ],
         #[target_feature(enable = "avx512f")]
         #[inline]
         unsafe fn tanh(v: Self) -> Self {
@@ -471,60 +489,24 @@ mod x86 {
         }
     }
 
-    impl Lanes for Avx512F64 {
-        type E = f64;
-        const N: usize = 8;
-        const BLOCK: usize = 12;
-        const GROUPS: usize = 2;
-        const GRAD_BLOCK: usize = 6;
-        const GRAD_ROWS: usize = 4;
-        #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn zero() -> Self {
-            Avx512F64(_mm512_setzero_pd())
-        }
-        #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn splat(x: f64) -> Self {
-            Avx512F64(_mm512_set1_pd(x))
-        }
-        #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn load(p: *const f64) -> Self {
-            Avx512F64(_mm512_loadu_pd(p))
-        }
-        #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn store(p: *mut f64, v: Self) {
-            _mm512_storeu_pd(p, v.0)
-        }
-        #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
-            Avx512F64(_mm512_fmadd_pd(a.0, b.0, c.0))
-        }
-        #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn mul(a: Self, b: Self) -> Self {
-            Avx512F64(_mm512_mul_pd(a.0, b.0))
-        }
-        #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn add(a: Self, b: Self) -> Self {
-            Avx512F64(_mm512_add_pd(a.0, b.0))
-        }
-        #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn sub(a: Self, b: Self) -> Self {
-            Avx512F64(_mm512_sub_pd(a.0, b.0))
-        }
+    avx512_one! {
+        Avx512F64,
+        f64,
+        [
+            _mm512_setzero_pd,
+            _mm512_set1_pd,
+            _mm512_loadu_pd,
+            _mm512_storeu_pd,
+            _mm512_fmadd_pd,
+            _mm512_mul_pd,
+            _mm512_add_pd,
+            _mm512_sub_pd
+        ],
+        /// The exact `tanh` (a library call per value), as the generic code uses for `f64`.
         #[target_feature(enable = "avx512f")]
         #[inline]
         unsafe fn tanh(v: Self) -> Self {
-            let mut a = [0.0f64; 8];
-            Self::store(a.as_mut_ptr(), v);
-            let o = tanh_f64_lanes(a);
-            Self::load(o.as_ptr())
+            tanh_through_memory(v)
         }
         #[target_feature(enable = "avx512f")]
         #[inline]
