@@ -638,52 +638,42 @@ pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
     }
 }
 
-/// Calls `$body` with `$v` bound to the lane type of `isa` for the scalar `$e`.
+/// Runs `$kernel::<V>(a)` with `V` the lane type of `isa`: `$avx2`, `$avx512` (each through a
+/// wrapper compiled for its instruction set) or the portable `Port<$e, $n>`.
+macro_rules! on_isa {
+    ($isa:expr, $kernel:ident, $args:ty, $a:expr, $e:ty, $n:literal, $avx2:ident, $avx512:ident) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            use super::lanes::{$avx2, $avx512};
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn on_avx2(a: $args) {
+                $kernel::<$avx2>(a)
+            }
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            unsafe fn on_avx512(a: $args) {
+                $kernel::<$avx512>(a)
+            }
+            match $isa {
+                Isa::Avx2 => return on_avx2($a),
+                Isa::Avx512 => return on_avx512($a),
+                Isa::Portable => {}
+            }
+        }
+        let _ = $isa;
+        $kernel::<Port<$e, $n>>($a)
+    }};
+}
+
+/// [`LaneScalar`] for `$e` with `$n` lanes and the x86 lane types `$avx2`, `$avx512`.
 macro_rules! lane_scalar {
     ($e:ty, $n:literal, $avx2:ident, $avx512:ident) => {
         impl LaneScalar for $e {
             const N: usize = $n;
             unsafe fn forward_on(isa: Isa, a: Forward<'_, $e>) {
-                #[cfg(target_arch = "x86_64")]
-                {
-                    use super::lanes::{$avx2, $avx512};
-                    #[target_feature(enable = "avx2,fma")]
-                    unsafe fn on_avx2(a: Forward<'_, $e>) {
-                        forward::<$avx2>(a)
-                    }
-                    #[target_feature(enable = "avx512f,avx2,fma")]
-                    unsafe fn on_avx512(a: Forward<'_, $e>) {
-                        forward::<$avx512>(a)
-                    }
-                    match isa {
-                        Isa::Avx2 => return on_avx2(a),
-                        Isa::Avx512 => return on_avx512(a),
-                        Isa::Portable => {}
-                    }
-                }
-                let _ = isa;
-                forward::<Port<$e, $n>>(a)
+                on_isa!(isa, forward, Forward<'_, $e>, a, $e, $n, $avx2, $avx512)
             }
             unsafe fn backward_on(isa: Isa, a: Backward<'_, $e>) {
-                #[cfg(target_arch = "x86_64")]
-                {
-                    use super::lanes::{$avx2, $avx512};
-                    #[target_feature(enable = "avx2,fma")]
-                    unsafe fn on_avx2(a: Backward<'_, $e>) {
-                        backward::<$avx2>(a)
-                    }
-                    #[target_feature(enable = "avx512f,avx2,fma")]
-                    unsafe fn on_avx512(a: Backward<'_, $e>) {
-                        backward::<$avx512>(a)
-                    }
-                    match isa {
-                        Isa::Avx2 => return on_avx2(a),
-                        Isa::Avx512 => return on_avx512(a),
-                        Isa::Portable => {}
-                    }
-                }
-                let _ = isa;
-                backward::<Port<$e, $n>>(a)
+                on_isa!(isa, backward, Backward<'_, $e>, a, $e, $n, $avx2, $avx512)
             }
         }
     };
