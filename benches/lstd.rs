@@ -130,6 +130,7 @@ fn bench_bound(c: &mut Criterion) {
                 k: 20,
                 delta: 0.05,
                 n: 1e6,
+                lemma4_min_n: 0.0,
                 e0: 0.0,
                 e1: 0.0,
                 e2: 0.0,

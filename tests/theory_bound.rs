@@ -64,6 +64,7 @@ fn base_inputs() -> BoundInputs {
         k: 10,
         delta: 0.05,
         n: 1000.0,
+        lemma4_min_n: 0.0,
         e0: 0.1,
         e1: 0.2,
         e2: 0.3,
@@ -97,6 +98,7 @@ fn inputs_strategy() -> impl Strategy<Value = BoundInputs> {
                     k,
                     delta,
                     n,
+                    lemma4_min_n: 0.0,
                     e0,
                     e1,
                     e2,
@@ -288,6 +290,7 @@ fn small_constants_give_an_applicable_bound_and_large_ones_do_not() {
         k: 40,
         delta: 0.1,
         n: 1e9,
+        lemma4_min_n: 0.0,
         e0: 0.0,
         e1: 0.0,
         e2: 0.0,
@@ -297,7 +300,7 @@ fn small_constants_give_an_applicable_bound_and_large_ones_do_not() {
     assert!(b.is_applicable(), "{b:?}");
     assert!(b.value().unwrap() < 2.0 * 2.0);
     match theorem1(&base_inputs()).unwrap() {
-        Bound::NotApplicable { reason, terms } => {
+        Bound::NotApplicable { reason, terms, .. } => {
             assert!(reason.contains("vacuous"), "{reason}");
             assert!(terms.total >= terms.trivial);
         }
@@ -427,6 +430,7 @@ fn family_inputs_feed_theorem1() {
         k: 10,
         delta: 0.05,
         n: 1e7,
+        lemma4_min_n: st.lemma4_min_n,
         e0: 0.0,
         e1: st.e1,
         e2: st.e2,

@@ -71,7 +71,7 @@ use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::theory::bound::{
     approximation_error, corollary1, feature_bound, finite_family_inputs, gram_min_eigenvalue,
-    lazaric_sample_terms, Bound, FamilyInputs, LearnerInputs, Mixing,
+    lazaric_sample_terms, Bound, Failure, FamilyInputs, LearnerInputs, Mixing,
 };
 use crate::theory::features::{Features, TabularBasis};
 use crate::theory::lspi::{greedy_table, lspi_from, truncate, LspiConfig, Sample, DEFAULT_RIDGE};
@@ -632,6 +632,7 @@ fn evaluate_bound(
         k: cfg.max_iterations,
         delta: cfg.delta,
         n: n_per_task,
+        lemma4_min_n: st.lemma4_min_n,
         e0: learner.e0,
         e1: st.e1,
         e2: st.e2,
@@ -827,37 +828,23 @@ fn run_family(cfg: &BoundConfig, job: &Job) -> Result<FamilyOutput> {
             let loss = v_star - &v_k;
             let measured = weighted_l2(&loss, sigma);
             let optimal = loss.amax() <= 1e-9 * (1.0 + v_star.amax());
-            let mut kinds = Vec::new();
+            let mut kinds: Vec<&str> = Vec::new();
             let mut reasons = Vec::new();
             if !fam.c.is_finite() {
-                kinds.push("infinite-concentrability");
+                kinds.push(Failure::InfiniteConcentrability.name());
                 reasons.push(
                     "C of Assumption 1 is infinite (some stationary distribution vanishes where μ > 0)"
                         .to_string(),
                 );
-            } else if !ev.lemma4_met {
-                kinds.push("lemma4");
-                reasons.push(format!(
-                    "Lemma 4 of Lazaric et al. (Eq. 13) not met: N·T = {} but it needs n > {:.3e} (terms use \
-                     ν_μ = ω_μ/4, its supremum)",
-                    n * n_tasks,
-                    ev.lemma4_min_n
-                ));
             }
-            let terms = match &ev.bound {
-                Some(b) => {
-                    if let Bound::NotApplicable { reason, .. } = b {
-                        kinds.push(if reason.contains("infinite") {
-                            "infinite-concentrability"
-                        } else {
-                            "vacuous"
-                        });
-                        reasons.push(reason.clone());
-                    }
-                    Some(*b.terms())
+            if let Some(Bound::NotApplicable { failures, reason, .. }) = &ev.bound {
+                kinds.extend(failures.iter().map(Failure::name));
+                reasons.push(reason.clone());
+                if failures.contains(&Failure::Lemma4) {
+                    reasons.push("the terms use ν_μ = ω_μ/4, its supremum".into());
                 }
-                None => None,
-            };
+            }
+            let terms = ev.bound.as_ref().map(|b| *b.terms());
             let inf = f64::INFINITY;
             let (approximation, estimation, iteration, transfer, total, trivial) = match terms {
                 Some(tm) => (

@@ -380,6 +380,12 @@ pub struct BoundInputs {
     pub delta: f64,
     /// Samples per iteration `N ≥ 1` (a real number so that `N·T` cannot overflow).
     pub n: f64,
+    /// The smallest `N` that satisfies Lemma 4 of Lazaric et al. (2012), Eq. 13
+    /// ([`SampleTerms::lemma4_min_n`] of [`lazaric_sample_terms`], which also gives the `ν_μ`
+    /// that exists only from there on). Theorem 1 assumes `N` meets it: with `N` below, the
+    /// result is [`Bound::NotApplicable`] ([`Failure::Lemma4`]). In the unit of `n` (pooled
+    /// samples `N·T` under [`corollary1`]).
+    pub lemma4_min_n: f64,
     /// Approximation error `E_0(F) ≥ 0`.
     pub e0: f64,
     /// Estimation error `E_1 ≥ 0`.
@@ -432,6 +438,13 @@ impl BoundInputs {
         if !(self.n.is_finite() && self.n >= 1.0) {
             return Err(Error::param("n", self.n, "sample size N must be finite and ≥ 1"));
         }
+        if self.lemma4_min_n.is_nan() || self.lemma4_min_n < 0.0 {
+            return Err(Error::param(
+                "lemma4_min_n",
+                self.lemma4_min_n,
+                "Lemma 4's sample size must be ≥ 0 (+∞ is allowed)",
+            ));
+        }
         if self.d == 0 {
             return Err(Error::param("d", 0, "need at least one feature"));
         }
@@ -478,17 +491,44 @@ pub struct BoundTerms {
     pub trivial: f64,
 }
 
+/// Why a bound does not apply (one [`Bound::NotApplicable`] can have several).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// `C`, `C'` or `C''` is infinite: `μ` does not dominate the reachable distributions.
+    InfiniteConcentrability,
+    /// `N` is below Lemma 4's sample size ([`BoundInputs::lemma4_min_n`]): the theorem's
+    /// hypothesis fails, so the right-hand side is not a bound at all.
+    Lemma4,
+    /// The right-hand side is at least the trivial bound `2 V_max` (or NaN).
+    Vacuous,
+}
+
+impl Failure {
+    /// A short name (`infinite-concentrability`, `lemma4`, `vacuous`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Failure::InfiniteConcentrability => "infinite-concentrability",
+            Failure::Lemma4 => "lemma4",
+            Failure::Vacuous => "vacuous",
+        }
+    }
+}
+
 /// The outcome of evaluating a bound.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Bound {
-    /// The right-hand side is finite and below the trivial bound `2 V_max`.
+    /// Every hypothesis holds (Lemma 4's sample size included) and the right-hand side is
+    /// finite and below the trivial bound `2 V_max`.
     Applicable(BoundTerms),
-    /// The bound says nothing: a concentrability coefficient is infinite, or the right-hand
-    /// side is at least `2 V_max`. The terms are still reported.
+    /// The bound says nothing: a concentrability coefficient is infinite, `N` is below
+    /// Lemma 4's sample size, or the right-hand side is at least `2 V_max`. The terms are
+    /// still reported.
     NotApplicable {
         /// The terms as computed (possibly infinite).
         terms: BoundTerms,
-        /// Why the bound is not informative.
+        /// Every failed condition, in the order of [`Failure`]'s variants.
+        failures: Vec<Failure>,
+        /// Why the bound is not informative (one sentence per failure, joined by `; `).
         reason: String,
     },
 }
@@ -517,31 +557,44 @@ impl Bound {
 }
 
 fn classify(inputs: &BoundInputs, terms: BoundTerms) -> Bound {
+    let mut failures = Vec::new();
+    let mut reasons = Vec::new();
     let infinite: Vec<&str> = [("C", inputs.c), ("C'", inputs.c_prime), ("C''", inputs.c_second)]
         .iter()
         .filter(|(_, v)| v.is_infinite())
         .map(|(n, _)| *n)
         .collect();
     if !infinite.is_empty() {
-        return Bound::NotApplicable {
-            terms,
-            reason: format!(
-                "concentrability coefficient(s) {} infinite (μ does not dominate the reachable \
-                 state distributions)",
-                infinite.join(", ")
-            ),
-        };
+        failures.push(Failure::InfiniteConcentrability);
+        reasons.push(format!(
+            "concentrability coefficient(s) {} infinite (μ does not dominate the reachable \
+             state distributions)",
+            infinite.join(", ")
+        ));
+    }
+    if inputs.n < inputs.lemma4_min_n {
+        failures.push(Failure::Lemma4);
+        reasons.push(format!(
+            "Lemma 4 of Lazaric et al. (Eq. 13) not met: N = {} but it needs N ≥ {:.4e}",
+            inputs.n, inputs.lemma4_min_n
+        ));
     }
     if terms.total.is_nan() || terms.total >= terms.trivial {
-        return Bound::NotApplicable {
-            terms,
-            reason: format!(
-                "vacuous: the right-hand side {:.4e} is not below the trivial bound 2·V_max = {:.4e}",
-                terms.total, terms.trivial
-            ),
-        };
+        failures.push(Failure::Vacuous);
+        reasons.push(format!(
+            "vacuous: the right-hand side {:.4e} is not below the trivial bound 2·V_max = {:.4e}",
+            terms.total, terms.trivial
+        ));
     }
-    Bound::Applicable(terms)
+    if failures.is_empty() {
+        Bound::Applicable(terms)
+    } else {
+        Bound::NotApplicable {
+            terms,
+            failures,
+            reason: reasons.join("; "),
+        }
+    }
 }
 
 /// Theorem 1 of the paper in the appendix's explicit form: with probability `1 − δ`,
@@ -553,8 +606,9 @@ fn classify(inputs: &BoundInputs, terms: BoundTerms) -> Bound {
 /// ```
 ///
 /// returned term by term ([`BoundTerms`]). The theorem also needs `N` to satisfy Lemma 4 of
-/// Lazaric et al. (2012) (see [`lazaric_sample_terms`]); that is not checked here because it
-/// depends on `ω_μ` and the mixing parameters, which are not inputs of the formula.
+/// Lazaric et al. (2012): with `N <` [`BoundInputs::lemma4_min_n`] (from
+/// [`lazaric_sample_terms`]) the result is [`Bound::NotApplicable`] with [`Failure::Lemma4`],
+/// whatever the value of the right-hand side.
 ///
 /// # Errors
 /// [`Error::InvalidParameter`] for out-of-range inputs ([`BoundInputs::validate`]).
@@ -628,7 +682,9 @@ pub fn lazaric_theorem8(inputs: &BoundInputs) -> Result<Bound> {
 }
 
 /// Corollary 1: LSPI on the average MDP of `T` tasks with `N` samples each is Theorem 1 with
-/// `N → N·T` (and `ε` the largest distance of a task from the average).
+/// `N → N·T` (and `ε` the largest distance of a task from the average). `inputs.n` is the
+/// per-task `N`; `inputs.lemma4_min_n` is compared with the pooled `N·T`, and the `ν_μ`, `E_1`,
+/// `E_2` in `inputs` must be the ones computed at `N·T` ([`lazaric_sample_terms`]).
 ///
 /// # Errors
 /// A parameter error if `tasks` is not finite and ≥ 1; otherwise as [`theorem1`].
@@ -728,6 +784,7 @@ impl FamilyInputs {
             k: learner.k,
             delta: learner.delta,
             n: learner.n,
+            lemma4_min_n: learner.lemma4_min_n,
             e0: learner.e0,
             e1: learner.e1,
             e2: learner.e2,
@@ -749,8 +806,11 @@ pub struct LearnerInputs {
     pub k: usize,
     /// Confidence `δ`.
     pub delta: f64,
-    /// Samples per iteration `N` (already multiplied by `T` for Corollary 1).
+    /// Samples per iteration **per task** `N`; [`corollary1`] multiplies it by `T`.
     pub n: f64,
+    /// Lemma 4's smallest sample size in pooled samples (`N·T` units,
+    /// [`SampleTerms::lemma4_min_n`] at the pooled `n`).
+    pub lemma4_min_n: f64,
     /// `E_0(F)`.
     pub e0: f64,
     /// `E_1`.
@@ -1055,6 +1115,7 @@ mod tests {
             k: 10,
             delta: 0.05,
             n: 1000.0,
+            lemma4_min_n: 0.0,
             e0: 0.1,
             e1: 0.2,
             e2: 0.3,
