@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use pimtl::experiments::bound::{
-    generate_family, metrics_csv, parse_mdp_family, print_table, run, write_results, BoundConfig,
+    generate_family, metrics_csv, parse_mdp_family, print_table, run, write_results, BoundConfig, BoundRow,
     METRICS_HEADER,
 };
 use pimtl::theory::bound::finite_family_inputs;
@@ -260,7 +260,7 @@ fn invalid_configurations_are_errors() {
             ..BoundConfig::quick()
         },
         BoundConfig {
-            samples_per_task: vec![100, 1 << 40],
+            samples_per_task: vec![100, 1 << 49],
             ..BoundConfig::quick()
         },
     ];
@@ -286,4 +286,57 @@ fn default_preset_report() {
         write_results(&res, &dir).unwrap();
     }
     assert!(res.rows.iter().all(|r| !r.total.is_finite() || r.below));
+}
+
+/// The regime where Theorem 1 says something (papers/theory.md §3.6): S = 2, A = 2, γ = 0.5,
+/// N up to 10^13 per task. Rows become applicable, measured ≤ bound there, pooling helps at
+/// small N and costs an ε floor at large N (Corollary 1's trade-off, measured).
+#[test]
+fn nonvacuous_regime_is_applicable_and_shows_the_tradeoff() {
+    let cfg = BoundConfig {
+        states: 2,
+        actions: 2,
+        gamma: 0.5,
+        tasks: 4,
+        spreads: vec![0.0, 0.2],
+        families: 10,
+        samples_per_task: vec![2, 5, 1_000_000_000, 10_000_000_000_000],
+        ..BoundConfig::quick()
+    };
+    let res = run(&cfg, |_| {}).unwrap();
+    let applicable: Vec<&BoundRow> = res.rows.iter().filter(|r| r.applicable).collect();
+    assert!(applicable.len() >= 60, "{} applicable rows", applicable.len());
+    for r in &applicable {
+        assert!(
+            r.lemma4_met && r.total < r.trivial && r.measured <= r.total,
+            "{r:?}"
+        );
+    }
+    assert!(res
+        .rows
+        .iter()
+        .filter(|r| r.n_per_task <= 5)
+        .all(|r| !r.applicable));
+    let cell = |spread: f64, n: usize| {
+        res.summary
+            .per_level
+            .iter()
+            .find(|l| l.spread == Some(spread) && l.n_per_task == n)
+            .unwrap()
+            .clone()
+    };
+    // Identical tasks, N = 2: pooling 4 tasks' samples beats each task's own 2 samples.
+    let small = cell(0.0, 2);
+    assert!(
+        small.mean_measured < 0.8 * small.mean_measured_single,
+        "{small:?}"
+    );
+    // Different tasks, N = 10^13: the single-task policy is optimal, the pooled one is not.
+    let large = cell(0.2, 10_000_000_000_000);
+    assert_eq!(large.mean_measured_single, 0.0, "{large:?}");
+    assert!(large.mean_measured > 1e-3, "{large:?}");
+    // The frontier is computed and S = 2 has a finite N for both bounds.
+    let f = &res.frontier[0];
+    assert_eq!(f.states, 2);
+    assert!(f.pooled_n_per_task.is_some_and(|n| n > 5.0) && f.single_n.is_some_and(|n| n > 5.0));
 }

@@ -356,3 +356,24 @@ fn truncation_caps_q_and_ties_go_to_the_first_action() {
     assert_eq!(greedy_table(&basis, &w, 1, Some(1.0)).unwrap(), vec![0]);
     assert!(greedy_table(&basis, &w[..2], 1, None).is_err());
 }
+
+/// `LstdQ::add_weighted(…, count)` is `count` calls of `add` (the sufficient-statistics form
+/// the bound study uses for its count tables); a negative or non-finite count is an error.
+#[test]
+fn weighted_samples_equal_repeated_samples() {
+    use pimtl::theory::lspi::LstdQ;
+    let phi = [0.5, 0.0, -1.25, 2.0];
+    let next = [0.0, 1.0, 0.75, -0.5];
+    let mut repeated = LstdQ::new(4, 0.9).unwrap();
+    let mut weighted = LstdQ::new(4, 0.9).unwrap();
+    for _ in 0..3 {
+        repeated.add(&phi, Some(&next), 0.7).unwrap();
+    }
+    weighted.add_weighted(&phi, Some(&next), 0.7, 3.0).unwrap();
+    let (ra, wa) = (repeated.matrix(), weighted.matrix());
+    assert!((ra - wa).amax() <= 1e-12);
+    assert!((repeated.vector() - weighted.vector()).amax() <= 1e-12);
+    assert!(weighted.vector().iter().any(|&v| v != 0.0));
+    assert!(weighted.add_weighted(&phi, None, 1.0, -1.0).is_err());
+    assert!(weighted.add_weighted(&phi, None, 1.0, f64::NAN).is_err());
+}

@@ -6,22 +6,34 @@
 //! JSON file, see [`parse_mdp_family`]):
 //!
 //! 1. **Samples.** For every task, `N` i.i.d. transitions `(x, a, R_t(x, a), x' ~ P_t(·|x, a))`
-//!    with `x ~ μ` and `a` uniform over the actions. Pooling the `T` sample sets gives `N·T`
-//!    samples whose empirical model converges to the **average MDP** `M` (mean `R`, mean `P`),
-//!    which is what Corollary 1 runs LSPI on. Sample sets are nested: the run with `N` uses the
-//!    first `N` of the `max N` samples drawn per task (common random numbers across `N`).
-//! 2. **LSPI** on the pooled samples with the tabular state–action basis
-//!    ([`TabularBasis`], `d = S·A`), greedy steps on `Q` truncated to `[−V_max, V_max]`, zero
-//!    initial weights, ridge [`BoundConfig::ridge`], at most [`BoundConfig::max_iterations`]
-//!    LSTD-Q solves. It stops early only at an exact fixed point (the greedy policy on *all*
-//!    states repeats, so every further iteration would return identical weights); the policy
-//!    after `K` iterations is then the final one, which is why the bound is evaluated with
-//!    `K` = the cap.
+//!    with `x ~ μ` and `a` uniform over the actions, held as transition counts `n_t(x, a, x')`
+//!    (a sufficient statistic of tabular LSTD-Q, drawn as multinomials — exactly the
+//!    distribution of `N` sequential draws — so `N` can reach 10¹³ at the cost of `S·A·S`
+//!    numbers). Pooling the `T` count tables gives `N·T` samples whose empirical model converges
+//!    to the **average MDP** `M` (mean `R`, mean `P`), which is what Corollary 1 runs LSPI on.
+//!    Tables are nested: the one for `N` contains the one for every smaller `N` (common random
+//!    numbers across `N`).
+//! 2. **LSPI** on the pooled counts with the tabular state–action basis
+//!    ([`TabularBasis`], `d = S·A`; [`LstdQ::add_weighted`] per distinct transition), greedy
+//!    steps on `Q` truncated to `[−V_max, V_max]`, zero initial weights, ridge
+//!    [`BoundConfig::ridge`], at most [`BoundConfig::max_iterations`] LSTD-Q solves. It stops
+//!    early only at an exact fixed point (the greedy policy on *all* states repeats, so every
+//!    further iteration would return identical weights); the policy after `K` iterations is then
+//!    the final one, which is why the bound is evaluated with `K` = the cap.
 //! 3. **Measured suboptimality** `‖V_t^* − V_t^{π_K}‖_σ` for every task, exactly: `V_t^*` by
-//!    policy iteration, `V_t^{π_K}` by an LU solve, `σ` uniform.
+//!    policy iteration, `V_t^{π_K}` by an LU solve, `σ` uniform — for three arms: the pooled
+//!    (multi-task) policy, the **single-task** policy (LSPI on task `t`'s own `N` samples:
+//!    Corollary 1's gain is `single − pooled`, measured, not assumed), and LSPI on `N·T` samples
+//!    of task `t` itself (as many *real* samples as the pooled set: the analogue of Fig. 1's
+//!    "real" arm, the pooled set being its "augmented" one; `pooled − single N·T` is the price of
+//!    `ε`).
 //! 4. **The right-hand side** of Theorem 1 (appendix form, [`crate::theory::bound::theorem1`] via [`corollary1`] with
-//!    `N → N·T`) for every task, term by term.
-//!
+//!    `N → N·T`) for every task, term by term, and the single-task bound (Theorem 1 with
+//!    `ε = 0`, `N`, `C` and `C''` of `M_t`).
+//! 5. **Where the bound stops being vacuous**: [`nonvacuous_frontier`] — for `S = 2, 3, …` the
+//!    smallest `N` at which each bound is applicable — and one chart per spread level of the
+//!    measured suboptimality against both bounds over `N` ([`write_results`]).
+
 //! ## Choices (documented, all computed on the finite family)
 //! * `σ = μ = uniform` over the states (`μ` is also the sampling distribution, so the samples
 //!   are i.i.d. from `μ × uniform(A)`: [`Mixing::iid`]).
@@ -43,7 +55,8 @@
 //!   ([`FamilyInputs::bound_inputs`]), truncated at [`BoundConfig::truncation`].
 //!
 //! ## Honest reporting
-//! At every practical `N` the bound is vacuous. A row is `applicable` only when Lemma 4 of
+//! At every practical `N` of the default study the bound is vacuous (it needs `N ≈ 10¹²` per
+//! task at `S = 8`; papers/theory.md §3.6 runs the small-`S` regime where it is not). A row is `applicable` only when Lemma 4 of
 //! Lazaric et al. holds at `N·T` **and** [`corollary1`] returns [`Bound::Applicable`]; otherwise
 //! [`BoundRow::kind`] says why (`lemma4`, `vacuous`, `infinite-concentrability`, joined by `+`)
 //! and the terms are **still reported** — when Lemma 4 fails, `ν_μ` does not exist and the terms
@@ -65,16 +78,17 @@ use super::runner::{self, ExperimentConfig};
 use nalgebra::{DMatrix, DVector};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rand_distr::{Binomial, Distribution};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::theory::bound::{
-    approximation_error, corollary1, feature_bound, finite_family_inputs, gram_min_eigenvalue,
-    lazaric_sample_terms, Bound, Failure, FamilyInputs, LearnerInputs, Mixing,
+    approximation_error, assumption1_c, corollary1, feature_bound, finite_family_inputs, gram_min_eigenvalue,
+    lazaric_sample_terms, theorem1, Bound, BoundInputs, Failure, FamilyInputs, LearnerInputs, Mixing,
 };
 use crate::theory::features::{Features, TabularBasis};
-use crate::theory::lspi::{greedy_table, lspi_from, truncate, LspiConfig, Sample, DEFAULT_RIDGE};
+use crate::theory::lspi::{greedy_table, truncate, LstdQ, DEFAULT_RIDGE};
 use crate::theory::mdp::{
     all_deterministic_policies, bellman_difference, weighted_l2, FiniteMdp, TabularPolicy,
 };
@@ -89,8 +103,10 @@ pub use crate::data::mdp::{load_mdp_family, parse_mdp_family, MAX_STATE_ACTIONS}
 /// basis's diagonal Gram matrix gives `ω_μ = min μ(s)/A` in closed form.
 const MAX_EIGEN_DIM: usize = 256;
 
-/// Largest pooled sample set `max N · T` the study will hold in memory.
-pub const MAX_POOLED_SAMPLES: usize = 10_000_000;
+/// Largest pooled sample size `max N · T`: samples are held as transition counts (a
+/// sufficient statistic of tabular LSTD-Q), exact integers in `f64` up to `2^53`; the limit
+/// keeps every sum of counts below that.
+pub const MAX_POOLED_SAMPLES: usize = 1 << 50;
 
 /// Largest pooled sample size searched for [`BoundRow::required_n_per_task`].
 const MAX_SEARCH_N: f64 = 1e40;
@@ -290,8 +306,18 @@ pub struct BoundRow {
     pub kind: String,
     /// The full reason (empty when applicable).
     pub reason: String,
-    /// Measured `‖V_t^* − V_t^{π_K}‖_σ` (exact).
+    /// Measured `‖V_t^* − V_t^{π_K}‖_σ` (exact) of the pooled (multi-task) LSPI policy.
     pub measured: f64,
+    /// The same for LSPI on task `t`'s own `N` samples only (the unpooled single-task arm).
+    pub measured_single: f64,
+    /// The same for LSPI on `N·T` samples of task `t` itself (as many real samples as the pooled
+    /// set: what pooling would give if the other tasks were exact copies).
+    pub measured_single_nt: f64,
+    /// Theorem 1 for the single-task arm (`ε = 0`, `N` samples, `C` and `C''` of task `t`
+    /// alone): the right-hand side (`+∞` if a coefficient is infinite).
+    pub single_total: f64,
+    /// Whether that single-task bound is applicable (Lemma 4 at `N`, below `2 V_max`).
+    pub single_applicable: bool,
     /// `measured ≤ total`.
     pub below: bool,
     /// `total − measured`.
@@ -358,8 +384,16 @@ pub struct LevelSummary {
     pub rows: usize,
     /// Mean `ε` used in the bound.
     pub mean_epsilon: f64,
-    /// Mean measured suboptimality.
+    /// Mean measured suboptimality of the pooled (multi-task) LSPI policy.
     pub mean_measured: f64,
+    /// Mean measured suboptimality of the single-task arm (task's own `N` samples).
+    pub mean_measured_single: f64,
+    /// Mean measured suboptimality of LSPI on `N·T` samples of the task itself.
+    pub mean_measured_single_nt: f64,
+    /// Rows whose single-task bound is applicable.
+    pub single_applicable: usize,
+    /// Rows whose pooled (Corollary 1) bound is applicable.
+    pub applicable: usize,
     /// Largest measured suboptimality.
     pub max_measured: f64,
     /// Fraction of rows whose `π_K` is optimal for the task.
@@ -434,6 +468,8 @@ pub struct BoundResults {
     pub families: Vec<FamilyRecord>,
     /// Aggregates.
     pub summary: BoundSummary,
+    /// Where the bound stops being vacuous ([`nonvacuous_frontier`]).
+    pub frontier: Vec<FrontierPoint>,
     /// Wall-clock time of [`run`] in seconds (not part of the reproducible output).
     pub elapsed_seconds: f64,
 }
@@ -536,27 +572,108 @@ fn greedy_and_value(
     Ok((table, pi, v))
 }
 
-/// LSPI one LSTD-Q solve at a time ([`lspi_from`] with a cap of 1), recording every iterate.
+/// Transition counts of one task's i.i.d. samples: `counts[(s·A + a)·S + s']` is how often
+/// `(x, a, x') = (s, a, s')` was drawn. With the tabular basis they are a sufficient statistic
+/// of LSTD-Q, so a sample set of any size costs `S·A·S` numbers.
+#[derive(Clone, Debug, PartialEq)]
+struct Counts(Vec<f64>);
+
+/// Draws `n` multinomial counts over `probs` (sequential conditional binomials: the `i`-th
+/// count is `Binomial(n − Σ_{j<i} k_j, p_i / Σ_{j≥i} p_j)`), adding them to `out`.
+fn add_multinomial(n: u64, probs: &[f64], out: &mut [f64], rng: &mut ChaCha8Rng) -> Result<()> {
+    let mut left = n;
+    let mut mass: f64 = probs.iter().sum();
+    for (i, &p) in probs.iter().enumerate() {
+        if left == 0 {
+            break;
+        }
+        let k = if i + 1 == probs.len() || p >= mass {
+            left
+        } else if p <= 0.0 {
+            0
+        } else {
+            let q = (p / mass).clamp(0.0, 1.0);
+            Binomial::new(left, q)
+                .map_err(|e| Error::param("binomial", q, e.to_string()))?
+                .sample(rng)
+        };
+        out[i] += k as f64;
+        left -= k;
+        mass -= p;
+    }
+    Ok(())
+}
+
+impl Counts {
+    /// Adds `n` samples `x ~ uniform(S)`, `a ~ uniform(A)`, `x' ~ P(·|x, a)` of `task`: a
+    /// multinomial over the `S·A` pairs, then one over each pair's next states. Exactly the
+    /// distribution of the counts of `n` sequential draws.
+    fn add_samples(&mut self, task: &FiniteMdp, n: u64, rng: &mut ChaCha8Rng) -> Result<()> {
+        let (states, actions) = (task.states(), task.actions());
+        let pairs = states * actions;
+        let mut per_pair = vec![0.0; pairs];
+        add_multinomial(n, &vec![1.0 / pairs as f64; pairs], &mut per_pair, rng)?;
+        for (sa, &k) in per_pair.iter().enumerate() {
+            let (s, a) = (sa / actions, sa % actions);
+            add_multinomial(
+                k as u64,
+                task.transition(s, a),
+                &mut self.0[sa * states..(sa + 1) * states],
+                rng,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Nested count tables of `task` at the sample sizes `sizes` (ascending): the table for
+/// `sizes[i]` contains the one for `sizes[i − 1]` plus `sizes[i] − sizes[i − 1]` fresh samples
+/// (common random numbers across `N`, as a prefix of one long sample path would be).
+fn nested_counts(task: &FiniteMdp, sizes: &[u64], rng: &mut ChaCha8Rng) -> Result<Vec<Counts>> {
+    let mut c = Counts(vec![0.0; task.states() * task.actions() * task.states()]);
+    let mut have = 0;
+    let mut out = Vec::with_capacity(sizes.len());
+    for &n in sizes {
+        c.add_samples(task, n - have, rng)?;
+        have = n;
+        out.push(c.clone());
+    }
+    Ok(out)
+}
+
+/// LSPI one LSTD-Q solve at a time on the count tables `data` (each task's counts with its own
+/// rewards `R_t(s, a)`: `A = Σ_t Σ_{s,a,s'} n_t(s,a,s') φ(s,a)(φ(s,a) − γ φ(s', π(s')))ᵀ`,
+/// `b = Σ n_t(s,a,s') φ(s,a) R_t(s,a)` ([`LstdQ::add_weighted`]), then `π ← greedy(Q̃)`),
+/// recording every iterate.
 fn run_lspi(
     basis: &TabularBasis,
-    samples: &[Sample<usize>],
-    states: usize,
+    data: &[(&FiniteMdp, &Counts)],
     gamma: f64,
     cfg: &BoundConfig,
     v_max: Option<f64>,
 ) -> Result<LspiRun> {
-    let mut step = LspiConfig::new(gamma);
-    step.ridge = cfg.ridge;
-    step.tolerance = 0.0;
-    step.max_iterations = 1;
-    step.v_max = v_max;
-    let mut w = DVector::zeros(basis.dim());
+    let (states, actions, d) = (basis.n_states(), basis.n_actions(), basis.dim());
+    let mut w = DVector::zeros(d);
     let (mut table, pi, v) = greedy_and_value(basis, &w, states, v_max)?;
     let mut iterates = vec![(pi, v)];
     let mut fixed_point = false;
     let mut iterations = 0;
+    let (mut phi, mut next_phi) = (vec![0.0; d], vec![0.0; d]);
     for k in 1..=cfg.max_iterations {
-        w = lspi_from(basis, samples, &step, w.as_slice())?.weights;
+        let mut lstd = LstdQ::new(d, gamma)?;
+        for (task, counts) in data {
+            for (i, &n) in counts.0.iter().enumerate() {
+                if n == 0.0 {
+                    continue;
+                }
+                let (sa, next) = (i / states, i % states);
+                let (s, a) = (sa / actions, sa % actions);
+                basis.phi(&s, a, &mut phi);
+                basis.phi(&next, table[next], &mut next_phi);
+                lstd.add_weighted(&phi, Some(&next_phi), task.reward(s, a), n)?;
+            }
+        }
+        w = lstd.solve(cfg.ridge)?.weights;
         iterations = k;
         let (next, pi, v) = greedy_and_value(basis, &w, states, v_max)?;
         iterates.push((pi, v));
@@ -649,6 +766,61 @@ fn evaluate_bound(
     })
 }
 
+/// Theorem 1 for the single-task arm: LSPI on task `t`'s own `N` samples, so `ε = 0`, `C` of
+/// Assumption 1 and `C''` are those of `M_t` alone ([`SingleTask`]), `E_1`, `E_2`, `ν_μ` and
+/// Lemma 4 at `N`. `None` when `C` is infinite.
+fn evaluate_single(
+    fam: &FamilyInputs,
+    single: &SingleTask,
+    learner: &Learner,
+    cfg: &BoundConfig,
+    t: usize,
+    n: f64,
+) -> Result<Option<Bound>> {
+    if !single.c.is_finite() {
+        return Ok(None);
+    }
+    let st = lazaric_sample_terms(
+        n,
+        learner.d,
+        cfg.max_iterations,
+        cfg.delta,
+        learner.l,
+        learner.omega,
+        single.r_max,
+        fam.gamma,
+        single.c,
+        Mixing::iid(),
+    )?;
+    let inputs = BoundInputs {
+        gamma: fam.gamma,
+        r_max: single.r_max,
+        c: single.c,
+        c_prime: 0.0,
+        c_second: fam.task_concentrability[t].c_second.upper(),
+        nu_mu: st.nu_mu.unwrap_or(learner.omega / 4.0),
+        l: learner.l,
+        d: learner.d,
+        k: cfg.max_iterations,
+        delta: cfg.delta,
+        n,
+        lemma4_min_n: st.lemma4_min_n,
+        e0: single.e0,
+        e1: st.e1,
+        e2: st.e2,
+        epsilon: 0.0,
+    };
+    theorem1(&inputs).map(Some)
+}
+
+/// The single-task inputs of task `t`: `C` of Assumption 1 over the policy set in `M_t` alone,
+/// `R_max` of `M_t`, `E_0` of the tabular state space on `M_t`.
+struct SingleTask {
+    c: f64,
+    r_max: f64,
+    e0: f64,
+}
+
 fn is_applicable(ev: &Evaluated) -> bool {
     ev.lemma4_met && ev.bound.as_ref().is_some_and(Bound::is_applicable)
 }
@@ -664,12 +836,20 @@ fn required_n(
     epsilon: f64,
     from: f64,
 ) -> Result<Option<f64>> {
-    let ok = |n: f64| -> Result<bool> {
-        Ok(is_applicable(&evaluate_bound(
-            fam, learner, cfg, t, n, tasks, epsilon,
-        )?))
-    };
-    let cap = MAX_SEARCH_N / tasks as f64;
+    smallest_n(
+        |n| {
+            Ok(is_applicable(&evaluate_bound(
+                fam, learner, cfg, t, n, tasks, epsilon,
+            )?))
+        },
+        from,
+        MAX_SEARCH_N / tasks as f64,
+    )
+}
+
+/// The smallest `N ∈ [from, cap]` with `ok(N)` (to 0.1 %, rounded up), `None` if `ok(cap)` is
+/// false: quadrupling, then bisection on `log N`.
+fn smallest_n(ok: impl Fn(f64) -> Result<bool>, from: f64, cap: f64) -> Result<Option<f64>> {
     if !ok(cap)? {
         return Ok(None);
     }
@@ -695,6 +875,95 @@ fn required_n(
     Ok(Some(hi.ceil()))
 }
 
+/// The tabular learner's inputs on `S` states and `A` actions under `μ` (see the module doc).
+fn tabular_learner(average: &FiniteMdp, policies: &[TabularPolicy], mu: &DVector<f64>) -> Result<Learner> {
+    let (states, actions) = (average.states(), average.actions());
+    let d = states * actions;
+    let e0 = approximation_error(average, &DMatrix::identity(states, states), policies)?;
+    let (l, omega) = if d <= MAX_EIGEN_DIM {
+        let phi = DMatrix::<f64>::identity(d, d);
+        let mu_sa = DVector::from_fn(d, |i, _| mu[i % states] / actions as f64);
+        (feature_bound(&phi), gram_min_eigenvalue(&phi, &mu_sa)?)
+    } else {
+        (1.0, mu.min() / actions as f64)
+    };
+    Ok(Learner { d, l, omega, e0 })
+}
+
+/// One point of [`BoundResults::frontier`]: how many samples a family of `S` states needs
+/// before Theorem 1 says anything.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FrontierPoint {
+    /// Number of states `S` (actions, `γ`, `T` and the spread as in the configuration).
+    pub states: usize,
+    /// The spread of the family (the configuration's smallest).
+    pub spread: f64,
+    /// `ε` of task 0 over all deterministic policies (the first condition only: the iterates'
+    /// condition needs an LSPI run, so this `N` is a lower estimate when that term is larger).
+    pub epsilon: f64,
+    /// The smallest `N` per task at which Corollary 1's bound for task 0 is applicable (Lemma 4
+    /// met at `N·T`, total below `2 V_max`); `None` if no `N ≤ 10^40/T` is.
+    pub pooled_n_per_task: Option<f64>,
+    /// The same for the single-task bound (`ε = 0`, task 0's own `N` samples).
+    pub single_n: Option<f64>,
+}
+
+/// Where the bound stops being vacuous: for `S = 2, 3, …` up to the configuration's `S` (while
+/// `A^S ≤` [`MAX_POLICY_SET`]), one family generated like the study's at its smallest spread,
+/// and the smallest `N` per task for the pooled and the single-task bound of task 0. Empty for a
+/// family read from a file.
+///
+/// # Errors
+/// The errors of the theory functions.
+pub fn nonvacuous_frontier(cfg: &BoundConfig) -> Result<Vec<FrontierPoint>> {
+    if cfg.mdp_file.is_some() {
+        return Ok(Vec::new());
+    }
+    let spread = cfg.spreads.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut out = Vec::new();
+    for states in 2..=cfg.states {
+        let fits = (0..states).try_fold(1usize, |c, _| {
+            c.checked_mul(cfg.actions).filter(|&c| c <= MAX_POLICY_SET)
+        });
+        if fits.is_none() {
+            break;
+        }
+        let seed = derive(cfg.seed, 1_000, states as u64);
+        let tasks = generate_family(states, cfg.actions, cfg.gamma, cfg.tasks, spread, seed)?;
+        let policies = all_deterministic_policies(states, cfg.actions)?;
+        let mu = DVector::from_element(states, 1.0 / states as f64);
+        let fam = finite_family_inputs(&tasks, &policies, &mu, &mu, cfg.truncation)?;
+        let learner = tabular_learner(&fam.average, &policies, &mu)?;
+        let single = SingleTask {
+            c: assumption1_c(&tasks[0], &policies, &mu)?,
+            r_max: tasks[0].max_abs_reward(),
+            e0: approximation_error(&tasks[0], &DMatrix::identity(states, states), &policies)?,
+        };
+        let pooled_n_per_task = if fam.c.is_finite() {
+            required_n(&fam, &learner, cfg, 0, cfg.tasks, fam.epsilon[0], 1.0)?
+        } else {
+            None
+        };
+        let single_n = smallest_n(
+            |n| {
+                Ok(evaluate_single(&fam, &single, &learner, cfg, 0, n)?
+                    .as_ref()
+                    .is_some_and(Bound::is_applicable))
+            },
+            1.0,
+            MAX_SEARCH_N,
+        )?;
+        out.push(FrontierPoint {
+            states,
+            spread,
+            epsilon: fam.epsilon[0],
+            pooled_n_per_task,
+            single_n,
+        });
+    }
+    Ok(out)
+}
+
 fn run_family(cfg: &BoundConfig, job: &Job) -> Result<FamilyOutput> {
     let tasks = &job.tasks;
     let (states, actions, gamma, n_tasks) = (
@@ -717,29 +986,36 @@ fn run_family(cfg: &BoundConfig, job: &Job) -> Result<FamilyOutput> {
         .iter()
         .map(|m| m.policy_iteration(100_000))
         .collect::<Result<Vec<_>>>()?;
-    // Samples: N_max per task, x ~ μ (uniform), a ~ uniform, x' ~ P_t(·|x, a).
-    let n_max = cfg.samples_per_task.iter().copied().max().unwrap_or(1);
+    // Samples: for each task, nested count tables at every N (x ~ μ uniform, a ~ uniform,
+    // x' ~ P_t(·|x, a)), and — for the single-task arm with as many real samples as the pooled
+    // set — nested tables at every N·T.
+    let mut sizes: Vec<u64> = cfg.samples_per_task.iter().map(|&n| n as u64).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let sizes_nt: Vec<u64> = sizes.iter().map(|&n| n * n_tasks as u64).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(derive(job.seed, 4, 0));
-    let per_task: Vec<Vec<Sample<usize>>> = tasks
+    let nested = tasks
         .iter()
-        .map(|m| {
-            (0..n_max)
-                .map(|_| {
-                    let s = rng.random_range(0..states);
-                    let a = rng.random_range(0..actions);
-                    let next = m.step(s, a, &mut rng);
-                    Sample::transition(s, a, m.reward(s, a), next)
-                })
-                .collect()
-        })
-        .collect();
+        .map(|m| nested_counts(m, &sizes, &mut rng))
+        .collect::<Result<Vec<_>>>()?;
+    let mut rng_nt = ChaCha8Rng::seed_from_u64(derive(job.seed, 5, 0));
+    let nested_nt = tasks
+        .iter()
+        .map(|m| nested_counts(m, &sizes_nt, &mut rng_nt))
+        .collect::<Result<Vec<_>>>()?;
+    // In the order of the configuration: per_task[i][t] is task t's table at its i-th N.
+    let at = |tables: &Vec<Vec<Counts>>, n: usize| -> Vec<Counts> {
+        let i = sizes.partition_point(|&x| x < n as u64);
+        tables.iter().map(|c| c[i].clone()).collect()
+    };
+    let per_task: Vec<Vec<Counts>> = cfg.samples_per_task.iter().map(|&n| at(&nested, n)).collect();
+    let per_task_nt: Vec<Vec<Counts>> = cfg.samples_per_task.iter().map(|&n| at(&nested_nt, n)).collect();
     let basis = TabularBasis::new(states, actions)?;
-    let runs = cfg
-        .samples_per_task
+    let runs = per_task
         .iter()
-        .map(|&n| {
-            let pooled: Vec<Sample<usize>> = per_task.iter().flat_map(|s| s[..n].iter().cloned()).collect();
-            run_lspi(&basis, &pooled, states, gamma, cfg, v_trunc)
+        .map(|tables| {
+            let pooled: Vec<(&FiniteMdp, &Counts)> = tasks.iter().zip(tables).collect();
+            run_lspi(&basis, &pooled, gamma, cfg, v_trunc)
         })
         .collect::<Result<Vec<_>>>()?;
     // The policy set for ε, C and E_0.
@@ -778,16 +1054,18 @@ fn run_family(cfg: &BoundConfig, job: &Job) -> Result<FamilyOutput> {
     };
     let fam = finite_family_inputs(tasks, &policies, sigma, mu, cfg.truncation)?;
     // Learner inputs of the tabular basis.
-    let d = states * actions;
-    let e0 = approximation_error(&average, &DMatrix::identity(states, states), &policies)?;
-    let (l, omega) = if d <= MAX_EIGEN_DIM {
-        let phi = DMatrix::<f64>::identity(d, d);
-        let mu_sa = DVector::from_fn(d, |i, _| mu[i % states] / actions as f64);
-        (feature_bound(&phi), gram_min_eigenvalue(&phi, &mu_sa)?)
-    } else {
-        (1.0, mu.min() / actions as f64)
-    };
-    let learner = Learner { d, l, omega, e0 };
+    let learner = tabular_learner(&average, &policies, mu)?;
+    let (omega, e0) = (learner.omega, learner.e0);
+    let single_c = tasks
+        .iter()
+        .map(|task| {
+            Ok(SingleTask {
+                c: assumption1_c(task, &policies, mu)?,
+                r_max: task.max_abs_reward(),
+                e0: approximation_error(task, &DMatrix::identity(states, states), &policies)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let max_tail = fam
         .task_concentrability
         .iter()
@@ -813,9 +1091,29 @@ fn run_family(cfg: &BoundConfig, job: &Job) -> Result<FamilyOutput> {
         policies: policies.len(),
     };
     let mut rows = Vec::new();
-    for (&n, run) in cfg.samples_per_task.iter().zip(&runs) {
+    for (i, (&n, run)) in cfg.samples_per_task.iter().zip(&runs).enumerate() {
         let final_policy = &run.iterates.last().expect("at least the initial iterate").0;
         for (t, task) in tasks.iter().enumerate() {
+            let (v_star, _, _) = &optimum[t];
+            let suboptimality = |run: &LspiRun| -> Result<f64> {
+                let pi = &run.iterates.last().expect("at least the initial iterate").0;
+                Ok(weighted_l2(&(v_star - task.evaluate(pi)?), sigma))
+            };
+            let measured_single = suboptimality(&run_lspi(
+                &basis,
+                &[(task, &per_task[i][t])],
+                gamma,
+                cfg,
+                v_trunc,
+            )?)?;
+            let measured_single_nt = suboptimality(&run_lspi(
+                &basis,
+                &[(task, &per_task_nt[i][t])],
+                gamma,
+                cfg,
+                v_trunc,
+            )?)?;
+            let single = evaluate_single(&fam, &single_c[t], &learner, cfg, t, n as f64)?;
             let eps_iter = run
                 .iterates
                 .iter()
@@ -823,7 +1121,6 @@ fn run_family(cfg: &BoundConfig, job: &Job) -> Result<FamilyOutput> {
                 .fold(0.0, f64::max);
             let epsilon = fam.epsilon[t].max(eps_iter);
             let ev = evaluate_bound(&fam, &learner, cfg, t, n as f64, n_tasks, epsilon)?;
-            let (v_star, _, _) = &optimum[t];
             let v_k = task.evaluate(final_policy)?;
             let loss = v_star - &v_k;
             let measured = weighted_l2(&loss, sigma);
@@ -900,6 +1197,10 @@ fn run_family(cfg: &BoundConfig, job: &Job) -> Result<FamilyOutput> {
                 },
                 reason: reasons.join("; "),
                 measured,
+                measured_single,
+                measured_single_nt,
+                single_total: single.as_ref().map_or(f64::INFINITY, |b| b.terms().total),
+                single_applicable: single.as_ref().is_some_and(Bound::is_applicable),
                 below: measured <= total,
                 margin: total - measured,
                 lspi_iterations: run.iterations,
@@ -959,6 +1260,10 @@ fn summarise(rows: &[BoundRow], cfg: &BoundConfig, spreads: &[Option<f64>]) -> B
                 rows: cell.len(),
                 mean_epsilon: mean(cell.iter().map(|r| r.epsilon)),
                 mean_measured: mean(cell.iter().map(|r| r.measured)),
+                mean_measured_single: mean(cell.iter().map(|r| r.measured_single)),
+                mean_measured_single_nt: mean(cell.iter().map(|r| r.measured_single_nt)),
+                single_applicable: cell.iter().filter(|r| r.single_applicable).count(),
+                applicable: cell.iter().filter(|r| r.applicable).count(),
                 max_measured: cell.iter().map(|r| r.measured).fold(0.0, f64::max),
                 fraction_optimal: cell.iter().filter(|r| r.optimal).count() as f64 / cell.len() as f64,
                 mean_approximation: mean(cell.iter().map(|r| r.approximation)),
@@ -1105,6 +1410,7 @@ pub fn run(cfg: &BoundConfig, mut progress: impl FnMut(&str)) -> Result<BoundRes
         None => cfg.spreads.iter().map(|&s| Some(s)).collect(),
     };
     let summary = summarise(&rows, cfg, &spreads);
+    let frontier = nonvacuous_frontier(cfg)?;
     Ok(BoundResults {
         config: cfg.clone(),
         crate_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -1114,6 +1420,7 @@ pub fn run(cfg: &BoundConfig, mut progress: impl FnMut(&str)) -> Result<BoundRes
         rows,
         families,
         summary,
+        frontier,
         elapsed_seconds: start.elapsed().as_secs_f64(),
     })
 }
@@ -1133,7 +1440,7 @@ fn opt(v: Option<f64>) -> String {
 pub const METRICS_HEADER: &str = "spread,family,n_per_task,n_pooled,task,epsilon_policies,epsilon_iterates,\
 epsilon,c,c_prime,c_second,r_max,omega_mu,nu_mu,lemma4_met,lemma4_min_n,e0,e1,e2,k,approximation,estimation,\
 iteration,transfer,total,trivial,applicable,kind,measured,below,margin,lspi_iterations,lspi_fixed_point,optimal,\
-required_n_per_task";
+required_n_per_task,measured_single,measured_single_nt,single_total,single_applicable";
 
 /// The rows as `metrics.csv` text (header [`METRICS_HEADER`], one line per row, full precision).
 pub fn metrics_csv(rows: &[BoundRow]) -> String {
@@ -1141,7 +1448,7 @@ pub fn metrics_csv(rows: &[BoundRow]) -> String {
     for r in rows {
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             opt(r.spread),
             r.family,
             r.n_per_task,
@@ -1176,7 +1483,11 @@ pub fn metrics_csv(rows: &[BoundRow]) -> String {
             r.lspi_iterations,
             r.lspi_fixed_point,
             r.optimal,
-            opt(r.required_n_per_task)
+            opt(r.required_n_per_task),
+            r.measured_single,
+            r.measured_single_nt,
+            r.single_total,
+            r.single_applicable
         );
     }
     csv
@@ -1209,6 +1520,7 @@ pub fn write_results(results: &BoundResults, out: &Path) -> Result<()> {
     struct SummaryFile<'a> {
         summary: &'a BoundSummary,
         families: &'a [FamilyRecord],
+        frontier: &'a [FrontierPoint],
     }
     let (states, actions, gamma, tasks) = results.shape;
     write_atomic(
@@ -1233,7 +1545,87 @@ pub fn write_results(results: &BoundResults, out: &Path) -> Result<()> {
         &json(&SummaryFile {
             summary: &results.summary,
             families: &results.families,
+            frontier: &results.frontier,
         })?,
+    )?;
+    let mut levels: Vec<Option<f64>> = Vec::new();
+    for l in &results.summary.per_level {
+        if !levels.contains(&l.spread) {
+            levels.push(l.spread);
+        }
+    }
+    for spread in levels {
+        let name = spread.map_or_else(
+            || "measured_vs_bound.svg".into(),
+            |x| format!("measured_vs_bound_spread_{x}.svg"),
+        );
+        measured_vs_bound_chart(results, spread, &out.join(name))?;
+    }
+    Ok(())
+}
+
+/// `measured_vs_bound_spread_{s}.svg` (or `measured_vs_bound.svg` for a family file): for one
+/// spread level, against `log10 N` (per task), the `log10` of the mean measured suboptimality of
+/// the pooled and the single-task policies and of the mean of the two bounds over the rows where
+/// each is applicable (so a bound's line starts where it first says something), and
+/// `log10 2V_max`, the vacuity line. Zero means are left out (a log scale cannot show them;
+/// `metrics.csv` has every value).
+fn measured_vs_bound_chart(results: &BoundResults, spread: Option<f64>, path: &Path) -> Result<()> {
+    use crate::plot::{line_chart, Series};
+    let log_mean = |rows: &[&BoundRow], f: &dyn Fn(&BoundRow) -> Option<f64>| -> Option<f64> {
+        let v: Vec<f64> = rows.iter().filter_map(|r| f(r)).collect();
+        let m = crate::stats::mean(&v);
+        (!v.is_empty() && m > 0.0 && m.is_finite()).then(|| m.log10())
+    };
+    let mut pts: [Vec<(f64, f64)>; 5] = Default::default();
+    let mut sizes = results.config.samples_per_task.clone();
+    sizes.sort_unstable();
+    sizes.dedup();
+    for n in sizes {
+        let rows: Vec<&BoundRow> = results
+            .rows
+            .iter()
+            .filter(|r| r.spread == spread && r.n_per_task == n)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let x = (n as f64).log10();
+        let values = [
+            log_mean(&rows, &|r| Some(r.measured)),
+            log_mean(&rows, &|r| Some(r.measured_single)),
+            log_mean(&rows, &|r| r.applicable.then_some(r.total)),
+            log_mean(&rows, &|r| r.single_applicable.then_some(r.single_total)),
+            log_mean(&rows, &|r| Some(r.trivial)),
+        ];
+        for (p, v) in pts.iter_mut().zip(values) {
+            if let Some(y) = v {
+                p.push((x, y));
+            }
+        }
+    }
+    let series: Vec<Series> = [
+        "measured, pooled (T tasks, N·T samples)",
+        "measured, single task (N samples)",
+        "bound, pooled (Corollary 1)",
+        "bound, single task (Theorem 1, ε = 0)",
+        "2·V_max (trivial bound)",
+    ]
+    .into_iter()
+    .zip(pts)
+    .filter(|(_, p)| !p.is_empty())
+    .map(|(label, p)| Series::new(label, p))
+    .collect();
+    let title = match spread {
+        Some(x) => format!("Theorem 1 at spread {x}: measured suboptimality against the bound"),
+        None => "Theorem 1: measured suboptimality against the bound".into(),
+    };
+    line_chart(
+        path,
+        &title,
+        "log10 N (samples per task)",
+        "log10 ‖V_t* − V_t^π‖_σ (mean over rows)",
+        &series,
     )
 }
 
@@ -1349,6 +1741,43 @@ pub fn print_table(results: &BoundResults) -> String {
         100.0 * m.fraction_optimal,
         m.max_measured
     );
+    let _ = writeln!(
+        s,
+        "\nCorollary 1's gain, measured (mean ‖V_t* − V_t^π‖_σ; pooled = LSPI on N·T samples of the T tasks, \
+         single = task's own N, single N·T = task's own N·T):\n{:>8} {:>14} {:>10} {:>10} {:>11} {:>12} {:>12}",
+        "spread", "N", "pooled", "single", "single N·T", "applicable", "single appl."
+    );
+    for l in &m.per_level {
+        let _ = writeln!(
+            s,
+            "{:>8} {:>14} {:>10.4} {:>10.4} {:>11.4} {:>12} {:>12}",
+            l.spread.map_or_else(|| "file".into(), |x| format!("{x}")),
+            l.n_per_task,
+            l.mean_measured,
+            l.mean_measured_single,
+            l.mean_measured_single_nt,
+            format!("{}/{}", l.applicable, l.rows),
+            format!("{}/{}", l.single_applicable, l.rows)
+        );
+    }
+    if !results.frontier.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nwhere the bound stops being vacuous (one family per S at spread {}, task 0; smallest N per task):\n{:>4} \
+             {:>10} {:>14} {:>14}",
+            results.frontier[0].spread, "S", "ε", "pooled N", "single-task N"
+        );
+        for f in &results.frontier {
+            let _ = writeln!(
+                s,
+                "{:>4} {:>10.3e} {:>14} {:>14}",
+                f.states,
+                f.epsilon,
+                f.pooled_n_per_task.map_or_else(|| "never".into(), sci),
+                f.single_n.map_or_else(|| "never".into(), sci)
+            );
+        }
+    }
     s
 }
 
@@ -1363,6 +1792,48 @@ mod tests {
         let g = generate_family(3, 2, 0.8, 3, 0.5, 7).unwrap();
         assert_ne!(g[0], g[1]);
         assert!(generate_family(3, 2, 0.8, 3, 1.5, 7).is_err());
+    }
+
+    #[test]
+    fn multinomial_counts_sum_to_n_and_have_the_right_means() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let p = [0.1, 0.0, 0.25, 0.65];
+        let n = 1_000_000_000u64;
+        let mut out = [0.0; 4];
+        add_multinomial(n, &p, &mut out, &mut rng).unwrap();
+        assert_eq!(out.iter().sum::<f64>(), n as f64);
+        assert_eq!(out[1], 0.0);
+        for (k, &pi) in out.iter().zip(&p) {
+            let sd = (n as f64 * pi * (1.0 - pi)).sqrt();
+            assert!(
+                (k - n as f64 * pi).abs() <= 6.0 * sd + 1e-9,
+                "{k} vs {}",
+                n as f64 * pi
+            );
+        }
+    }
+
+    #[test]
+    fn nested_counts_grow_and_match_their_sizes() {
+        let task = FiniteMdp::random(3, 2, 0.8, 11).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let tables = nested_counts(&task, &[10, 1000, 1_000_000], &mut rng).unwrap();
+        for (t, n) in tables.iter().zip([10.0, 1000.0, 1e6]) {
+            assert_eq!(t.0.iter().sum::<f64>(), n);
+        }
+        for w in tables.windows(2) {
+            assert!(w[0].0.iter().zip(&w[1].0).all(|(a, b)| a <= b));
+        }
+        // Next states only where the kernel is positive, in proportion to it at 10^6 samples.
+        for (i, &c) in tables[2].0.iter().enumerate() {
+            let (sa, next) = (i / 3, i % 3);
+            let p = task.transition(sa / 2, sa % 2)[next];
+            if p == 0.0 {
+                assert_eq!(c, 0.0);
+            }
+            let row: f64 = tables[2].0[sa * 3..sa * 3 + 3].iter().sum();
+            assert!((c - row * p).abs() <= 6.0 * (row * p * (1.0 - p)).sqrt() + 1e-9);
+        }
     }
 
     #[test]

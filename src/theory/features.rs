@@ -229,6 +229,11 @@ impl TabularBasis {
         check_positive("n_actions", n_actions)?;
         Ok(TabularBasis { n_states, n_actions })
     }
+
+    /// The number of states `S`.
+    pub fn n_states(&self) -> usize {
+        self.n_states
+    }
 }
 
 impl Features<usize> for TabularBasis {

@@ -224,6 +224,36 @@ impl LstdQ {
     /// # Errors
     /// Buffers of a length other than `d` (non-finite values are caught by [`LstdQ::solve`]).
     pub fn add(&mut self, phi: &[f64], next_phi: Option<&[f64]>, reward: f64) -> Result<()> {
+        self.accumulate(phi, next_phi, reward, None)
+    }
+
+    /// Adds a sample observed `count` times: `A += count·φ (φ − γ φ')ᵀ`, `b += count·φ r` —
+    /// the sufficient-statistics form of LSTD-Q, equal (up to rounding) to calling
+    /// [`LstdQ::add`] `count` times. For tabular features, `count` is the number of times
+    /// `(x, a, x')` was drawn, so any sample size costs one call per distinct transition.
+    ///
+    /// # Errors
+    /// Buffers of a length other than `d`; `count` negative or not finite.
+    pub fn add_weighted(
+        &mut self,
+        phi: &[f64],
+        next_phi: Option<&[f64]>,
+        reward: f64,
+        count: f64,
+    ) -> Result<()> {
+        if !(count.is_finite() && count >= 0.0) {
+            return Err(Error::param("count", count, "must be finite and >= 0"));
+        }
+        self.accumulate(phi, next_phi, reward, Some(count))
+    }
+
+    fn accumulate(
+        &mut self,
+        phi: &[f64],
+        next_phi: Option<&[f64]>,
+        reward: f64,
+        count: Option<f64>,
+    ) -> Result<()> {
         let d = self.dim;
         if phi.len() != d {
             return Err(Error::shape("LSTD-Q φ", d, phi.len()));
@@ -246,7 +276,11 @@ impl LstdQ {
         let g = self.gamma;
         for &i in &self.nz {
             let row = &mut self.a[i * d..(i + 1) * d];
-            let pi = phi[i];
+            // Without a count the products are exactly those of the unweighted form.
+            let pi = match count {
+                Some(c) => c * phi[i],
+                None => phi[i],
+            };
             match next_phi {
                 Some(n) if g != 0.0 => {
                     for &j in &self.nz_next {
@@ -265,7 +299,7 @@ impl LstdQ {
         Ok(())
     }
 
-    /// The number of samples added.
+    /// The number of [`LstdQ::add`] and [`LstdQ::add_weighted`] calls.
     pub fn samples(&self) -> usize {
         self.samples
     }
