@@ -868,7 +868,9 @@ pub struct ScoreInput<'a> {
     pub entities: usize,
     /// Temporal-difference errors `δ_n`, when the learner has them.
     pub td_errors: Option<&'a [f64]>,
-    /// Norm of the minibatch gradient, when the learner has it.
+    /// Norm of the minibatch gradient `‖∇_θ L(B_t)‖` of the loss *without* the IS weight
+    /// `w_t`, when the learner has it ([`crate::learn::mtl::Trainer`] passes the norm of the
+    /// weighted gradient divided by `w_t`; [`crate::learn::ppo::Ppo`] passes none).
     pub grad_norm: Option<f64>,
 }
 
@@ -1030,8 +1032,14 @@ impl Scorer for MeanAbsTdError {
 /// prioritisation is gradient-based):
 ///
 /// ```text
-/// score = ‖∇_θ L(B_t)‖
+/// score = ‖∇_θ L(B_t)‖ = ‖∇_θ (w_t L(B_t))‖ / w_t
 /// ```
+///
+/// with `L(B_t)` the minibatch loss **before** the importance-sampling weight `w_t`: scoring the
+/// weighted gradient would scale each task's score by its own weight, pulling down exactly the
+/// tasks the sampler favours (`w_t < 1`). [`crate::learn::mtl::Trainer`] supplies this norm
+/// (before clipping); [`crate::learn::ppo::Ppo`] supplies no gradient norm, so this scorer
+/// fails there with the error below.
 ///
 /// Errors: `grad_norm` is `None`, non-finite or negative.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
