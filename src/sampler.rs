@@ -127,7 +127,8 @@ impl SamplerConfig {
         Ok(())
     }
 
-    /// The smoothed score after observing `raw`: `γ·old + (1 − γ)·max(raw, floor)`.
+    /// The smoothed score after observing `raw`: `γ·old + (1 − γ)·max(raw, floor)`, raised to
+    /// `min(floor, old)` if rounding put it below that bound.
     ///
     /// # Errors
     /// [`Error::NonFinite`] (`score`, index `task`) if `raw` is NaN or infinite;
@@ -141,8 +142,9 @@ impl SamplerConfig {
             });
         }
         let g = self.smoothing;
-        // A convex combination of two values ≥ floor is ≥ floor in exact arithmetic, but can round
-        // one ulp below it; clamp so the documented invariant s_t ≥ floor holds exactly.
+        // A convex combination of `old` and a value ≥ floor is ≥ min(floor, old) in exact
+        // arithmetic, but can round one ulp below it; clamp so that s_t ≥ min(floor, old) holds
+        // exactly (hence s_t ≥ floor once a score is ≥ floor, and s_t > 0 always).
         let s = (g * old + (1.0 - g) * raw.max(self.score_floor)).max(self.score_floor.min(old));
         if !s.is_finite() {
             return Err(Error::Overflow {
@@ -153,7 +155,9 @@ impl SamplerConfig {
     }
 }
 
-/// `q = s^α`, with the common exponents computed exactly (`α = 0` gives exactly 1).
+/// `q = s^α`, with the common exponents special-cased: `α = 0` gives exactly 1, `α = 1` gives
+/// `s`, `α = 0.5` the correctly rounded `√s` and `α = 2` the correctly rounded `s·s` (`powf`
+/// is not guaranteed correctly rounded; other exponents use it).
 #[inline]
 fn priority_of(s: f64, alpha: f64) -> f64 {
     if alpha == 0.0 {
@@ -586,8 +590,8 @@ fn check_scores(scores: &[f64]) -> Result<()> {
 /// p_t = s_t^α / Σ_t' s_t'^α        w_t = (T p_t)^(−β) / max_t' (T p_t')^(−β)
 /// ```
 ///
-/// Updates use the same smoothing rule and errors as [`TaskSampler::update`]. Drawing scans the
-/// cumulative sums linearly.
+/// Updates apply the same smoothing rule and errors as [`TaskSampler::update`], with their own
+/// code (not [`SamplerConfig`]'s). Drawing scans the cumulative sums linearly.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NaiveSampler {
     config: SamplerConfig,
@@ -626,6 +630,11 @@ impl NaiveSampler {
 
     /// `s_t ← γ s_t + (1 − γ) max(score, floor)`; returns the new `s_t`. O(1).
     ///
+    /// The smoothing is written out here rather than shared with [`TaskSampler::update`], so
+    /// that the oracle does not inherit a mistake in the sampler's rule. Like the sampler it
+    /// raises a result that rounding put below `min(floor, old)` back to that bound (a convex
+    /// combination of two values `≥ min(floor, old)` cannot be below it in exact arithmetic).
+    ///
     /// # Errors
     /// [`Error::InvalidParameter`] (`task`), [`Error::NonFinite`] (`score`) and
     /// [`Error::Overflow`] (`s_t` or `s_t^α` not finite positive), leaving `self` unchanged.
@@ -634,7 +643,25 @@ impl NaiveSampler {
             .scores
             .get(t)
             .ok_or_else(|| task_out_of_range(t, self.scores.len()))?;
-        let s = self.config.smooth(t, old, score)?;
+        if !score.is_finite() {
+            return Err(Error::NonFinite {
+                what: "score",
+                index: t,
+                value: score,
+            });
+        }
+        let (gamma, floor) = (self.config.smoothing, self.config.score_floor);
+        let floored = if score < floor { floor } else { score };
+        let mut s = gamma * old + (1.0 - gamma) * floored;
+        let lowest = if floor < old { floor } else { old };
+        if s < lowest {
+            s = lowest;
+        }
+        if !s.is_finite() {
+            return Err(Error::Overflow {
+                what: format!("smoothed score of task {t} overflows f64 (raw score {score})"),
+            });
+        }
         check_priority(t, s, s.powf(self.config.alpha), self.config.alpha)?;
         self.scores[t] = s;
         Ok(s)
@@ -868,7 +895,9 @@ pub struct ScoreInput<'a> {
     pub entities: usize,
     /// Temporal-difference errors `δ_n`, when the learner has them.
     pub td_errors: Option<&'a [f64]>,
-    /// Norm of the minibatch gradient, when the learner has it.
+    /// Norm of the minibatch gradient `‖∇_θ L(B_t)‖` of the loss *without* the IS weight
+    /// `w_t`, when the learner has it ([`crate::learn::mtl::Trainer`] passes the norm of the
+    /// weighted gradient divided by `w_t`; [`crate::learn::ppo::Ppo`] passes none).
     pub grad_norm: Option<f64>,
 }
 
@@ -1030,8 +1059,14 @@ impl Scorer for MeanAbsTdError {
 /// prioritisation is gradient-based):
 ///
 /// ```text
-/// score = ‖∇_θ L(B_t)‖
+/// score = ‖∇_θ L(B_t)‖ = ‖∇_θ (w_t L(B_t))‖ / w_t
 /// ```
+///
+/// with `L(B_t)` the minibatch loss **before** the importance-sampling weight `w_t`: scoring the
+/// weighted gradient would scale each task's score by its own weight, pulling down exactly the
+/// tasks the sampler favours (`w_t < 1`). [`crate::learn::mtl::Trainer`] supplies this norm
+/// (before clipping); [`crate::learn::ppo::Ppo`] supplies no gradient norm, so this scorer
+/// fails there with the error below.
 ///
 /// Errors: `grad_norm` is `None`, non-finite or negative.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -1147,6 +1182,135 @@ mod tests {
         assert!(s.probability(1).is_err());
     }
 
+    /// Applies the same pseudo-random updates to samplers with the given `rebuild_every`.
+    fn updated(tasks: usize, rebuild_every: u64) -> TaskSampler {
+        let cfg = SamplerConfig {
+            rebuild_every,
+            ..SamplerConfig::default()
+        };
+        let mut s = TaskSampler::new(tasks, cfg).unwrap();
+        let mut r = rng();
+        for _ in 0..5000 {
+            let t = s.sample(&mut r);
+            s.update(t, 10f64.powf(r.random_range(-4.0..4.0))).unwrap();
+        }
+        s
+    }
+
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// Module docs: every internal node is recomputed from its children, so the trees "cannot
+    /// drift" and a rebuild (explicit, periodic, or a fresh build from the scores) "reproduces
+    /// the same bits". Checked on every node of both trees, bit for bit.
+    #[test]
+    fn trees_are_the_same_bits_as_a_fresh_build_after_any_number_of_updates() {
+        for tasks in [1usize, 2, 37, 64, 1000] {
+            let never = updated(tasks, 0);
+            let fresh = TaskSampler::from_scores(never.scores(), never.config).unwrap();
+            let mut rebuilt = never.clone();
+            rebuilt.rebuild();
+            for other in [&fresh, &rebuilt, &updated(tasks, 1), &updated(tasks, 7)] {
+                assert_eq!(bits(&other.scores), bits(&never.scores), "T = {tasks}");
+                assert_eq!(bits(&other.sum), bits(&never.sum), "T = {tasks}");
+                assert_eq!(bits(&other.min), bits(&never.min), "T = {tasks}");
+            }
+        }
+    }
+
+    /// Module docs: an update costs O(log T). It writes the leaf and recomputes its `log2 L`
+    /// ancestors from their children, and writes no other node of either tree: every other node
+    /// is overwritten with a sentinel first and must still hold it afterwards (a rebuild, or any
+    /// recomputation beyond the path, would overwrite it).
+    #[test]
+    fn an_update_writes_only_the_path_from_its_leaf_to_the_root() {
+        let s = updated(100, 0);
+        let leaves = 128;
+        assert_eq!(
+            (s.sum.len(), s.min.len(), s.scores.len()),
+            (2 * leaves, 2 * leaves, 100)
+        );
+        let (sum_sentinel, min_sentinel) = (-0.5f64, 1e300f64);
+        for t in [0usize, 1, 50, 99] {
+            let path: Vec<usize> =
+                std::iter::successors(Some(leaves + t), |&i| (i > 1).then_some(i / 2)).collect();
+            assert_eq!(path.len(), 8, "leaf plus log2(128) = 7 ancestors");
+            let mut p = s.clone();
+            for i in 1..2 * leaves {
+                if !path.contains(&i) {
+                    p.sum[i] = sum_sentinel;
+                    p.min[i] = min_sentinel;
+                }
+            }
+            p.update(t, 3.0).unwrap();
+            let q = priority_of(p.scores[t], p.config.alpha);
+            assert_eq!((p.sum[leaves + t], p.min[leaves + t]), (q, q));
+            for i in 1..2 * leaves {
+                if !path.contains(&i) {
+                    assert_eq!(p.sum[i].to_bits(), sum_sentinel.to_bits(), "sum[{i}], task {t}");
+                    assert_eq!(p.min[i].to_bits(), min_sentinel.to_bits(), "min[{i}], task {t}");
+                } else if i < leaves {
+                    assert_eq!(p.sum[i], p.sum[2 * i] + p.sum[2 * i + 1], "sum[{i}], task {t}");
+                    assert_eq!(p.min[i], p.min[2 * i].min(p.min[2 * i + 1]), "min[{i}], task {t}");
+                }
+            }
+        }
+    }
+
+    /// `SamplerConfig::smooth` documents `s ≥ min(floor, old)` *exactly*, although the convex
+    /// combination can round below it: find such roundings and check the clamp.
+    #[test]
+    fn smoothing_never_rounds_below_min_of_floor_and_old() {
+        let mut r = rng();
+        let mut rounded_below = 0;
+        for _ in 0..20_000 {
+            let x = 10f64.powf(r.random_range(-8.0..2.0));
+            let g = r.random_range(0.0..1.0);
+            let cfg = SamplerConfig {
+                smoothing: g,
+                score_floor: x,
+                initial_score: x,
+                ..SamplerConfig::default()
+            };
+            // old = floor = raw = x: the exact value is x; rounding may land on either side.
+            let combination = g * x + (1.0 - g) * x;
+            let expected = if combination < x {
+                rounded_below += 1;
+                x
+            } else {
+                combination
+            };
+            let mut s = TaskSampler::new(2, cfg).unwrap();
+            let mut n = NaiveSampler::new(2, cfg).unwrap();
+            assert_eq!(s.update(0, x).unwrap(), expected);
+            assert_eq!(n.update(0, x).unwrap(), expected);
+        }
+        assert!(
+            rounded_below > 100,
+            "the clamp is exercised ({rounded_below} cases)"
+        );
+    }
+
+    /// `priority_of`'s special cases are the correctly rounded operations.
+    #[test]
+    fn common_exponents_are_special_cased() {
+        let scores = [1e-6, 0.3, 1.0, 2.54, 7.0, 1e5];
+        for (alpha, f) in [
+            (0.0, (|_| 1.0) as fn(f64) -> f64),
+            (0.5, f64::sqrt),
+            (1.0, |x| x),
+            (2.0, |x| x * x),
+        ] {
+            let cfg = SamplerConfig {
+                alpha,
+                ..SamplerConfig::default()
+            };
+            let s = TaskSampler::from_scores(&scores, cfg).unwrap();
+            assert_eq!(bits(s.priorities()), bits(&scores.map(f)), "alpha = {alpha}");
+        }
+    }
+
     #[test]
     fn find_never_lands_on_padding() {
         let s = TaskSampler::from_scores(&[1.0, 2.0, 3.0], SamplerConfig::default()).unwrap();
@@ -1200,6 +1364,9 @@ mod tests {
         assert!(task_from_seed(5, 6, 0, 0).is_err());
         let p = repeat_probability_bound(50, 10, 30);
         assert!(p > 4.0e-8 && p < 4.3e-8, "{p}");
+        // The doc's second example: K = 10^4 gives at most 0.5 %.
+        let p = repeat_probability_bound(50, 10, 10_000);
+        assert!(p > 4.8e-3 && p <= 5e-3, "{p}");
     }
 
     #[test]

@@ -1,14 +1,18 @@
 //! Algorithm 1 end to end on the synthetic allocation of §6.1 (no external data): P-MTL and MTL
 //! beat the equal allocation on held-out entities, STL on one task with the same number of
 //! gradient steps and samples does worse than MTL on average over seeds, a resumed run ends
-//! identical to an uninterrupted one, and a divergence stops the run with a clear error.
+//! identical to an uninterrupted one, a divergence stops the run with a clear error, the
+//! importance weight scales the gradient the trainer steps with, and the gradient-norm scorer
+//! sees the unweighted gradient.
 
 use pimtl::envs::synthetic_tasks::{SyntheticTasks, SyntheticTasksConfig};
 use pimtl::learn::mtl::{MinibatchStats, Mode, MtlConfig, TaskEnvironment, Trainer, UpdateRule};
 use pimtl::learn::pg::PolicyGradient;
+use pimtl::policy::{Adam, Optimizer};
 use pimtl::policy::{EquivariantPolicy, PolicyConfig};
-use pimtl::sampler::{MaxDeviationFromEqual, SamplerConfig};
+use pimtl::sampler::{GradientNorm, MaxDeviationFromEqual, SamplerConfig, ScoreInput, Scorer};
 use pimtl::tasks::{draw_tasks, split_entities, Task};
+use rand::SeedableRng;
 
 const M: usize = 40;
 const HOLDOUT: usize = 10;
@@ -321,4 +325,241 @@ fn invalid_configurations_are_rejected_before_work() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("batch") && e.contains("only 8 samples"), "{e}");
+}
+
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// `‖a − b‖ ≤ tol·‖b‖`.
+fn close_in_norm(a: &[f64], b: &[f64], tol: f64) -> bool {
+    let diff: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    norm(&diff) <= tol * norm(b)
+}
+
+/// `PolicyGradient` scales `dL/da` by `−w/B` once, and the backward pass is linear in `dL/da`:
+/// with a power-of-two weight every product is scaled exactly, so the gradient and the loss are
+/// `w` times those of weight 1 bit for bit; with another weight, to rounding (1e-12 in norm).
+#[test]
+fn policy_gradient_loss_and_gradient_are_linear_in_the_weight() {
+    let s = setup(8, 4);
+    let env = SyntheticTasks::new(s.betas.clone(), s.train_tasks.clone(), s.data.clone(), 8).unwrap();
+    let p = policy(8);
+    let run = |weight: f64| {
+        let mut env = env.clone();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut grad = vec![0.0; p.num_params()];
+        let stats = PolicyGradient::new(4)
+            .unwrap()
+            .minibatch_gradient(&p, &mut env, 2, weight, &mut grad, &mut rng)
+            .unwrap();
+        (stats.loss, grad)
+    };
+    let (loss1, g1) = run(1.0);
+    assert!(norm(&g1) > 1e-3, "the gradient is not trivially zero");
+    for w in [0.25, 0.5, 2f64.powi(-10)] {
+        let (loss, g) = run(w);
+        assert_eq!(loss.to_bits(), (w * loss1).to_bits(), "w = {w}");
+        assert_eq!(
+            bits(&g),
+            bits(&g1.iter().map(|x| w * x).collect::<Vec<_>>()),
+            "w = {w}"
+        );
+    }
+    for w in [0.3, 0.71] {
+        let (loss, g) = run(w);
+        let scaled: Vec<f64> = g1.iter().map(|x| w * x).collect();
+        assert!((loss - w * loss1).abs() <= 1e-12 * (w * loss1).abs(), "w = {w}");
+        assert!(close_in_norm(&g, &scaled, 1e-12), "w = {w}");
+        assert!(
+            !close_in_norm(&g, &g1, 0.1),
+            "w = {w}: the weight changes the gradient"
+        );
+    }
+}
+
+/// One call of [`Recording`]'s rule: what the trainer passed and what the rule returned.
+struct Call {
+    task: usize,
+    weight: f64,
+    params: Vec<f64>,
+    /// The gradient the rule added (the trainer zeroes it first), weighted by `weight`.
+    grad: Vec<f64>,
+    /// The same minibatch's gradient with weight 1 (on copies of the environment and generator).
+    unweighted: Vec<f64>,
+}
+
+/// `PolicyGradient`, recording every call.
+struct Recording(PolicyGradient<f64>, Vec<Call>);
+
+impl UpdateRule<f64, SyntheticTasks> for Recording {
+    fn minibatch_gradient(
+        &mut self,
+        policy: &EquivariantPolicy<f64>,
+        env: &mut SyntheticTasks,
+        task: usize,
+        weight: f64,
+        grad: &mut [f64],
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> pimtl::Result<MinibatchStats> {
+        assert!(grad.iter().all(|&g| g == 0.0), "the trainer zeroes the gradient");
+        let mut unweighted = vec![0.0; grad.len()];
+        self.0.clone().minibatch_gradient(
+            policy,
+            &mut env.clone(),
+            task,
+            1.0,
+            &mut unweighted,
+            &mut rng.clone(),
+        )?;
+        let stats = self.0.minibatch_gradient(policy, env, task, weight, grad, rng)?;
+        self.1.push(Call {
+            task,
+            weight,
+            params: policy.params().to_vec(),
+            grad: grad.to_vec(),
+            unweighted,
+        });
+        Ok(stats)
+    }
+}
+
+/// A scorer that always returns the same value.
+struct Fixed(f64);
+
+impl Scorer for Fixed {
+    fn score(&self, _: &ScoreInput<'_>) -> pimtl::Result<f64> {
+        Ok(self.0)
+    }
+}
+
+/// A P-MTL run (α = 1, γ = 0, no clipping) over 8 tasks whose scorer always returns 0.25, so a
+/// task's priority is 1 until it is drawn and 0.25 afterwards, and every weight
+/// `w_t = (q_min / q_t)^β` is 1 or 0.25^β: exact in binary.
+fn weighted_run(beta: f64, steps: usize) -> (Trainer<f64, SyntheticTasks, Recording, Fixed>, Vec<Vec<f64>>) {
+    let s = setup(9, 8);
+    let env = SyntheticTasks::new(s.betas.clone(), s.train_tasks.clone(), s.data.clone(), 9).unwrap();
+    let mut c = config(Mode::PMtl, 9, steps);
+    c.sampler = SamplerConfig {
+        alpha: 1.0,
+        beta,
+        smoothing: 0.0,
+        ..SamplerConfig::default()
+    };
+    let mut t = Trainer::new(
+        policy(9),
+        env,
+        Recording(PolicyGradient::new(4).unwrap(), Vec::new()),
+        Fixed(0.25),
+        c,
+    )
+    .unwrap();
+    let mut weights_before = Vec::new();
+    for _ in 0..steps {
+        weights_before.push(t.sampler().weights());
+        t.step().unwrap();
+    }
+    (t, weights_before)
+}
+
+/// The trainer passes the drawn task's IS weight to the rule and steps Adam with exactly the
+/// weighted gradient the rule returns, which is `w_t` times the minibatch's unweighted
+/// gradient; against β = 0 (all weights 1) on the same draws, the first step whose weight is
+/// not 1 has exactly `w_t` times the gradient and a different parameter update.
+#[test]
+fn trainer_steps_with_the_samplers_importance_weight() {
+    const STEPS: usize = 6;
+    let (weighted, weights_before) = weighted_run(1.0, STEPS);
+    let (plain, _) = weighted_run(0.0, STEPS);
+    let (wc, pc) = (&weighted.rule.1, &plain.rule.1);
+    assert_eq!(wc.len(), STEPS);
+    let mut adam = Adam::new(0.01).unwrap();
+    let mut theta = policy(9).params().to_vec();
+    for (k, call) in wc.iter().enumerate() {
+        assert_eq!(call.task, pc[k].task, "step {k}: β does not change the draws");
+        assert_eq!(
+            call.weight.to_bits(),
+            weights_before[k][call.task].to_bits(),
+            "step {k}"
+        );
+        assert_eq!(pc[k].weight, 1.0);
+        assert!(
+            call.weight == 1.0 || call.weight == 0.25,
+            "step {k}: {}",
+            call.weight
+        );
+        let scaled: Vec<f64> = call.unweighted.iter().map(|g| call.weight * g).collect();
+        assert_eq!(
+            bits(&call.grad),
+            bits(&scaled),
+            "step {k}: gradient = w_t × unweighted"
+        );
+        // θ before this step is Adam applied to the recorded gradients of the previous steps.
+        assert_eq!(bits(&call.params), bits(&theta), "step {k}");
+        Optimizer::<f64>::step(&mut adam, &mut theta, &call.grad).unwrap();
+    }
+    assert_eq!(bits(weighted.policy.params()), bits(&theta));
+    // The first step is uniform (w = 1); the first step with w = 0.25 comes after identical
+    // steps in both runs, so it starts from the same θ and only the weight differs.
+    let first = wc
+        .iter()
+        .position(|c| c.weight != 1.0)
+        .expect("some step has w = 0.25");
+    assert!(first >= 1);
+    assert_eq!(bits(&wc[first].params), bits(&pc[first].params));
+    assert_eq!(bits(&wc[first].unweighted), bits(&pc[first].grad));
+    let quarter: Vec<f64> = pc[first].grad.iter().map(|g| 0.25 * g).collect();
+    assert_eq!(bits(&wc[first].grad), bits(&quarter));
+    let after = |c: &[Call]| c.get(first + 1).map(|c| bits(&c.params));
+    assert_ne!(after(wc), after(pc), "the weight changes the update");
+}
+
+/// Issue #13: the GradientNorm scorer used to receive the norm of the IS-weighted gradient, so a
+/// task the sampler favours (w_t < 1) was scored down by its own weight. The score recorded for
+/// each step must be the norm of the unweighted minibatch gradient; the trainer divides the
+/// weighted norm by w_t, exact up to rounding of that division (1e-12 relative).
+#[test]
+fn gradient_norm_scorer_sees_the_unweighted_gradient_norm() {
+    let s = setup(11, 8);
+    let env = SyntheticTasks::new(s.betas.clone(), s.train_tasks.clone(), s.data.clone(), 11).unwrap();
+    let mut c = config(Mode::PMtl, 11, 12);
+    c.sampler = SamplerConfig {
+        alpha: 1.0,
+        beta: 1.0,
+        smoothing: 0.0,
+        ..SamplerConfig::default()
+    };
+    let mut t = Trainer::new(
+        policy(11),
+        env,
+        Recording(PolicyGradient::new(4).unwrap(), Vec::new()),
+        GradientNorm,
+        c,
+    )
+    .unwrap();
+    let mut weighted_steps = 0;
+    for k in 0..12 {
+        let (task, _) = t.step().unwrap();
+        let call = t.rule.1.last().unwrap();
+        let (grad_norm, score) = t.last_step_diagnostics();
+        let expected = norm(&call.unweighted);
+        assert!(
+            (score - expected).abs() <= 1e-12 * expected,
+            "step {k}: score {score} vs {expected}"
+        );
+        assert_eq!(grad_norm, score);
+        // γ = 0: the task's smoothed score is the raw score.
+        assert_eq!(t.sampler().scores()[task], score);
+        if (call.weight - 1.0).abs() > 0.01 {
+            weighted_steps += 1;
+            // The weighted norm, which the old code scored, is w_t times smaller.
+            assert!((norm(&call.grad) - call.weight * expected).abs() <= 1e-12 * expected);
+            assert!((norm(&call.grad) - score).abs() > 0.01 * expected, "step {k}");
+        }
+    }
+    assert!(weighted_steps >= 3, "only {weighted_steps} steps had w != 1");
 }

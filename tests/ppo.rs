@@ -1,12 +1,13 @@
 //! PPO (learn::ppo) on a toy episodic allocation task: the hand-written gradient of the clipped
-//! surrogate against finite differences, bit-for-bit reproducibility, that it learns, and that
-//! bad settings are rejected before any work.
+//! surrogate against finite differences, bit-for-bit reproducibility, that it learns, that the
+//! importance weight scales the loss and gradient it steps with, and that bad settings are
+//! rejected before any work.
 
 use pimtl::learn::dirichlet::DirichletPolicy;
 use pimtl::learn::mtl::Mode;
 use pimtl::learn::ppo::{deterministic_episode, EpisodicTaskEnv, Ppo, PpoConfig};
 use pimtl::policy::{EquivariantPolicy, PolicyConfig};
-use pimtl::sampler::{MeanAbsTdError, SamplerConfig};
+use pimtl::sampler::{MeanAbsTdError, SamplerConfig, ScoreInput, Scorer};
 use pimtl::Result;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -214,4 +215,129 @@ fn bad_settings_are_rejected_before_any_work() {
     // A policy whose input does not match the environment's features.
     let p = EquivariantPolicy::<f64>::new(PolicyConfig::mlp(2, vec![4]), 0).unwrap();
     assert!(Ppo::new(p, Bandit::new(1, 3, 4), MeanAbsTdError, config(Mode::Mtl)).is_err());
+}
+
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// The surrogate multiplies `−w/|B|` into each sample's `∂L/∂log π` once, and the backward pass is
+/// linear: with a power-of-two weight the loss and gradient are `w` times those of weight 1 bit
+/// for bit; with another weight, to rounding (1e-12 relative, the gradient in norm).
+#[test]
+fn surrogate_loss_and_gradient_are_linear_in_the_weight() -> Result<()> {
+    let mut ppo = Ppo::new(policy(), Bandit::new(1, 4, 6), MeanAbsTdError, config(Mode::Stl))?;
+    let n = ppo.collect_for_check(0)?;
+    // Move θ away from the rollout's policy, so the ratios differ from 1 (at θ_old the
+    // normalised advantages sum to 0 and so does the loss) and some may be clipped.
+    for (j, p) in ppo.policy.params_mut().iter_mut().enumerate() {
+        *p += 0.3 * (j as f64).sin();
+    }
+    let idx: Vec<usize> = (0..n).collect();
+    let mut g1 = vec![0.0; ppo.policy.num_params()];
+    let loss1 = ppo.loss_and_grad_for_check(&idx, 1.0, &mut g1)?;
+    eprintln!("loss at weight 1: {loss1}");
+    assert!(norm(&g1) > 1e-6 && loss1.abs() > 1e-3, "loss {loss1}");
+    let mut g = vec![0.0; g1.len()];
+    for w in [0.25, 0.5, 2f64.powi(-12)] {
+        let loss = ppo.loss_and_grad_for_check(&idx, w, &mut g)?;
+        assert_eq!(loss.to_bits(), (w * loss1).to_bits(), "w = {w}");
+        assert_eq!(
+            bits(&g),
+            bits(&g1.iter().map(|x| w * x).collect::<Vec<_>>()),
+            "w = {w}"
+        );
+    }
+    for w in [0.3, 0.7] {
+        let loss = ppo.loss_and_grad_for_check(&idx, w, &mut g)?;
+        assert!((loss - w * loss1).abs() <= 1e-12 * (w * loss1).abs(), "w = {w}");
+        let diff: Vec<f64> = g.iter().zip(&g1).map(|(a, b)| a - w * b).collect();
+        assert!(norm(&diff) <= 1e-12 * w * norm(&g1), "w = {w}");
+    }
+    Ok(())
+}
+
+/// A scorer that always returns the same value.
+struct Fixed(f64);
+
+impl Scorer for Fixed {
+    fn score(&self, _: &ScoreInput<'_>) -> Result<f64> {
+        Ok(self.0)
+    }
+}
+
+/// The learner, the sampler's weights before each step and the parameters after each step.
+type WeightedRun = (Ppo<f64, Bandit, Fixed>, Vec<Vec<f64>>, Vec<Vec<f64>>);
+
+/// P-MTL over 8 bandit tasks (α = 1, γ_s = 0) whose scorer always returns 0.25, so a task's
+/// priority is 1 until it is drawn and 0.25 afterwards and every weight is 1 or 0.25^β. One
+/// epoch with a single minibatch of the whole rollout and no clipping: an update's loss is the
+/// surrogate of that minibatch before the step.
+fn weighted_ppo(beta: f64, steps: usize) -> Result<WeightedRun> {
+    let mut cfg = config(Mode::PMtl);
+    cfg.updates = steps;
+    cfg.epochs = 1;
+    cfg.minibatch = 2 * 5;
+    cfg.clip_norm = None;
+    cfg.sampler = SamplerConfig {
+        alpha: 1.0,
+        beta,
+        smoothing: 0.0,
+        ..SamplerConfig::default()
+    };
+    let mut ppo = Ppo::new(policy(), Bandit::new(8, 4, 5), Fixed(0.25), cfg)?;
+    let (mut weights, mut params) = (Vec::new(), Vec::new());
+    for _ in 0..steps {
+        weights.push(ppo.sampler().weights());
+        ppo.step()?;
+        params.push(ppo.policy.params().to_vec());
+    }
+    Ok((ppo, weights, params))
+}
+
+/// Each PPO update uses the drawn task's IS weight; against β = 0 on the same draws, the first
+/// update whose weight is 0.25 starts from the same θ and rollout, has exactly 0.25 times the
+/// loss, and moves θ differently.
+#[test]
+fn ppo_steps_with_the_samplers_importance_weight() -> Result<()> {
+    const STEPS: usize = 5;
+    let (weighted, weights, wp) = weighted_ppo(1.0, STEPS)?;
+    let (plain, _, pp) = weighted_ppo(0.0, STEPS)?;
+    let (wh, ph) = (weighted.history(), plain.history());
+    for k in 0..STEPS {
+        assert_eq!(wh[k].task, ph[k].task, "update {k}: β does not change the draws");
+        assert_eq!(
+            wh[k].weight.to_bits(),
+            weights[k][wh[k].task].to_bits(),
+            "update {k}"
+        );
+        assert_eq!(ph[k].weight, 1.0);
+    }
+    let first = wh
+        .iter()
+        .position(|h| h.weight != 1.0)
+        .expect("some update has w = 0.25");
+    assert!(first >= 1);
+    assert_eq!(wh[first].weight, 0.25);
+    assert_eq!(
+        bits(&wp[first - 1]),
+        bits(&pp[first - 1]),
+        "same θ before the update"
+    );
+    assert_eq!(
+        wh[first].mean_return.to_bits(),
+        ph[first].mean_return.to_bits(),
+        "same rollout"
+    );
+    assert_eq!(wh[first].loss.to_bits(), (0.25 * ph[first].loss).to_bits());
+    assert_ne!(
+        bits(&wp[first]),
+        bits(&pp[first]),
+        "the weight changes the update"
+    );
+    Ok(())
 }

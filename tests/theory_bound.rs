@@ -2,11 +2,12 @@
 //! force, the truncated series and their tail bounds, and the structure of Theorem 1 and its
 //! corollaries (monotone in N, 1/√N scaling, linear in ε, T tasks × N ≡ one task × NT).
 
-use nalgebra::DVector;
+use nalgebra::{DMatrix, DVector};
 use pimtl::theory::bound::{
-    assumption1_c, concentrability, concentrability_brute_force, concentrability_coefficients, corollary1,
-    corollary2, feature_bound, finite_family_inputs, gram_min_eigenvalue, lazaric_sample_terms,
-    lazaric_theorem8, theorem1, Bound, BoundInputs, LearnerInputs, Mixing,
+    approximation_error, assumption1_c, concentrability, concentrability_brute_force,
+    concentrability_coefficients, corollary1, corollary2, feature_bound, finite_family_inputs,
+    gram_min_eigenvalue, lazaric_sample_terms, lazaric_theorem8, theorem1, Bound, BoundInputs, LearnerInputs,
+    Mixing,
 };
 use pimtl::theory::mdp::{all_deterministic_policies, FiniteMdp, TabularPolicy};
 use proptest::prelude::*;
@@ -45,6 +46,52 @@ fn tiny() -> impl Strategy<Value = (FiniteMdp, DVector<f64>, DVector<f64>)> {
                 )
             })
     })
+}
+
+/// MDPs on which `c(m)` is a real supremum: `S ∈ 2..=4` states, `A ∈ 2..=3` actions, sparse
+/// random rows, and `σ ≠ μ`, both strictly positive and neither uniform. ([`tiny`] keeps the
+/// degenerate cases: one state or action, zeros in `σ` and `μ`.)
+fn non_trivial() -> impl Strategy<Value = (FiniteMdp, DVector<f64>, DVector<f64>)> {
+    (2usize..5, 2usize..4)
+        .prop_flat_map(|(s, a)| {
+            (
+                proptest::collection::vec(0u8..4, s * a * s),
+                proptest::collection::vec(1u8..8, s),
+                proptest::collection::vec(1u8..8, s),
+            )
+                .prop_map(move |(w, sig, mu)| {
+                    let mut p = Vec::new();
+                    for (r, row) in w.chunks(s).enumerate() {
+                        let mut row: Vec<f64> = row.iter().map(|&x| f64::from(x)).collect();
+                        if row.iter().all(|&x| x == 0.0) {
+                            row[r % s] = 1.0;
+                        }
+                        let sum: f64 = row.iter().sum();
+                        p.extend(row.iter().map(|x| x / sum));
+                    }
+                    let dist = |v: Vec<u8>| {
+                        let sum: f64 = v.iter().map(|&x| f64::from(x)).sum();
+                        DVector::from_vec(v.into_iter().map(|x| f64::from(x) / sum).collect())
+                    };
+                    (
+                        FiniteMdp::new(s, a, vec![0.0; s * a], p, 0.9).unwrap(),
+                        dist(sig),
+                        dist(mu),
+                    )
+                })
+        })
+        .prop_filter("sigma != mu, neither uniform", |(_, sigma, mu)| {
+            let uniform = |v: &DVector<f64>| v.iter().all(|&x| x == v[0]);
+            sigma != mu && !uniform(sigma) && !uniform(mu)
+        })
+}
+
+/// The largest `m ≤ 4` with `|Π|^m ≤ 20 000` deterministic policy sequences to enumerate.
+fn enumerable_m(policies: usize) -> usize {
+    (1..=4)
+        .take_while(|&m| policies.pow(m as u32) <= 20_000)
+        .last()
+        .unwrap_or(0)
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -456,4 +503,211 @@ fn lemma4_sample_size_is_the_threshold() {
     assert!(terms(1e8).e2 < terms(1e6).e2);
     assert!(lazaric_sample_terms(0.0, 21, 10, 0.05, 1.0, 0.01, 1.0, 0.9, 2.0, Mixing::iid()).is_err());
     assert!(lazaric_sample_terms(100.0, 21, 10, 0.05, 1.0, 0.0, 1.0, 0.9, 2.0, Mixing::iid()).is_err());
+}
+
+/// The 3-state, 2-action MDP (γ = 1/2) of the `approximation_error` test, with its two constant
+/// policies. Action 0: `P = [[½, ½, 0], [½, 0, ½], [0, 1, 0]]`, `R = (1, 0, 2)`; action 1:
+/// `P = [[0, 0, 1], [1, 0, 0], [½, 0, ½]]`, `R = (0, 3, 1)`.
+fn two_chain_mdp() -> (FiniteMdp, TabularPolicy, TabularPolicy) {
+    let rows: [[f64; 3]; 6] = [
+        [0.5, 0.5, 0.0], // (s, a) = (0, 0)
+        [0.0, 0.0, 1.0], // (0, 1)
+        [0.5, 0.0, 0.5], // (1, 0)
+        [1.0, 0.0, 0.0], // (1, 1)
+        [0.0, 1.0, 0.0], // (2, 0)
+        [0.5, 0.0, 0.5], // (2, 1)
+    ];
+    let mdp = FiniteMdp::new(
+        3,
+        2,
+        vec![1.0, 0.0, 0.0, 3.0, 2.0, 1.0],
+        rows.iter().flatten().copied().collect(),
+        0.5,
+    )
+    .unwrap();
+    let a = TabularPolicy::deterministic(vec![0, 0, 0], 2).unwrap();
+    let b = TabularPolicy::deterministic(vec![1, 1, 1], 2).unwrap();
+    (mdp, a, b)
+}
+
+/// `min_α ‖Φα − v‖_ρ` by the weighted normal equations `(Φᵀ D Φ) α = Φᵀ D v`, `D = diag(ρ)`,
+/// solved by Cramer's rule (d = 1 or 2): independent of the library's SVD route.
+fn weighted_ls_residual(phi: &[[f64; 2]], d: usize, v: &[f64], rho: &[f64]) -> f64 {
+    let mut g = [[0.0; 2]; 2];
+    let mut b = [0.0; 2];
+    for s in 0..v.len() {
+        for i in 0..d {
+            b[i] += rho[s] * phi[s][i] * v[s];
+            for j in 0..d {
+                g[i][j] += rho[s] * phi[s][i] * phi[s][j];
+            }
+        }
+    }
+    let alpha = if d == 1 {
+        [b[0] / g[0][0], 0.0]
+    } else {
+        let det = g[0][0] * g[1][1] - g[0][1] * g[1][0];
+        [
+            (b[0] * g[1][1] - g[0][1] * b[1]) / det,
+            (g[0][0] * b[1] - g[1][0] * b[0]) / det,
+        ]
+    };
+    (0..v.len())
+        .map(|s| {
+            let fit: f64 = (0..d).map(|i| phi[s][i] * alpha[i]).sum();
+            rho[s] * (fit - v[s]).powi(2)
+        })
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// `E_0 = max_π min_α ‖Φα − V^π‖_{ρ^π}` with non-identity features, where the weighting matters
+/// (with Φ = I the error is 0 whatever the norm). By hand: policy A has
+/// `ρ^A = (0.4, 0.4, 0.2)` (`ρ_0 = ρ_1`, `ρ_2 = ρ_0/2`) and
+/// `V^A = (I − P/2)⁻¹ R = (32, 20, 48)/19`; policy B has `ρ^B = (1/3, 0, 2/3)` (state 1 is
+/// transient) and `V^B = (0.8, 3.4, 1.6)`. With the constant feature the error is the
+/// ρ-weighted standard deviation of V: `√106.24 / 19` for A (ρ-mean 1.6) and `√32 / 15` for B
+/// (ρ-mean 4/3). With features (1, x), x = (0, 1, 2), B is fitted exactly on its support
+/// {0, 2} (0; the plain 2-norm would not be), A by the weighted normal equations. An unweighted
+/// norm, a uniform weight, `ρ` in place of `√ρ` in the least squares, or another policy's
+/// stationary distribution each change one of these numbers.
+#[test]
+fn approximation_error_weights_by_each_policys_stationary_distribution() {
+    let (mdp, a, b) = two_chain_mdp();
+    let v_a = [32.0 / 19.0, 20.0 / 19.0, 48.0 / 19.0];
+    let rho_a = [0.4, 0.4, 0.2];
+    let v_b = [0.8, 3.4, 1.6];
+    let rho_b = [1.0 / 3.0, 0.0, 2.0 / 3.0];
+    // The hand values agree with the library's evaluation and stationary distributions.
+    for (pi, v, rho) in [(&a, &v_a, &rho_a), (&b, &v_b, &rho_b)] {
+        let (ve, re) = (
+            mdp.evaluate(pi).unwrap(),
+            mdp.stationary_distribution(pi).unwrap(),
+        );
+        for s in 0..3 {
+            assert!((ve[s] - v[s]).abs() < 1e-12 && (re[s] - rho[s]).abs() < 1e-12);
+        }
+    }
+    let rel = |got: f64, want: f64| (got - want).abs() <= 1e-12 * want.max(1e-300);
+
+    // d = 1, Φ = 1.
+    let constant = DMatrix::from_element(3, 1, 1.0);
+    let e_a = 106.24f64.sqrt() / 19.0;
+    let e_b = 32f64.sqrt() / 15.0;
+    let ones = [[1.0, 0.0]; 3];
+    assert!(rel(weighted_ls_residual(&ones, 1, &v_a, &rho_a), e_a));
+    assert!(rel(weighted_ls_residual(&ones, 1, &v_b, &rho_b), e_b));
+    let got_a = approximation_error(&mdp, &constant, std::slice::from_ref(&a)).unwrap();
+    let got_b = approximation_error(&mdp, &constant, std::slice::from_ref(&b)).unwrap();
+    assert!(rel(got_a, e_a), "E_0(A) = {got_a}, expected {e_a}");
+    assert!(rel(got_b, e_b), "E_0(B) = {got_b}, expected {e_b}");
+    let both = approximation_error(&mdp, &constant, &[a.clone(), b.clone()]).unwrap();
+    assert!(rel(both, e_a.max(e_b)), "max over policies: {both}");
+
+    // d = 2, Φ = (1, x).
+    let line = [[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]];
+    let phi = DMatrix::from_fn(3, 2, |s, i| line[s][i]);
+    let e_a = weighted_ls_residual(&line, 2, &v_a, &rho_a);
+    let got_a = approximation_error(&mdp, &phi, std::slice::from_ref(&a)).unwrap();
+    assert!(rel(got_a, e_a), "E_0(A) = {got_a}, expected {e_a}");
+    let got_b = approximation_error(&mdp, &phi, std::slice::from_ref(&b)).unwrap();
+    assert!(got_b <= 1e-12, "B is exact on its support: {got_b}");
+    let both = approximation_error(&mdp, &phi, &[b, a]).unwrap();
+    assert!(rel(both, e_a), "max over policies: {both}");
+    // The hand-checked value of the weighted line fit: α = (14.72, 2.88)/10.64.
+    assert!((e_a - 0.503_254_151_298_692).abs() < 1e-12, "{e_a}");
+}
+
+/// `c(m)` by the dynamic program equals the brute-force maximum over all deterministic policy
+/// sequences (so the supremum is attained by one of them) on MDPs with up to 4 states and 3
+/// actions and non-uniform `σ ≠ μ`. A case is *trivial* when the choice of policies does not
+/// matter: every constant sequence `(π, …, π)` gives the same value for every `m ≥ 1`
+/// enumerated (a DP that ignored the max, took the first action, or had the product order
+/// wrong would still agree there). The test counts non-trivial cases and requires most of
+/// them to be.
+#[test]
+fn dp_equals_brute_force_on_non_trivial_mdps() {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let mut runner = TestRunner::new(Config {
+        cases: 128,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let counts = std::cell::Cell::new((0usize, 0usize));
+    runner
+        .run(&non_trivial(), |(mdp, sigma, mu)| {
+            let policies = all_deterministic_policies(mdp.states(), mdp.actions()).unwrap();
+            let max_m = enumerable_m(policies.len());
+            let (c, _) = concentrability_coefficients(&mdp, &sigma, &mu, max_m).unwrap();
+            let mut choice_matters = false;
+            for (j, &cj) in c.iter().enumerate() {
+                let bf = concentrability_brute_force(&mdp, &policies, &sigma, &mu, j).unwrap();
+                if !close(cj, bf) {
+                    return Err(TestCaseError::fail(format!(
+                        "m = {j}: DP {cj} vs brute force {bf}"
+                    )));
+                }
+                if j > 0 {
+                    let worst = policies
+                        .iter()
+                        .map(|pi| {
+                            concentrability_brute_force(&mdp, std::slice::from_ref(pi), &sigma, &mu, j)
+                                .unwrap()
+                        })
+                        .fold(f64::INFINITY, f64::min);
+                    choice_matters |= worst < cj * (1.0 - 1e-9);
+                }
+            }
+            let (n, hard) = counts.get();
+            counts.set((n + 1, hard + usize::from(choice_matters)));
+            Ok(())
+        })
+        .unwrap();
+    let (n, hard) = counts.get();
+    eprintln!("{hard} of {n} cases non-trivial");
+    assert!(4 * hard >= 3 * n, "only {hard} of {n} cases are non-trivial");
+}
+
+/// Stochastic policies cannot beat the DP (the objective is multilinear in the policies): for
+/// random sequences of random stochastic policies, the value never exceeds `c(m)` (1e-12
+/// relative).
+#[test]
+fn stochastic_policy_sequences_never_exceed_the_dp() {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let strategy = non_trivial().prop_flat_map(|(mdp, sigma, mu)| {
+        let (s, a) = (mdp.states(), mdp.actions());
+        let policy = proptest::collection::vec(0.0f64..1.0, s * a).prop_map(move |w| {
+            let mut probs = Vec::with_capacity(s * a);
+            for row in w.chunks(a) {
+                // Cubes push some rows close to deterministic.
+                let row: Vec<f64> = row.iter().map(|x| x * x * x + 1e-3).collect();
+                let sum: f64 = row.iter().sum();
+                probs.extend(row.iter().map(|x| x / sum));
+            }
+            TabularPolicy::stochastic(probs, s, a).unwrap()
+        });
+        (
+            Just((mdp, sigma, mu)),
+            proptest::collection::vec(policy, 4),
+            1usize..4,
+        )
+    });
+    let mut runner = TestRunner::new(Config {
+        cases: 128,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&strategy, |((mdp, sigma, mu), policies, m)| {
+            let (c, _) = concentrability_coefficients(&mdp, &sigma, &mu, m).unwrap();
+            for (j, &cj) in c.iter().enumerate() {
+                // The best of the 4^j sequences of these stochastic policies.
+                let v = concentrability_brute_force(&mdp, &policies, &sigma, &mu, j).unwrap();
+                if v > cj * (1.0 + 1e-12) {
+                    return Err(TestCaseError::fail(format!("m = {j}: stochastic {v} > DP {cj}")));
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
 }

@@ -75,6 +75,9 @@ pub trait UpdateRule<T: Scalar, E: TaskEnvironment> {
     /// Draws a minibatch `B_t` of task `task`, computes the loss weighted by the IS weight
     /// `weight` and **adds** its gradient dL/dθ to `grad` (the optimiser minimises L).
     ///
+    /// The weighted loss must be `weight` times the unweighted one (and so its gradient):
+    /// [`Trainer::step`] divides the gradient norm by `weight` to score the task.
+    ///
     /// # Errors
     /// Environment or shape errors.
     fn minibatch_gradient(
@@ -315,7 +318,7 @@ pub struct Trainer<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer
     metrics: Vec<MetricRow>,
     loss_sum: f64,
     loss_count: usize,
-    /// Gradient norm (before clipping) and task score of the last step (Fig. 2's data).
+    /// Unweighted gradient norm (before clipping) and task score of the last step (Fig. 2's data).
     last: (f64, f64),
 }
 
@@ -358,8 +361,10 @@ impl<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer> Trainer<T, E
         })
     }
 
-    /// The last step's minibatch gradient norm (before clipping) and its scorer value
-    /// `scorer(B_t)` (NaN before the first step): what Fig. 2 plots against each other.
+    /// The last step's minibatch gradient norm `‖∇_θ L(B_t)‖` (before clipping, without the IS
+    /// weight: the norm of the stepped gradient `w_t ∇_θ L(B_t)` divided by `w_t`, the value
+    /// [`ScoreInput::grad_norm`] receives) and its scorer value `scorer(B_t)` (NaN before the
+    /// first step): what Fig. 2 plots against each other.
     pub fn last_step_diagnostics(&self) -> (f64, f64) {
         self.last
     }
@@ -381,6 +386,19 @@ impl<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer> Trainer<T, E
 
     /// One iteration of Algorithm 1; returns the drawn task and the minibatch statistics.
     ///
+    /// The drawn task's IS weight `w_t` is passed to the update rule, whose gradient
+    /// `g_w = ∇_θ (w_t L(B_t)) = w_t ∇_θ L(B_t)` is the one the optimiser steps with. The scorer
+    /// receives the norm of the *unweighted* minibatch gradient,
+    ///
+    /// ```text
+    /// grad_norm = ‖g_w‖ / w_t = ‖∇_θ L(B_t)‖        (w_t ∈ (0, 1], before clipping)
+    /// ```
+    ///
+    /// so a task's score measures its minibatch, not how likely the sampler made it. The
+    /// identity is exact in real arithmetic; in floating point it holds to a few ulps (bit for
+    /// bit when `w_t` is a power of two, for rules that scale by `w_t` once, as
+    /// [`crate::learn::pg::PolicyGradient`] does).
+    ///
     /// # Errors
     /// [`Error::Diverged`] when the loss or the gradient is NaN or infinite (θ is left as it was
     /// before the step); environment and update-rule errors.
@@ -395,7 +413,7 @@ impl<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer> Trainer<T, E
             &mut self.grad,
             &mut self.rng,
         )?;
-        let norm = guarded_step(
+        let weighted_norm = guarded_step(
             &mut self.optimizer,
             self.policy.params_mut(),
             &mut self.grad,
@@ -403,6 +421,10 @@ impl<T: Scalar, E: TaskEnvironment, U: UpdateRule<T, E>, S: Scorer> Trainer<T, E
             self.config.clip_norm,
             self.iteration,
         )?;
+        // The rule's loss is w_t·L(B_t), so its gradient is w_t·∇L(B_t) and its norm
+        // w_t‖∇L(B_t)‖ (w_t > 0): dividing by w_t scores the task's own minibatch, not the
+        // sampler's weight of it (see `ScoreInput::grad_norm`).
+        let norm = weighted_norm / weight;
         let mut input =
             ScoreInput::new(&stats.rewards, &stats.allocations, stats.entities).with_grad_norm(norm);
         if let Some(td) = &stats.td_errors {
