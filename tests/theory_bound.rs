@@ -1,13 +1,16 @@
 //! Properties of `pimtl::theory::bound`: the concentrability dynamic program against brute
 //! force, the truncated series and their tail bounds, and the structure of Theorem 1 and its
-//! corollaries (monotone in N, 1/√N scaling, linear in ε, T tasks × N ≡ one task × NT).
+//! corollaries (monotone in N, 1/√N scaling, linear in ε); and every constant of Theorem 1,
+//! Lazaric et al.'s Theorem 8, Corollary 1, the sample terms (E_1, E_2, Λ, ν_μ, Lemma 4's n) and
+//! C', C'' pinned against the independent reference values of `scripts/theorem1_reference.py`
+//! (`tests/data/theorem1_reference.json`).
 
 use nalgebra::{DMatrix, DVector};
 use pimtl::theory::bound::{
     approximation_error, assumption1_c, concentrability, concentrability_brute_force,
     concentrability_coefficients, corollary1, corollary2, feature_bound, finite_family_inputs,
-    gram_min_eigenvalue, lazaric_sample_terms, lazaric_theorem8, theorem1, Bound, BoundInputs, LearnerInputs,
-    Mixing,
+    gram_min_eigenvalue, lazaric_sample_terms, lazaric_theorem8, theorem1, Bound, BoundInputs,
+    ConcentrabilitySeries, LearnerInputs, Mixing,
 };
 use pimtl::theory::mdp::{all_deterministic_policies, FiniteMdp, TabularPolicy};
 use proptest::prelude::*;
@@ -234,15 +237,6 @@ proptest! {
         let expected = 2.0 / (1.0 - inp.gamma).powi(2) * 3.0 * (2.0 * inp.c_prime).sqrt();
         prop_assert!((slope - expected).abs() <= 1e-12 * expected);
     }
-
-    #[test]
-    fn t_tasks_of_n_equal_one_task_of_nt(inp in inputs_strategy(), t in 1u32..1000) {
-        let cor = corollary1(&inp, f64::from(t)).unwrap();
-        let mut pooled = inp;
-        pooled.n = inp.n * f64::from(t);
-        let one = theorem1(&pooled).unwrap();
-        prop_assert_eq!(cor.terms(), one.terms());
-    }
 }
 
 #[test]
@@ -353,26 +347,6 @@ fn small_constants_give_an_applicable_bound_and_large_ones_do_not() {
         }
         b => panic!("expected vacuous, got {b:?}"),
     }
-}
-
-#[test]
-fn lazaric_form_differs_by_the_documented_constants() {
-    // With E_1 = 0 and ε = 0 the two forms differ only by the prefactor: 4γ vs 2.
-    let inp = BoundInputs {
-        e1: 0.0,
-        epsilon: 0.0,
-        ..base_inputs()
-    };
-    let cai = theorem1(&inp).unwrap();
-    let lgm = lazaric_theorem8(&inp).unwrap();
-    let ratio = lgm.terms().total / cai.terms().total;
-    assert!((ratio - 2.0 * inp.gamma).abs() < 1e-12, "ratio {ratio}");
-    // E_1 placement: the appendix multiplies E_1 by 2/(1−γ), Lazaric et al. do not.
-    let with_e1 = BoundInputs { e1: 1.0, ..inp };
-    let e1_cai = theorem1(&with_e1).unwrap().terms().estimation_e1;
-    let e1_lgm = lazaric_theorem8(&with_e1).unwrap().terms().estimation_e1;
-    let expected = (4.0 * inp.gamma) / (2.0 * 2.0 / (1.0 - inp.gamma));
-    assert!((e1_lgm / e1_cai - expected).abs() < 1e-12);
 }
 
 #[test]
@@ -710,4 +684,324 @@ fn stochastic_policy_sequences_never_exceed_the_dp() {
             Ok(())
         })
         .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every constant pinned against independent reference values (issue #13).
+//
+// `tests/data/theorem1_reference.json` is written by `python3 scripts/theorem1_reference.py`,
+// which evaluates the formulas of the paper's appendix and of Lazaric et al. (2012) from their
+// statements, not from this crate, in 50-digit decimal arithmetic starting from the exact value of
+// each f64 input, and rounds each result once to f64. What is left in a comparison is this
+// crate's own f64 rounding: a few ulps per operation over chains of at most ~30 operations (ln,
+// sqrt, powf included), i.e. below 1e-14 relative. Hence one tolerance, `REL = 1e-12`, for every
+// field: two orders of magnitude above that rounding and many orders below the effect of any
+// constant (a factor such as 1 + γ, 2√2 or 24/23 moves a term by ≥ 4 %). The only cancellation,
+// `√ν_μ = √ω_μ/2 − 6L√(2Λ/n)·f`, is kept below a factor 10 of amplification by the script, so
+// 1e-12 also holds for `ν_μ`; Lemma 4's sample size is an integer and compared exactly (the script
+// checks that the inequality is decided far from f64 rounding at both neighbouring integers).
+
+const REL: f64 = 1e-12;
+
+fn reference() -> &'static serde_json::Value {
+    static REF: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    REF.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/theorem1_reference.json");
+        let text = std::fs::read_to_string(path).unwrap();
+        serde_json::from_str(&text).unwrap()
+    })
+}
+
+/// The reference's cases of one kind (at least `min` of them).
+fn ref_cases(kind: &str, min: usize) -> &'static [serde_json::Value] {
+    let cases = reference()[kind]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {kind} in the reference"));
+    assert!(cases.len() >= min, "{kind}: {} cases, want ≥ {min}", cases.len());
+    cases
+}
+
+fn ref_name(case: &serde_json::Value) -> &str {
+    case["name"].as_str().unwrap()
+}
+
+/// A number of the reference; `null` stands for +∞ (JSON has no infinity).
+fn ref_num(v: &serde_json::Value, key: &str, ctx: &str) -> f64 {
+    match v.get(key) {
+        Some(serde_json::Value::Null) => f64::INFINITY,
+        Some(x) => x
+            .as_f64()
+            .unwrap_or_else(|| panic!("{ctx}: {key} is not a number")),
+        None => panic!("{ctx}: no field {key} in the reference"),
+    }
+}
+
+fn ref_usize(v: &serde_json::Value, key: &str, ctx: &str) -> usize {
+    let x = v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{ctx}: {key} is not an integer"));
+    usize::try_from(x).unwrap()
+}
+
+/// `got` equals the reference `want` to `REL` relative (exactly when `want` is 0 or infinite).
+fn assert_ref(ctx: &str, field: &str, got: f64, want: f64) {
+    let ok = if want.is_infinite() {
+        got == want
+    } else {
+        (got - want).abs() <= REL * want.abs()
+    };
+    assert!(
+        ok,
+        "{ctx}: {field} = {got:e}, reference {want:e} (relative error {:e})",
+        ((got - want) / want).abs()
+    );
+}
+
+fn ref_bound_inputs(case: &serde_json::Value) -> BoundInputs {
+    let i = &case["inputs"];
+    let ctx = ref_name(case);
+    let f = |key: &str| ref_num(i, key, ctx);
+    BoundInputs {
+        gamma: f("gamma"),
+        r_max: f("r_max"),
+        c: f("c"),
+        c_prime: f("c_prime"),
+        c_second: f("c_second"),
+        nu_mu: f("nu_mu"),
+        l: f("l"),
+        d: ref_usize(i, "d", ctx),
+        k: ref_usize(i, "k", ctx),
+        delta: f("delta"),
+        n: f("n"),
+        lemma4_min_n: f("lemma4_min_n"),
+        e0: f("e0"),
+        e1: f("e1"),
+        e2: f("e2"),
+        epsilon: f("epsilon"),
+    }
+}
+
+const TERM_FIELDS: [&str; 9] = [
+    "prefactor",
+    "approximation",
+    "estimation_sample",
+    "estimation_e1",
+    "estimation",
+    "iteration",
+    "transfer",
+    "total",
+    "trivial",
+];
+
+/// Every term of `bound` and its list of failures against the reference record `want`.
+fn assert_bound_ref(ctx: &str, bound: &Bound, want: &serde_json::Value) {
+    let t = bound.terms();
+    let got = [
+        t.prefactor,
+        t.approximation,
+        t.estimation_sample,
+        t.estimation_e1,
+        t.estimation,
+        t.iteration,
+        t.transfer,
+        t.total,
+        t.trivial,
+    ];
+    for (field, g) in TERM_FIELDS.iter().zip(got) {
+        assert_ref(ctx, field, g, ref_num(want, field, ctx));
+    }
+    let got_failures: Vec<&str> = match bound {
+        Bound::Applicable(_) => Vec::new(),
+        Bound::NotApplicable { failures, .. } => failures.iter().map(|f| f.name()).collect(),
+    };
+    let want_failures: Vec<&str> = want["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(got_failures, want_failures, "{ctx}: failures");
+}
+
+#[test]
+fn theorem1_matches_reference() {
+    let mut applicable = 0;
+    for case in ref_cases("bound_cases", 5) {
+        let b = theorem1(&ref_bound_inputs(case)).unwrap();
+        applicable += usize::from(b.is_applicable());
+        assert_bound_ref(&format!("{} theorem1", ref_name(case)), &b, &case["theorem1"]);
+    }
+    assert!(
+        applicable >= 1,
+        "the reference should contain an applicable bound"
+    );
+}
+
+#[test]
+fn lazaric_theorem8_matches_reference_and_differs_by_the_documented_constants() {
+    for case in ref_cases("bound_cases", 5) {
+        let name = ref_name(case);
+        let inp = ref_bound_inputs(case);
+        let lgm = lazaric_theorem8(&inp).unwrap();
+        assert_bound_ref(
+            &format!("{name} lazaric_theorem8"),
+            &lgm,
+            &case["lazaric_theorem8"],
+        );
+        // On the referenced numbers: the prefactor 4γ/(1−γ)² vs 2/(1−γ)² scales every term by 2γ,
+        // except E_1, which Lazaric et al. do not multiply by 2/(1−γ) (ratio 2γ·(1−γ)/2), and the
+        // transfer term, which they do not have.
+        let (cai, lgm) = (&case["theorem1"], &case["lazaric_theorem8"]);
+        let g = inp.gamma;
+        let ctx = format!("{name} Lazaric/appendix ratio");
+        for (field, ratio) in [
+            ("prefactor", 2.0 * g),
+            ("approximation", 2.0 * g),
+            ("estimation_sample", 2.0 * g),
+            ("iteration", 2.0 * g),
+            ("estimation_e1", g * (1.0 - g)),
+        ] {
+            let (a, l) = (ref_num(cai, field, &ctx), ref_num(lgm, field, &ctx));
+            if a == 0.0 || a.is_infinite() {
+                assert_eq!(l, a, "{ctx}: {field}");
+            } else {
+                assert_ref(&ctx, field, l / a, ratio);
+            }
+        }
+        assert_eq!(ref_num(lgm, "transfer", &ctx), 0.0);
+        assert_ref(
+            &ctx,
+            "trivial",
+            ref_num(lgm, "trivial", &ctx),
+            ref_num(cai, "trivial", &ctx),
+        );
+    }
+}
+
+#[test]
+fn corollary1_matches_reference_for_several_t() {
+    let mut entries = 0;
+    for case in ref_cases("bound_cases", 5) {
+        let name = ref_name(case);
+        let inp = ref_bound_inputs(case);
+        let single = ref_num(&case["theorem1"], "estimation_sample", name);
+        for entry in case["corollary1"].as_array().unwrap() {
+            let t = ref_num(entry, "tasks", name);
+            let ctx = format!("{name} corollary1 T = {t}");
+            assert_bound_ref(&ctx, &corollary1(&inp, t).unwrap(), entry);
+            // Only the pooled N·T matters: half the samples per task from twice the tasks, and
+            // one task with all N·T samples, give the same referenced bound.
+            let half = BoundInputs {
+                n: inp.n / 2.0,
+                ..inp
+            };
+            assert_bound_ref(
+                &format!("{ctx} (N/2, 2T)"),
+                &corollary1(&half, 2.0 * t).unwrap(),
+                entry,
+            );
+            let pooled = BoundInputs { n: inp.n * t, ..inp };
+            assert_bound_ref(
+                &format!("{ctx} (theorem1 at N·T)"),
+                &theorem1(&pooled).unwrap(),
+                entry,
+            );
+            // The reference itself moves with T (so a corollary that ignored T would fail above).
+            let sample = ref_num(entry, "estimation_sample", &ctx);
+            assert!(
+                t == 1.0 || single.is_infinite() || sample < single,
+                "{ctx}: estimation_sample {sample} vs {single} at T = 1"
+            );
+            entries += 1;
+        }
+    }
+    assert!(entries >= 10, "only {entries} corollary1 entries");
+}
+
+#[test]
+fn lazaric_sample_terms_match_reference() {
+    let mut mixing_cases = 0;
+    for case in ref_cases("sample_cases", 5) {
+        let ctx = ref_name(case);
+        let i = &case["inputs"];
+        let f = |key: &str| ref_num(i, key, ctx);
+        let mixing = Mixing {
+            beta_bar: ref_num(&i["mixing"], "beta_bar", ctx),
+            b: ref_num(&i["mixing"], "b", ctx),
+            kappa: ref_num(&i["mixing"], "kappa", ctx),
+        };
+        mixing_cases += usize::from(mixing.b.is_finite());
+        let (d, k) = (ref_usize(i, "d", ctx), ref_usize(i, "k", ctx));
+        let terms = |n: f64| {
+            lazaric_sample_terms(
+                n,
+                d,
+                k,
+                f("delta"),
+                f("l"),
+                f("omega"),
+                f("r_max"),
+                f("gamma"),
+                f("c"),
+                mixing,
+            )
+            .unwrap()
+        };
+        let st = terms(f("n"));
+        let want = &case["expected"];
+        for (field, got) in [("lambda", st.lambda), ("e1", st.e1), ("e2", st.e2)] {
+            assert_ref(ctx, field, got, ref_num(want, field, ctx));
+        }
+        match (st.nu_mu, &want["nu_mu"]) {
+            (None, serde_json::Value::Null) => {}
+            (Some(nu), w) if !w.is_null() => assert_ref(ctx, "nu_mu", nu, ref_num(want, "nu_mu", ctx)),
+            (got, w) => panic!("{ctx}: nu_mu = {got:?}, reference {w}"),
+        }
+        let n_min = ref_num(want, "lemma4_min_n", ctx);
+        assert_eq!(st.lemma4_min_n, n_min, "{ctx}: lemma4_min_n");
+        assert_eq!(
+            st.lemma4_met,
+            want["lemma4_met"].as_bool().unwrap(),
+            "{ctx}: lemma4_met"
+        );
+        assert!(
+            terms(n_min).lemma4_met && !terms(n_min - 1.0).lemma4_met,
+            "{ctx}: threshold"
+        );
+    }
+    assert!(mixing_cases >= 1, "the reference should contain a β-mixing case");
+}
+
+#[test]
+fn concentrability_series_match_reference() {
+    for case in ref_cases("series_cases", 3) {
+        let ctx = ref_name(case);
+        let c: Vec<f64> = case["c"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let s = ConcentrabilitySeries::from_coefficients(
+            c,
+            ref_num(case, "tail_c", ctx),
+            ref_num(case, "gamma", ctx),
+        )
+        .unwrap();
+        let want = &case["expected"];
+        for (name, got) in [("c_prime", s.c_prime), ("c_second", s.c_second)] {
+            assert_ref(
+                ctx,
+                &format!("{name}.value"),
+                got.value,
+                ref_num(&want[name], "value", ctx),
+            );
+            assert_ref(
+                ctx,
+                &format!("{name}.tail_bound"),
+                got.tail_bound,
+                ref_num(&want[name], "tail_bound", ctx),
+            );
+        }
+    }
 }

@@ -970,7 +970,10 @@ pub struct SampleTerms {
     /// The smallest integer `n` satisfying Lemma 4 (Eq. 13):
     /// `n > 288 L² Λ(n, d, δ')/ω_μ · max{Λ/b, 1}^{1/κ}` (bisection), `+∞` if beyond 2^60.
     pub lemma4_min_n: f64,
-    /// Whether the given `n` satisfies Lemma 4.
+    /// Whether the given `n` satisfies Lemma 4 (the inequality of `lemma4_min_n`). With β-mixing
+    /// samples (`f = max{Λ/b, 1}^{1/κ} > 1`) this does not imply that `nu_mu` exists: as written
+    /// above, `√ν_μ > 0` needs `n > 288 L² Λ/ω_μ · f²` (`f` outside the square root) while Eq. 13
+    /// has `f`, so check both. For i.i.d. samples (`f = 1`) the two conditions coincide.
     pub lemma4_met: bool,
 }
 
