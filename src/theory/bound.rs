@@ -894,8 +894,9 @@ pub fn gram_min_eigenvalue(phi: &DMatrix<f64>, mu: &DVector<f64>) -> Result<f64>
 
 /// `E_0(F)` over a given policy set: `max_π min_α ‖Φα − V^π‖_{ρ^π}` with state features `Φ`
 /// (S × d), `V^π` the exact value and `ρ^π` the stationary distribution of `π` in `mdp`.
-/// The inner minimum is a weighted least-squares problem, solved by QR of `diag(√ρ^π) Φ`
-/// (with a minimum-norm SVD fallback when that matrix is rank deficient).
+/// The inner minimum is a weighted least-squares problem, solved by the SVD of
+/// `diag(√ρ^π) Φ` (minimum-norm solution, singular values below `1e-12·σ_max` dropped, so a
+/// rank-deficient matrix — e.g. `ρ^π = 0` on some states — is handled).
 ///
 /// # Errors
 /// Shape errors; errors of policy evaluation and of the stationary distribution; a parameter
