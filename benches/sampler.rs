@@ -5,6 +5,9 @@
 //!   paper's defaults (α = 0.5, β = 1, γ = 0.2, periodic rebuild every 2^20 updates included,
 //!   amortised). Throughput: pairs per second (`Elements(1)` per pair).
 //! * `task_sampler/draw_weight/T`: draw plus IS weight, no update.
+//! * `task_sampler_batch256/draw_update/T`: 256 draws at once (`sample_many`, the same tasks as
+//!   256 `sample` calls) and then their 256 updates, as cpprb is measured (throughput: pairs);
+//!   `task_sampler_batch256/draw/T`: the batched draws alone.
 //! * `replay/geometric_start`: one minibatch start `n_b` (truncated geometric, PGPortfolio's
 //!   bias 5e-5, B = 50 over 5 000 indices).
 //! * `replay/pvm_set_batch`: writing a B = 50, m = 10 block into the portfolio-vector memory.
@@ -40,6 +43,31 @@ fn bench_task_sampler(c: &mut Criterion) {
         });
         group.bench_with_input(BenchmarkId::new("draw_weight", tasks), &tasks, |b, _| {
             b.iter(|| black_box(sampler.sample_with_weight(&mut rng)))
+        });
+    }
+    group.finish();
+    // Batches of 256, as cpprb's prioritised buffer is measured: 256 draws at once
+    // (`sample_many`), then the 256 updates one after the other.
+    let mut group = c.benchmark_group("task_sampler_batch256");
+    group.throughput(Throughput::Elements(256));
+    for &tasks in &[1_000usize, 100_000, 10_000_000] {
+        let mut sampler = sampler_with_random_scores(tasks, 1);
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let mut drawn = vec![0usize; 256];
+        group.bench_with_input(BenchmarkId::new("draw_update", tasks), &tasks, |b, _| {
+            b.iter(|| {
+                sampler.sample_many(&mut rng, &mut drawn);
+                for &t in &drawn {
+                    let score = rng.random::<f64>() * 10.0;
+                    black_box(sampler.update(t, score).expect("finite score"));
+                }
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("draw", tasks), &tasks, |b, _| {
+            b.iter(|| {
+                sampler.sample_many(&mut rng, &mut drawn);
+                black_box(&drawn);
+            })
         });
     }
     group.finish();

@@ -551,7 +551,13 @@ impl TaskSampler {
                 i = c;
             }
         }
-        // The three levels inside the block, from its eight priorities in the tree's order.
+        self.finish_in_block(i, u)
+    }
+
+    /// The last three levels of a descent that has reached the stored node `i` of a block with
+    /// residual `u`: the block's eight priorities, summed in the tree's order.
+    #[inline]
+    fn finish_in_block(&self, i: usize, mut u: f64) -> usize {
         let base = (i - self.blocks) * BLOCK;
         let q = &self.q[base..base + BLOCK];
         let pairs = [q[0] + q[1], q[2] + q[3], q[4] + q[5], q[6] + q[7]];
@@ -571,6 +577,41 @@ impl TaskSampler {
         }
         // Cannot exceed T − 1 by construction; clamp defensively.
         (base + o).min(self.tasks - 1)
+    }
+
+    /// Draws `out.len()` tasks, each with probability `p_t`: exactly the tasks (and the
+    /// generator state) of `out.len()` calls of [`TaskSampler::sample`] in a row — one `f64` per
+    /// draw, in order — but up to 16 descents advance together, level by level, so their loads
+    /// overlap instead of each waiting for the previous one (memory-level parallelism; the
+    /// per-level step is the same comparison and subtraction as [`TaskSampler::find`]).
+    pub fn sample_many<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [usize]) {
+        const LANES: usize = 16;
+        let total = self.total_priority();
+        for chunk in out.chunks_mut(LANES) {
+            let n = chunk.len();
+            let mut u = [0.0f64; LANES];
+            let mut node = [1usize; LANES];
+            for uk in &mut u[..n] {
+                *uk = rng.random::<f64>() * total;
+            }
+            // Every lane is at the same depth, so one bound serves all.
+            while node[0] < self.blocks {
+                for k in 0..n {
+                    let c = 2 * node[k];
+                    let left = self.sum[c];
+                    let right = self.sum[c + 1] > 0.0;
+                    let go = u[k] >= left && right;
+                    // Branch-free: subtract `left` or `+0.0` (`u − 0.0` is `u`, bit for bit), so
+                    // the lanes do not mispredict and their loads overlap.
+                    let mask = u64::from(go).wrapping_neg();
+                    u[k] -= f64::from_bits(left.to_bits() & mask);
+                    node[k] = c + usize::from(go);
+                }
+            }
+            for k in 0..n {
+                chunk[k] = self.finish_in_block(node[k], u[k]);
+            }
+        }
     }
 
     /// `p_t = s_t^α / Σ_t' s_t'^α`. O(1).
@@ -1355,6 +1396,31 @@ mod tests {
                     assert_eq!(p.sum[i], p.sum[2 * i] + p.sum[2 * i + 1], "sum[{i}], task {t}");
                     assert_eq!(p.min[i], p.min[2 * i].min(p.min[2 * i + 1]), "min[{i}], task {t}");
                 }
+            }
+        }
+    }
+
+    /// `sample_many` is `sample` called in a row: the same tasks and the same generator state
+    /// after, for batch sizes below, at and above its 16 lanes, on trees of every depth.
+    #[test]
+    fn sample_many_is_repeated_sample() {
+        let mut r = rng();
+        for tasks in [1usize, 5, 8, 100, 5000] {
+            let scores: Vec<f64> = (0..tasks)
+                .map(|_| 10f64.powf(r.random_range(-3.0..3.0)))
+                .collect();
+            let s = TaskSampler::from_scores(&scores, SamplerConfig::default()).unwrap();
+            for n in [0usize, 1, 15, 16, 17, 100] {
+                let (mut a, mut b) = (ChaCha8Rng::seed_from_u64(9), ChaCha8Rng::seed_from_u64(9));
+                let one: Vec<usize> = (0..n).map(|_| s.sample(&mut a)).collect();
+                let mut many = vec![usize::MAX; n];
+                s.sample_many(&mut b, &mut many);
+                assert_eq!(one, many, "T = {tasks}, n = {n}");
+                assert_eq!(
+                    a.random::<u64>(),
+                    b.random::<u64>(),
+                    "generator state, T = {tasks}, n = {n}"
+                );
             }
         }
     }
