@@ -821,6 +821,24 @@ struct SingleTask {
     e0: f64,
 }
 
+impl SingleTask {
+    fn new(task: &FiniteMdp, policies: &[TabularPolicy], mu: &DVector<f64>) -> Result<Self> {
+        let states = task.states();
+        Ok(SingleTask {
+            c: assumption1_c(task, policies, mu)?,
+            r_max: task.max_abs_reward(),
+            e0: approximation_error(task, &DMatrix::identity(states, states), policies)?,
+        })
+    }
+}
+
+/// `A^S`, the number of deterministic policies, when it is at most [`MAX_POLICY_SET`].
+fn deterministic_policy_count(states: usize, actions: usize) -> Option<usize> {
+    (0..states).try_fold(1usize, |c, _| {
+        c.checked_mul(actions).filter(|&c| c <= MAX_POLICY_SET)
+    })
+}
+
 fn is_applicable(ev: &Evaluated) -> bool {
     ev.lemma4_met && ev.bound.as_ref().is_some_and(Bound::is_applicable)
 }
@@ -922,10 +940,7 @@ pub fn nonvacuous_frontier(cfg: &BoundConfig) -> Result<Vec<FrontierPoint>> {
     let spread = cfg.spreads.iter().copied().fold(f64::INFINITY, f64::min);
     let mut out = Vec::new();
     for states in 2..=cfg.states {
-        let fits = (0..states).try_fold(1usize, |c, _| {
-            c.checked_mul(cfg.actions).filter(|&c| c <= MAX_POLICY_SET)
-        });
-        if fits.is_none() {
+        if deterministic_policy_count(states, cfg.actions).is_none() {
             break;
         }
         let seed = derive(cfg.seed, 1_000, states as u64);
@@ -934,11 +949,7 @@ pub fn nonvacuous_frontier(cfg: &BoundConfig) -> Result<Vec<FrontierPoint>> {
         let mu = DVector::from_element(states, 1.0 / states as f64);
         let fam = finite_family_inputs(&tasks, &policies, &mu, &mu, cfg.truncation)?;
         let learner = tabular_learner(&fam.average, &policies, &mu)?;
-        let single = SingleTask {
-            c: assumption1_c(&tasks[0], &policies, &mu)?,
-            r_max: tasks[0].max_abs_reward(),
-            e0: approximation_error(&tasks[0], &DMatrix::identity(states, states), &policies)?,
-        };
+        let single = SingleTask::new(&tasks[0], &policies, &mu)?;
         let pooled_n_per_task = if fam.c.is_finite() {
             required_n(&fam, &learner, cfg, 0, cfg.tasks, fam.epsilon[0], 1.0)?
         } else {
@@ -1003,26 +1014,23 @@ fn run_family(cfg: &BoundConfig, job: &Job) -> Result<FamilyOutput> {
         .iter()
         .map(|m| nested_counts(m, &sizes_nt, &mut rng_nt))
         .collect::<Result<Vec<_>>>()?;
-    // In the order of the configuration: per_task[i][t] is task t's table at its i-th N.
-    let at = |tables: &Vec<Vec<Counts>>, n: usize| -> Vec<Counts> {
-        let i = sizes.partition_point(|&x| x < n as u64);
-        tables.iter().map(|c| c[i].clone()).collect()
-    };
-    let per_task: Vec<Vec<Counts>> = cfg.samples_per_task.iter().map(|&n| at(&nested, n)).collect();
-    let per_task_nt: Vec<Vec<Counts>> = cfg.samples_per_task.iter().map(|&n| at(&nested_nt, n)).collect();
-    let basis = TabularBasis::new(states, actions)?;
-    let runs = per_task
+    // The configuration's i-th N is entry level[i] of every task's nested tables.
+    let level: Vec<usize> = cfg
+        .samples_per_task
         .iter()
-        .map(|tables| {
-            let pooled: Vec<(&FiniteMdp, &Counts)> = tasks.iter().zip(tables).collect();
+        .map(|&n| sizes.partition_point(|&x| x < n as u64))
+        .collect();
+    let basis = TabularBasis::new(states, actions)?;
+    let runs = level
+        .iter()
+        .map(|&l| {
+            let pooled: Vec<(&FiniteMdp, &Counts)> =
+                tasks.iter().zip(&nested).map(|(m, c)| (m, &c[l])).collect();
             run_lspi(&basis, &pooled, gamma, cfg, v_trunc)
         })
         .collect::<Result<Vec<_>>>()?;
     // The policy set for ε, C and E_0.
-    let count = (0..states).try_fold(1usize, |c, _| {
-        c.checked_mul(actions).filter(|&c| c <= MAX_POLICY_SET)
-    });
-    let (policies, policy_set) = match count {
+    let (policies, policy_set) = match deterministic_policy_count(states, actions) {
         Some(c) => (
             all_deterministic_policies(states, actions)?,
             format!("all {c} deterministic policies (exact suprema)"),
@@ -1058,13 +1066,7 @@ fn run_family(cfg: &BoundConfig, job: &Job) -> Result<FamilyOutput> {
     let (omega, e0) = (learner.omega, learner.e0);
     let single_c = tasks
         .iter()
-        .map(|task| {
-            Ok(SingleTask {
-                c: assumption1_c(task, &policies, mu)?,
-                r_max: task.max_abs_reward(),
-                e0: approximation_error(task, &DMatrix::identity(states, states), &policies)?,
-            })
-        })
+        .map(|task| SingleTask::new(task, &policies, mu))
         .collect::<Result<Vec<_>>>()?;
     let max_tail = fam
         .task_concentrability
@@ -1101,14 +1103,14 @@ fn run_family(cfg: &BoundConfig, job: &Job) -> Result<FamilyOutput> {
             };
             let measured_single = suboptimality(&run_lspi(
                 &basis,
-                &[(task, &per_task[i][t])],
+                &[(task, &nested[t][level[i]])],
                 gamma,
                 cfg,
                 v_trunc,
             )?)?;
             let measured_single_nt = suboptimality(&run_lspi(
                 &basis,
-                &[(task, &per_task_nt[i][t])],
+                &[(task, &nested_nt[t][level[i]])],
                 gamma,
                 cfg,
                 v_trunc,
