@@ -393,19 +393,6 @@ impl TaskSampler {
     #[inline]
     fn write_leaf(&mut self, t: usize, q: f64) {
         let b = t / BLOCK;
-        // The sum-tree path is usually in cache (the task was just drawn by descending it), the
-        // min-tree path is not: request all of its lines up front so the misses overlap.
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let mut j = self.blocks + b;
-            while j > 1 {
-                // SAFETY: `j < self.min.len()` (a node of the tree); a prefetch reads nothing
-                // architecturally and is available on every x86_64 CPU (SSE).
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(self.min.as_ptr().add(j ^ 1).cast::<i8>()) };
-                j >>= 1;
-            }
-        }
         self.q[t] = q;
         self.write_block(b);
         let mut i = self.blocks + b;
