@@ -9,6 +9,10 @@
 //! * 100-entity case (B = 256, m = 100, W = 50, F = 3, H = 25): 25 600 · 50 · 1400 =
 //!   **1.79 GFLOP** forward, **5.38 GFLOP** forward + backward.
 //!
+//! `forward` records the states for a backward pass (as training does); `infer` is the same
+//! forward pass without recording (evaluation and back-tests; PyTorch's `torch.no_grad()`
+//! forward is its counterpart in `benches/compare/policy_torch.py`), same FLOP count.
+//!
 //! Criterion reports time per batch; throughput is declared in samples (batch rows) per second.
 //! GFLOP/s = FLOP count / time.
 
@@ -61,6 +65,12 @@ fn bench_type<T: Scalar>(c: &mut Criterion, type_name: &str) {
         group.bench_function(BenchmarkId::new("forward", label), |b| {
             b.iter(|| {
                 let a = k.policy.forward(black_box(&input), &mut ws).expect("valid input");
+                black_box(a[0]);
+            })
+        });
+        group.bench_function(BenchmarkId::new("infer", label), |b| {
+            b.iter(|| {
+                let a = k.policy.infer(black_box(&input), &mut ws).expect("valid input");
                 black_box(a[0]);
             })
         });

@@ -48,8 +48,8 @@ for round in $(seq "$ROUNDS"); do
     echo "round $round" | tee -a "$LOG"
     if want policy; then
         crit policy 'policy_f32/' \
-            policy_f32/forward/paper_b50_m10 policy_f32/forward_backward/paper_b50_m10 \
-            policy_f32/forward/b256_m100 policy_f32/forward_backward/b256_m100
+            policy_f32/infer/paper_b50_m10 policy_f32/forward_backward/paper_b50_m10 \
+            policy_f32/infer/b256_m100 policy_f32/forward_backward/b256_m100
         (cd benches/compare && pin "$PY" policy_torch.py --case paper_b50_m10) | tee -a "$LOG"
         (cd benches/compare && pin "$PY" policy_torch.py --case b256_m100 --modes forward,forward_backward) | tee -a "$LOG"
     fi

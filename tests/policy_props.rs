@@ -249,3 +249,59 @@ fn single_entity_gets_everything() {
         .unwrap();
     assert_eq!(a, vec![1.0]);
 }
+
+/// `infer` keeps no states (a ring of two steps for the Elman lane kernels), yet must give the
+/// allocations of `forward` bit for bit, on every instruction set, for every encoder, including
+/// after a `forward` of another shape left larger buffers behind; and a `backward` after `infer`
+/// is an error, not a gradient computed from stale states.
+#[test]
+fn infer_gives_the_forward_allocations_bit_for_bit() {
+    use pimtl::policy::Isa;
+    for kind in 0..3 {
+        for (b, m, window) in [(3, 7, 5), (2, 40, 9), (1, 1, 1)] {
+            let cfg = config(kind, kind == 1, 3);
+            let window = if kind == 0 { 1 } else { window };
+            let k = batch(&cfg, b, m, window, 5 + b as u64);
+            let p64 = EquivariantPolicy::<f64>::new(cfg.clone(), 7).unwrap();
+            let p32 = p64.cast::<f32>();
+            let x32: Vec<f32> = k.x.iter().map(|&v| v as f32).collect();
+            let prev32: Vec<f32> = k.prev.iter().map(|&v| v as f32).collect();
+            for isa in Isa::available() {
+                let mut ws = Workspace::new();
+                ws.set_isa(isa).unwrap();
+                let input = Input::new(&k.x, Some(&k.prev), k.shape);
+                let want: Vec<u64> = p64
+                    .forward(&input, &mut ws)
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect();
+                let got: Vec<u64> = p64
+                    .infer(&input, &mut ws)
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect();
+                assert_eq!(got, want, "f64 kind {kind} {isa} B {b} m {m} W {window}");
+                let mut grad = vec![0.0; p64.num_params()];
+                assert!(p64.backward(&mut ws, &k.g, &mut grad, false).is_err());
+                let mut ws = Workspace::new();
+                ws.set_isa(isa).unwrap();
+                let input = Input::new(&x32, Some(&prev32), k.shape);
+                let want: Vec<u32> = p32
+                    .forward(&input, &mut ws)
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect();
+                let got: Vec<u32> = p32
+                    .infer(&input, &mut ws)
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect();
+                assert_eq!(got, want, "f32 kind {kind} {isa} B {b} m {m} W {window}");
+            }
+        }
+    }
+}

@@ -54,7 +54,7 @@ def main():
             rows.append((label, p, r, rid, r / p, target))
 
     for case in ("paper_b50_m10", "b256_m100"):
-        pair(f"policy {case} forward", f"policy_f32/forward/{case}", fastest(best, f"policy/{case}/", "/forward"), 3.0)
+        pair(f"policy {case} forward (pimtl infer, torch no_grad)", f"policy_f32/infer/{case}", fastest(best, f"policy/{case}/", "/forward"), 3.0)
         pair(
             f"policy {case} forward+backward",
             f"policy_f32/forward_backward/{case}",
@@ -79,7 +79,7 @@ def main():
     if s7:
         print(f"sampler draw+update at T = 1e7: {1e-3 / s7:.2f} M pairs/s")
     peak = [v for k, v in best.items() if k[0] == "RESULT" and k[1].startswith("sgemm/")]
-    fwd = pim.get("policy_f32/forward/paper_b50_m10")
+    fwd = pim.get("policy_f32/infer/paper_b50_m10")
     if peak and fwd:
         gf = max(2 * int(k[1].split("/")[1]) ** 3 / (v * 1e6) for k, v in best.items() if k[0] == "RESULT" and k[1].startswith("sgemm/"))
         pol = 35.0e6 / (fwd * 1e6)

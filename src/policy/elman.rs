@@ -86,6 +86,13 @@ pub(crate) struct Forward<'a, E> {
     pub hl: &'a mut [E],
     /// Out: the embedding `h_W`, `R`×`H` row-major.
     pub emb: &'a mut [E],
+    /// Whether to keep what [`backward`] needs. When `true`, `xl` and `hl` hold the inputs and
+    /// states of every group and step ([`x_lanes_len`], [`h_lanes_len`]); when `false` (inference)
+    /// they are scratch for one pass of [`Lanes::GROUPS`] groups ([`infer_x_lanes_len`],
+    /// [`infer_h_lanes_len`]: the inputs of those groups and a ring of two steps), so the pass
+    /// touches no memory beyond `x`, `emb` and a few kilobytes that stay in L1. The embedding is
+    /// bitwise the same in both modes.
+    pub record: bool,
     /// Sizes.
     pub dims: ElmanDims,
 }
@@ -120,6 +127,17 @@ pub(crate) fn x_lanes_len(d: ElmanDims, n: usize) -> usize {
 /// Length of the lane-layout states `h_1 … h_W`: `G·W·H·N`.
 pub(crate) fn h_lanes_len(d: ElmanDims, n: usize) -> usize {
     d.groups(n) * d.window * d.hidden * n
+}
+
+/// Length of the lane-layout inputs of an inference pass (`record = false`): `2·W·F·N`, the
+/// inputs of the (at most two) groups in flight.
+pub(crate) fn infer_x_lanes_len(d: ElmanDims, n: usize) -> usize {
+    MAX_GROUPS * d.window * d.features * n
+}
+
+/// Length of the state ring of an inference pass: `2·2·H·N` (steps `t − 1` and `t` of two groups).
+pub(crate) fn infer_h_lanes_len(d: ElmanDims, n: usize) -> usize {
+    MAX_GROUPS * 2 * d.hidden * n
 }
 
 /// Groups whose dpre buffers [`backward`] keeps at once (the largest [`Lanes::GROUPS`]).
@@ -344,6 +362,7 @@ pub(crate) unsafe fn forward<V: Lanes>(a: Forward<'_, V::E>) {
         xl,
         hl,
         emb,
+        record,
         dims,
     } = a;
     let ElmanDims {
@@ -354,26 +373,36 @@ pub(crate) unsafe fn forward<V: Lanes>(a: Forward<'_, V::E>) {
     } = dims;
     let n = V::N;
     let groups = dims.groups(n);
+    assert!(V::GROUPS <= MAX_GROUPS);
     assert!(x.len() >= rows * window * f && wx.len() >= f * h && wh.len() >= h * h && b.len() >= h);
-    assert!(xl.len() >= x_lanes_len(dims, n) && hl.len() >= h_lanes_len(dims, n) && emb.len() >= rows * h);
+    let (xl_need, hl_need) = if record {
+        (x_lanes_len(dims, n), h_lanes_len(dims, n))
+    } else {
+        (infer_x_lanes_len(dims, n), infer_h_lanes_len(dims, n))
+    };
+    assert!(xl.len() >= xl_need && hl.len() >= hl_need && emb.len() >= rows * h);
     let emb = &mut emb[..rows * h];
     if window == 0 {
         emb.fill(V::E::zero());
         return;
     }
-    let (xg_len, hg_len) = (window * f * n, window * h * n);
-    for g in 0..groups {
-        rows_to_lanes(&mut xl[g * xg_len..], x, (g, n, rows), window * f);
-    }
-    let (xp, hp) = (xl.as_ptr(), hl.as_mut_ptr());
+    // Per group: its inputs (`xg_len`) and `slots` steps of states, step `s` in slot `s % slots`.
+    let slots = if record { window } else { 2 };
+    let (xg_len, hg_len) = (window * f * n, slots * h * n);
     let mut g = 0;
     while g < groups {
         let gs = V::GROUPS.min(groups - g);
+        // Recording keeps every group at its own place; inference reuses the first blocks.
+        let at = if record { g } else { 0 };
+        for q in 0..gs {
+            rows_to_lanes(&mut xl[(at + q) * xg_len..], x, (g + q, n, rows), window * f);
+        }
+        let (xp, hp) = (xl.as_ptr(), hl.as_mut_ptr());
         for t in 0..window {
-            // SAFETY (both arms): groups g, g + 1 < groups exist; step t's inputs and states (and
-            // step t − 1's, t > 0) lie inside their group's block of xl and hl.
-            let x_at = |q: usize| xp.add((g + q) * xg_len + t * f * n);
-            let h_at = |q: usize, s: usize| hp.add((g + q) * hg_len + s * h * n);
+            // SAFETY (both arms): blocks at + q (q < gs) lie inside xl and hl (checked above);
+            // step t's inputs and slots t % slots and (t − 1) % slots lie inside their block.
+            let x_at = |q: usize| xp.add((at + q) * xg_len + t * f * n);
+            let h_at = |q: usize, s: usize| hp.add((at + q) * hg_len + (s % slots) * h * n);
             if gs == 2 {
                 let xt = Term {
                     src: [x_at(0), x_at(1)],
@@ -415,12 +444,34 @@ pub(crate) unsafe fn forward<V: Lanes>(a: Forward<'_, V::E>) {
                 }
             }
         }
+        let last = ((window - 1) % slots) * h * n;
+        for q in 0..gs {
+            let start = (at + q) * hg_len + last;
+            from_lanes(emb, &hl[start..start + h * n], g + q, n, rows, (h, 0, h));
+        }
         g += gs;
     }
-    for g in 0..groups {
-        let last = &hl[g * hg_len + (window - 1) * h * n..g * hg_len + window * h * n];
-        from_lanes(emb, last, g, n, rows, (h, 0, h));
+}
+
+/// Asks the CPU to bring the `len` values from `p` into the cache (a hint: no effect on results,
+/// and never a fault, even for an address outside any allocation).
+#[inline(always)]
+fn prefetch_range<E>(p: *const E, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let bytes = len * std::mem::size_of::<E>();
+        let base = p as *const i8;
+        let mut off = 0;
+        while off < bytes {
+            // SAFETY: a prefetch never faults and does not change memory; the address is only
+            // computed (wrapping), not dereferenced.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(off)) };
+            off += 64;
+        }
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, len);
 }
 
 /// Pairwise sum of `N` lanes: `s[i] + s[i + N/2]`, halving until one value is left.
@@ -541,7 +592,18 @@ pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
             }
         }
         let dpp = dps.as_mut_ptr();
+        // The next groups' states and inputs, prefetched a step at a time while these groups'
+        // recursion runs: with many rows they come from memory, and the recursion's loads of
+        // h_{t−1} would otherwise wait for them.
+        let next = (g + gs..(g + 2 * gs).min(groups)).map(|q| q * hg_len);
+        let next_x = (g + gs..(g + 2 * gs).min(groups)).map(|q| q * xg_len);
         for t in (0..window).rev() {
+            for q0 in next.clone() {
+                prefetch_range(hp.wrapping_add(q0 + t * h * n), h * n);
+            }
+            for q0 in next_x.clone() {
+                prefetch_range(xp.wrapping_add(q0 + t * f * n), f * n);
+            }
             // SAFETY (whole step): groups g + q < groups exist; dpre rows t and t − 1 of each
             // group lie in its dp_len block; states h_{t} (index t − 1) lie in its hl block.
             let dp_at = |q: usize, s: usize| dpp.add(q * dp_len + s * h * n);
@@ -861,6 +923,7 @@ mod tests {
                     xl: &mut xl,
                     hl: &mut hl,
                     emb: &mut emb,
+                    record: true,
                     dims: c.dims,
                 },
             )
@@ -898,6 +961,31 @@ mod tests {
         (hs, emb, grad, dx)
     }
 
+    /// The embedding of an inference pass (`record = false`) on scratch of exactly the documented
+    /// lengths, filled with NaN so a read of a slot not yet written would show.
+    fn infer<E: LaneScalar>(isa: Isa, c: &Case<E>) -> Vec<E> {
+        let n = E::N;
+        let mut xl = vec![E::nan(); infer_x_lanes_len(c.dims, n)];
+        let mut hl = vec![E::nan(); infer_h_lanes_len(c.dims, n)];
+        let mut emb = vec![E::nan(); c.dims.rows * c.dims.hidden];
+        // SAFETY: the callers pass available paths only.
+        unsafe {
+            E::forward_on(
+                isa,
+                Forward {
+                    x: &c.x,
+                    weights: (&c.wx, &c.wh, &c.b),
+                    xl: &mut xl,
+                    hl: &mut hl,
+                    emb: &mut emb,
+                    record: false,
+                    dims: c.dims,
+                },
+            )
+        };
+        emb
+    }
+
     fn check<E: LaneScalar>() {
         let shapes = [
             (1, 1, 1, 1),
@@ -921,6 +1009,11 @@ mod tests {
                     bits(&emb),
                     bits(&hs_want[(window - 1) * rows * h..]),
                     "embedding, {isa}, {what}"
+                );
+                assert_eq!(
+                    bits(&infer(isa, &c)),
+                    bits(&emb),
+                    "inference embedding, {isa}, {what}"
                 );
                 assert_eq!(bits(&dx), bits(&dx_want), "dx, {isa}, {what}");
                 assert_eq!(bits(&grad), bits(&grad_want), "weight gradients, {isa}, {what}");

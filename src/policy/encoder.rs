@@ -132,13 +132,14 @@ fn lane_dims(d: Dims) -> ElmanDims {
 }
 
 /// The Elman forward pass on the lane kernels when `T` is `E`; returns whether it ran. Leaves
-/// the lane-layout inputs and states in `ws.xl`, `ws.hl` and the embedding in `ws.emb`.
+/// the embedding in `ws.emb` and, when `ws.record`, the lane-layout inputs and states in `ws.xl`,
+/// `ws.hl` (otherwise those are scratch of a few kilobytes, see `elman::Forward::record`).
 #[inline(always)]
 fn elman_forward_lanes<T: Scalar, E: LaneScalar>(
     theta: &[T],
     (wx, wh, b): (usize, usize, usize),
     ws: &mut Workspace<T>,
-    (dims, isa): (Dims, Isa),
+    (x, dims, isa): (&[T], Dims, Isa),
     (cast, cast_mut): (Cast<T, E>, CastMut<T, E>),
 ) -> bool {
     let Some(th) = cast(theta) else {
@@ -146,11 +147,20 @@ fn elman_forward_lanes<T: Scalar, E: LaneScalar>(
     };
     let (f, h) = (dims.features, dims.hidden);
     let kd = lane_dims(dims);
-    ws.xl.resize(elman::x_lanes_len(kd, E::N), T::zero());
-    ws.hl.resize(elman::h_lanes_len(kd, E::N), T::zero());
+    let record = ws.record;
+    let (xl_len, hl_len) = if record {
+        (elman::x_lanes_len(kd, E::N), elman::h_lanes_len(kd, E::N))
+    } else {
+        (
+            elman::infer_x_lanes_len(kd, E::N),
+            elman::infer_h_lanes_len(kd, E::N),
+        )
+    };
+    ws.xl.resize(xl_len, T::zero());
+    ws.hl.resize(hl_len, T::zero());
     ws.emb.resize(dims.rows * h, T::zero());
     let (Some(x), Some(xl), Some(hl), Some(emb)) = (
-        cast(&ws.x),
+        cast(x),
         cast_mut(&mut ws.xl),
         cast_mut(&mut ws.hl),
         cast_mut(&mut ws.emb),
@@ -168,6 +178,7 @@ fn elman_forward_lanes<T: Scalar, E: LaneScalar>(
                 xl,
                 hl,
                 emb,
+                record,
                 dims: kd,
             },
         )
@@ -483,30 +494,35 @@ pub(crate) fn forward<T: Scalar, const FMA: bool>(
     theta: &[T],
     layout: &EncoderLayout,
     ws: &mut Workspace<T>,
+    x: &[T],
     dims: Dims,
     isa: Isa,
 ) -> bool {
+    if let EncoderLayout::Elman { wx, wh, b } = layout {
+        // The lane kernels read `x` where it is and keep their own copy in lane layout.
+        let offsets = (*wx, *wh, *b);
+        if elman_forward_lanes::<T, f32>(
+            theta,
+            offsets,
+            ws,
+            (x, dims, isa),
+            (T::as_f32_slice, T::as_f32_slice_mut),
+        ) || elman_forward_lanes::<T, f64>(
+            theta,
+            offsets,
+            ws,
+            (x, dims, isa),
+            (T::as_f64_slice, T::as_f64_slice_mut),
+        ) {
+            return true;
+        }
+    }
+    // The row-major kernels read (and their backward passes re-read) the inputs in `ws.x`.
+    ws.x.clear();
+    ws.x.extend_from_slice(x);
     match layout {
         EncoderLayout::Mlp(layers) => mlp_forward::<T, FMA>(theta, layers, ws, dims.rows),
-        EncoderLayout::Elman { wx, wh, b } => {
-            let offsets = (*wx, *wh, *b);
-            if elman_forward_lanes::<T, f32>(
-                theta,
-                offsets,
-                ws,
-                (dims, isa),
-                (T::as_f32_slice, T::as_f32_slice_mut),
-            ) || elman_forward_lanes::<T, f64>(
-                theta,
-                offsets,
-                ws,
-                (dims, isa),
-                (T::as_f64_slice, T::as_f64_slice_mut),
-            ) {
-                return true;
-            }
-            elman_forward::<T, FMA>(theta, offsets, ws, dims)
-        }
+        EncoderLayout::Elman { wx, wh, b } => elman_forward::<T, FMA>(theta, (*wx, *wh, *b), ws, dims),
         EncoderLayout::Gru { wx, wh, bx, bh } => gru_forward::<T, FMA>(theta, (*wx, *wh, *bx, *bh), ws, dims),
     }
     false

@@ -77,6 +77,9 @@ impl<'a, T> Input<'a, T> {
 pub struct Workspace<T> {
     shape: Option<Shape>,
     isa: Option<Isa>,
+    /// Whether the current pass records what the backward pass needs (set by `forward` and
+    /// `infer`).
+    pub(crate) record: bool,
     pub(crate) xl: Vec<T>,
     pub(crate) hl: Vec<T>,
     pub(crate) x: Vec<T>,
@@ -109,6 +112,7 @@ impl<T: Scalar> Workspace<T> {
         Workspace {
             shape: None,
             isa: None,
+            record: false,
             xl: Vec::new(),
             hl: Vec::new(),
             x: Vec::new(),
@@ -390,10 +394,32 @@ impl<T: Scalar> EquivariantPolicy<T> {
     /// # Errors
     /// See [`validate_input`](Self::validate_input).
     pub fn forward<'w>(&self, input: &Input<'_, T>, ws: &'w mut Workspace<T>) -> Result<&'w [T]> {
+        self.run_forward(input, ws, true)
+    }
+
+    /// The forward pass for inference: the same allocations as [`forward`](Self::forward), bit for
+    /// bit, without recording the hidden states for a backward pass.
+    ///
+    /// With the Elman encoder on the lane kernels (`f32`, `f64`) the states of each group of rows
+    /// live in a ring of two steps that stays in L1, instead of the `W·R·H` values `forward`
+    /// writes (128 MB for B = 256, m = 100, W = 50, H = 25 in `f32`); the other encoders record
+    /// as `forward` does. A [`backward`](Self::backward) after `infer` is an error.
+    ///
+    /// # Errors
+    /// See [`validate_input`](Self::validate_input).
+    pub fn infer<'w>(&self, input: &Input<'_, T>, ws: &'w mut Workspace<T>) -> Result<&'w [T]> {
+        self.run_forward(input, ws, false)
+    }
+
+    fn run_forward<'w>(
+        &self,
+        input: &Input<'_, T>,
+        ws: &'w mut Workspace<T>,
+        record: bool,
+    ) -> Result<&'w [T]> {
         self.validate_input(input)?;
         ws.shape = Some(input.shape);
-        ws.x.clear();
-        ws.x.extend_from_slice(input.x);
+        ws.record = record;
         ws.prev.clear();
         if let Some(p) = input.prev {
             ws.prev.extend_from_slice(p);
@@ -402,10 +428,10 @@ impl<T: Scalar> EquivariantPolicy<T> {
         match isa {
             // SAFETY (both arms): `Workspace::isa` only yields paths the CPU supports.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { forward_avx512(self, ws, input.shape) },
+            Isa::Avx512 => unsafe { forward_avx512(self, ws, (input.x, input.shape)) },
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { forward_avx2(self, ws, input.shape) },
-            _ => forward_impl::<T, true>(self, ws, input.shape, Isa::Portable),
+            Isa::Avx2 => unsafe { forward_avx2(self, ws, (input.x, input.shape)) },
+            _ => forward_impl::<T, true>(self, ws, (input.x, input.shape), Isa::Portable),
         }
         Ok(&ws.alloc)
     }
@@ -416,7 +442,7 @@ impl<T: Scalar> EquivariantPolicy<T> {
     /// See [`validate_input`](Self::validate_input).
     pub fn allocate(&self, input: &Input<'_, T>) -> Result<Vec<T>> {
         let mut ws = Workspace::new();
-        Ok(self.forward(input, &mut ws)?.to_vec())
+        Ok(self.infer(input, &mut ws)?.to_vec())
     }
 
     /// The backward pass (reverse mode, whole batch at once).
@@ -427,11 +453,19 @@ impl<T: Scalar> EquivariantPolicy<T> {
     /// previous allocations is always left in [`Workspace::prev_gradient`].
     ///
     /// # Errors
-    /// No forward pass recorded, `dl_da` or `grad` of the wrong length, non-finite `dl_da`.
+    /// No forward pass recorded (none yet, or the last one was [`infer`](Self::infer)), `dl_da`
+    /// or `grad` of the wrong length, non-finite `dl_da`.
     pub fn backward(&self, ws: &mut Workspace<T>, dl_da: &[T], grad: &mut [T], want_dx: bool) -> Result<()> {
         let shape = ws
             .shape
             .ok_or_else(|| Error::param("workspace", "empty", "call forward before backward"))?;
+        if !ws.record {
+            return Err(Error::param(
+                "workspace",
+                "inference pass",
+                "the last pass was infer, which keeps no states: call forward before backward",
+            ));
+        }
         if dl_da.len() != shape.rows() {
             return Err(Error::shape("dL/da (B·m)", shape.rows(), dl_da.len()));
         }
@@ -467,11 +501,11 @@ impl<T: Scalar> EquivariantPolicy<T> {
 fn forward_impl<T: Scalar, const FMA: bool>(
     p: &EquivariantPolicy<T>,
     ws: &mut Workspace<T>,
-    shape: Shape,
+    (x, shape): (&[T], Shape),
     isa: Isa,
 ) {
     let dims = p.dims(shape);
-    let emb_written = encoder::forward::<T, FMA>(&p.params, &p.layout.encoder, ws, dims, isa);
+    let emb_written = encoder::forward::<T, FMA>(&p.params, &p.layout.encoder, ws, x, dims, isa);
     let h = dims.hidden;
     let rows = dims.rows;
     if !emb_written {
@@ -513,8 +547,8 @@ fn backward_impl<T: Scalar, const FMA: bool>(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn forward_avx2<T: Scalar>(p: &EquivariantPolicy<T>, ws: &mut Workspace<T>, shape: Shape) {
-    forward_impl::<T, true>(p, ws, shape, Isa::Avx2)
+unsafe fn forward_avx2<T: Scalar>(p: &EquivariantPolicy<T>, ws: &mut Workspace<T>, x: (&[T], Shape)) {
+    forward_impl::<T, true>(p, ws, x, Isa::Avx2)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -532,8 +566,8 @@ unsafe fn backward_avx2<T: Scalar>(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn forward_avx512<T: Scalar>(p: &EquivariantPolicy<T>, ws: &mut Workspace<T>, shape: Shape) {
-    forward_impl::<T, true>(p, ws, shape, Isa::Avx512)
+unsafe fn forward_avx512<T: Scalar>(p: &EquivariantPolicy<T>, ws: &mut Workspace<T>, x: (&[T], Shape)) {
+    forward_impl::<T, true>(p, ws, x, Isa::Avx512)
 }
 
 #[cfg(target_arch = "x86_64")]
