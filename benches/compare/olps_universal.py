@@ -294,6 +294,7 @@ def save_json(path, doc):
     with os.fdopen(fd, "w") as fh:
         json.dump(doc, fh, indent=1, sort_keys=False, allow_nan=False)
         fh.write("\n")
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
@@ -405,7 +406,14 @@ def driver(args):
                 doc.setdefault(set_name, {})[label] = entry
                 print(line_for(set_name, label, entry), flush=True)
             if args.out:
-                save_json(args.out, doc)
+                update_json(args.out, set_name, label, doc[set_name][label])
+
+
+def update_json(path, set_name, label, entry):
+    """Re-read the file and set one entry, so that other writers' entries are kept."""
+    doc = load_json(path)
+    doc.setdefault(set_name, {})[label] = entry
+    save_json(path, doc)
 
 
 def main():
