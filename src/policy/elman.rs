@@ -453,27 +453,6 @@ pub(crate) unsafe fn forward<V: Lanes>(a: Forward<'_, V::E>) {
     }
 }
 
-/// Asks the CPU to bring the `len` values from `p` into the cache (a hint: no effect on results,
-/// and never a fault, even for an address outside any allocation).
-#[inline(always)]
-fn prefetch_range<E>(p: *const E, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let bytes = len * std::mem::size_of::<E>();
-        let base = p as *const i8;
-        let mut off = 0;
-        while off < bytes {
-            // SAFETY: a prefetch never faults and does not change memory; the address is only
-            // computed (wrapping), not dereferenced.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(off)) };
-            off += 64;
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (p, len);
-}
-
 /// Pairwise sum of `N` lanes: `s[i] + s[i + N/2]`, halving until one value is left.
 fn tree_sum<E: Scalar>(s: &mut [E]) -> E {
     let mut len = s.len();
@@ -592,18 +571,7 @@ pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
             }
         }
         let dpp = dps.as_mut_ptr();
-        // The next groups' states and inputs, prefetched a step at a time while these groups'
-        // recursion runs: with many rows they come from memory, and the recursion's loads of
-        // h_{t−1} would otherwise wait for them.
-        let next = (g + gs..(g + 2 * gs).min(groups)).map(|q| q * hg_len);
-        let next_x = (g + gs..(g + 2 * gs).min(groups)).map(|q| q * xg_len);
         for t in (0..window).rev() {
-            for q0 in next.clone() {
-                prefetch_range(hp.wrapping_add(q0 + t * h * n), h * n);
-            }
-            for q0 in next_x.clone() {
-                prefetch_range(xp.wrapping_add(q0 + t * f * n), f * n);
-            }
             // SAFETY (whole step): groups g + q < groups exist; dpre rows t and t − 1 of each
             // group lie in its dp_len block; states h_{t} (index t − 1) lie in its hl block.
             let dp_at = |q: usize, s: usize| dpp.add(q * dp_len + s * h * n);
