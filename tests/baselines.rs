@@ -329,11 +329,21 @@ fn no_look_ahead() {
                 s.name()
             );
         }
-        // Called directly with a shorter history after a longer one: replay gives the same answer.
+        // Driven by hand: asking twice between observations changes nothing, and a reset
+        // replays from day 0.
         let mut out = vec![0.0; m];
-        s.reset(m);
-        s.weights(&y[..20 * m], m, &mut out).unwrap();
-        s.weights(&y[..10 * m], m, &mut out).unwrap();
+        let mut again = vec![0.0; m];
+        s.reset(m).unwrap();
+        for y in y[..20 * m].chunks_exact(m) {
+            s.observe(y).unwrap();
+        }
+        s.reset(m).unwrap();
+        for y in y[..10 * m].chunks_exact(m) {
+            s.observe(y).unwrap();
+        }
+        s.weights(&mut out).unwrap();
+        s.weights(&mut again).unwrap();
+        assert_eq!(out, again, "{}", s.name());
         assert_eq!(&out[..], &full.weights[10 * m..11 * m], "{}", s.name());
     }
 }
@@ -440,17 +450,23 @@ fn bad_input_is_an_error() {
     // A fitted portfolio used on another number of assets.
     let bcrp = Bcrp::fit(&Y, 2).unwrap();
     assert!(backtest(&mut bcrp.clone(), &[1.0; 3], 3, Fee::None).is_err());
-    // A strategy called with a ragged history or a wrong output length.
+    // A strategy asked before a reset, fed a day of the wrong length, a wrong output length or a
+    // negative relative.
     let mut out = vec![0.0; 2];
-    assert!(Olmar::new(5, 10.0)
-        .unwrap()
-        .weights(&[1.0; 3], 2, &mut out)
-        .is_err());
-    assert!(Pamr::new(0.5, 0, 500.0)
-        .unwrap()
-        .weights(&[1.0; 4], 2, &mut out[..1])
-        .is_err());
-    assert!(BuyAndHold::default().weights(&[1.0, -2.0], 2, &mut out).is_err());
+    let mut olmar = Olmar::new(5, 10.0).unwrap();
+    assert!(olmar.weights(&mut out).is_err());
+    olmar.reset(2).unwrap();
+    assert!(olmar.observe(&[1.0; 3]).is_err());
+    assert!(olmar.reset(0).is_err());
+    let mut pamr = Pamr::new(0.5, 0, 500.0).unwrap();
+    pamr.reset(2).unwrap();
+    assert!(pamr.weights(&mut out[..1]).is_err());
+    let mut bah = BuyAndHold::default();
+    bah.reset(2).unwrap();
+    match bah.observe(&[1.0, -2.0]) {
+        Err(Error::InvalidParameter { reason, .. }) => assert!(reason.contains("day 0 asset 1"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
     assert!(transaction_remainder(&[0.5, 0.5], &[1.0], 0.01, false).is_err());
     assert!(transaction_remainder(&[], &[], 0.01, false).is_err());
     assert!(transaction_remainder(&[0.5, f64::NAN], &[0.5, 0.5], 0.01, false).is_err());
@@ -461,9 +477,14 @@ fn bad_input_is_an_error() {
         fn name(&self) -> String {
             "broken".into()
         }
-        fn reset(&mut self, _assets: usize) {}
-        fn weights(&mut self, _h: &[f64], _m: usize, out: &mut [f64]) -> pimtl::Result<()> {
+        fn reset(&mut self, _assets: usize) -> pimtl::Result<()> {
+            Ok(())
+        }
+        fn weights(&mut self, out: &mut [f64]) -> pimtl::Result<()> {
             out.fill(1.0);
+            Ok(())
+        }
+        fn observe(&mut self, _relatives: &[f64]) -> pimtl::Result<()> {
             Ok(())
         }
     }

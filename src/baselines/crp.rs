@@ -12,7 +12,7 @@
 //! universal-portfolio regret bounds; fitted on a training range and held fixed on a later test
 //! range it is also a strong static baseline for any learned policy.
 
-use super::{check_call, check_relatives, check_rows, OnlineStrategy};
+use super::{check_assets, check_day, check_out, check_relatives, OnlineStrategy};
 use crate::error::{Error, Result};
 use nalgebra::{DMatrix, DVector};
 
@@ -35,12 +35,20 @@ impl OnlineStrategy for EqualCrp {
         "Equal CRP".to_string()
     }
 
-    fn reset(&mut self, _assets: usize) {}
+    fn reset(&mut self, assets: usize) -> Result<()> {
+        check_assets(assets)
+    }
 
-    fn weights(&mut self, history: &[f64], assets: usize, out: &mut [f64]) -> Result<()> {
-        check_call(history, assets, out)?;
-        out.fill(1.0 / assets as f64);
+    /// Writes `1/m` into every entry (`m = out.len()`: Equal CRP keeps no state, so it does not
+    /// check `out` against the last reset).
+    fn weights(&mut self, out: &mut [f64]) -> Result<()> {
+        check_assets(out.len())?;
+        out.fill(1.0 / out.len() as f64);
         Ok(())
+    }
+
+    fn observe(&mut self, relatives: &[f64]) -> Result<()> {
+        check_day(relatives, relatives.len(), 0)
     }
 }
 
@@ -69,17 +77,12 @@ impl Crp {
     }
 }
 
-/// Writes a fixed allocation after checking the call and that it has `assets` entries.
-fn write_fixed(fixed: &[f64], history: &[f64], assets: usize, out: &mut [f64]) -> Result<()> {
-    check_call(history, assets, out)?;
-    if fixed.len() != assets {
-        return Err(Error::shape(
-            "assets of the fitted portfolio",
-            fixed.len(),
-            assets,
-        ));
+/// The reset of a fixed portfolio of `fitted` assets: only a market of `fitted` assets is valid.
+fn reset_fixed(fitted: usize, assets: usize) -> Result<()> {
+    check_assets(assets)?;
+    if fitted != assets {
+        return Err(Error::shape("assets of the fitted portfolio", fitted, assets));
     }
-    out.copy_from_slice(fixed);
     Ok(())
 }
 
@@ -88,10 +91,18 @@ impl OnlineStrategy for Crp {
         "CRP".to_string()
     }
 
-    fn reset(&mut self, _assets: usize) {}
+    fn reset(&mut self, assets: usize) -> Result<()> {
+        reset_fixed(self.weights.len(), assets)
+    }
 
-    fn weights(&mut self, history: &[f64], assets: usize, out: &mut [f64]) -> Result<()> {
-        write_fixed(&self.weights, history, assets, out)
+    fn weights(&mut self, out: &mut [f64]) -> Result<()> {
+        check_out(out, self.weights.len())?;
+        out.copy_from_slice(&self.weights);
+        Ok(())
+    }
+
+    fn observe(&mut self, relatives: &[f64]) -> Result<()> {
+        check_day(relatives, self.weights.len(), 0)
     }
 }
 
@@ -99,7 +110,7 @@ impl OnlineStrategy for Crp {
 ///
 /// The allocation of day `n` is the drifted one, `a_{n,i} = Π_{k<n} y_{k,i} / Σ_j Π_{k<n} y_{k,j}`,
 /// so the turnover is 0 and the wealth is the mean of the assets' cumulative relatives,
-/// `(1/m) Σ_i Π_n y_{n,i}`. The state is updated incrementally, one new day per call.
+/// `(1/m) Σ_i Π_n y_{n,i}`. Each observed day drifts the held weights: `w ← w ⊙ y / (w·y)`.
 #[derive(Clone, Debug, Default)]
 pub struct BuyAndHold {
     w: Vec<f64>,
@@ -111,22 +122,23 @@ impl OnlineStrategy for BuyAndHold {
         "Buy and hold".to_string()
     }
 
-    fn reset(&mut self, assets: usize) {
+    fn reset(&mut self, assets: usize) -> Result<()> {
+        check_assets(assets)?;
         self.w = crate::simplex::uniform(assets);
         self.seen = 0;
+        Ok(())
     }
 
-    fn weights(&mut self, history: &[f64], assets: usize, out: &mut [f64]) -> Result<()> {
-        let days = check_call(history, assets, out)?;
-        if self.w.len() != assets || days < self.seen {
-            self.reset(assets);
-        }
-        check_rows(&history[self.seen * assets..], assets, self.seen)?;
-        for y in history[self.seen * assets..].chunks_exact(assets) {
-            drift_in_place(&mut self.w, y);
-        }
-        self.seen = days;
+    fn weights(&mut self, out: &mut [f64]) -> Result<()> {
+        check_out(out, self.w.len())?;
         out.copy_from_slice(&self.w);
+        Ok(())
+    }
+
+    fn observe(&mut self, y: &[f64]) -> Result<()> {
+        check_day(y, self.w.len(), self.seen)?;
+        drift_in_place(&mut self.w, y);
+        self.seen += 1;
         Ok(())
     }
 }
@@ -179,20 +191,19 @@ impl OnlineStrategy for BestAsset {
         "Best asset".to_string()
     }
 
-    fn reset(&mut self, _assets: usize) {}
+    fn reset(&mut self, assets: usize) -> Result<()> {
+        reset_fixed(self.assets, assets)
+    }
 
-    fn weights(&mut self, history: &[f64], assets: usize, out: &mut [f64]) -> Result<()> {
-        check_call(history, assets, out)?;
-        if assets != self.assets {
-            return Err(Error::shape(
-                "assets of the fitted best asset",
-                self.assets,
-                assets,
-            ));
-        }
+    fn weights(&mut self, out: &mut [f64]) -> Result<()> {
+        check_out(out, self.assets)?;
         out.fill(0.0);
         out[self.asset] = 1.0;
         Ok(())
+    }
+
+    fn observe(&mut self, relatives: &[f64]) -> Result<()> {
+        check_day(relatives, self.assets, 0)
     }
 }
 
@@ -490,9 +501,17 @@ impl OnlineStrategy for Bcrp {
         "BCRP".to_string()
     }
 
-    fn reset(&mut self, _assets: usize) {}
+    fn reset(&mut self, assets: usize) -> Result<()> {
+        reset_fixed(self.weights.len(), assets)
+    }
 
-    fn weights(&mut self, history: &[f64], assets: usize, out: &mut [f64]) -> Result<()> {
-        write_fixed(&self.weights, history, assets, out)
+    fn weights(&mut self, out: &mut [f64]) -> Result<()> {
+        check_out(out, self.weights.len())?;
+        out.copy_from_slice(&self.weights);
+        Ok(())
+    }
+
+    fn observe(&mut self, relatives: &[f64]) -> Result<()> {
+        check_day(relatives, self.weights.len(), 0)
     }
 }

@@ -52,30 +52,140 @@ pub use pamr::Pamr;
 use crate::error::{Error, Result};
 use serde::Serialize;
 
-/// An online portfolio-selection strategy: on day `n` it chooses an allocation from the price
-/// relatives of days `0 … n−1` only.
+/// An online portfolio-selection strategy, fed one day at a time: on day `n` it chooses an
+/// allocation having observed the relatives of days `0 … n−1` only.
+///
+/// The simulator ([`backtest`]) drives it as
+///
+/// ```text
+/// reset(m)
+/// for n in 0..N:  weights(a_n);  observe(y_n)
+/// ```
+///
+/// so a stateful strategy updates its state in [`observe`](Self::observe) in O(its window) per
+/// day instead of re-reading the whole history. [`weights`](Self::weights) must not change the
+/// state: calling it twice between two observations gives the same allocation.
 pub trait OnlineStrategy {
-    /// A short human-readable name (used in tables and plots).
+    /// A short human-readable name with the parameters (used in tables and plots).
     fn name(&self) -> String;
 
-    /// Forgets everything learned so far and prepares for a market of `assets` assets.
-    fn reset(&mut self, assets: usize);
-
-    /// Writes the allocation for day `n = history.len() / assets` into `out`.
-    ///
-    /// `history` holds the relatives of days `0 … n−1` in `[day][asset]` order (empty on day 0).
-    /// The result must be a point of the probability simplex (`a_i ≥ 0`, `Σ a_i = 1`). The
-    /// allocation must depend on `history` only: calling with a shorter history gives the
-    /// allocation of that earlier day. Implementations may cache state on the assumption that a
-    /// longer history extends the one seen before (the strategies here do, to run in O(m) per
-    /// day, and replay from day 0 when the history gets shorter); call
-    /// [`reset`](Self::reset) before passing an unrelated history. [`backtest`] resets first.
+    /// Forgets everything observed so far and prepares for a market of `assets` assets.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] for `assets = 0`, [`Error::ShapeMismatch`] when
-    /// `history.len()` is not a multiple of `assets` or `out.len() != assets`, and
-    /// [`Error::NonFinite`] / [`Error::InvalidParameter`] for a non-finite or non-positive relative.
-    fn weights(&mut self, history: &[f64], assets: usize, out: &mut [f64]) -> Result<()>;
+    /// [`Error::InvalidParameter`] for `assets = 0`; [`Error::ShapeMismatch`] when a strategy
+    /// fitted on another number of assets (a fixed portfolio) is reset for `assets`.
+    fn reset(&mut self, assets: usize) -> Result<()>;
+
+    /// Writes the allocation of the next day (day `n`, with days `0 … n−1` observed) into `out`.
+    ///
+    /// The result must be a point of the probability simplex (`a_i ≥ 0`, `Σ a_i = 1`).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] when `out.len()` differs from the number of assets of the last
+    /// [`reset`](Self::reset) (or before any reset).
+    fn weights(&mut self, out: &mut [f64]) -> Result<()>;
+
+    /// Reveals the relatives `y_n` of day `n` (`relatives.len()` = assets), the day whose
+    /// allocation was asked last.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for a wrong length (or before any reset), [`Error::NonFinite`] /
+    /// [`Error::InvalidParameter`] (naming the day and asset) for a non-finite or non-positive
+    /// relative.
+    fn observe(&mut self, relatives: &[f64]) -> Result<()>;
+}
+
+/// Checks `assets ≥ 1` (the shared argument check of [`OnlineStrategy::reset`]).
+pub(crate) fn check_assets(assets: usize) -> Result<()> {
+    if assets == 0 {
+        Err(Error::param("assets", 0, "at least one asset is required"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks an allocation output of a strategy reset for `assets` assets.
+pub(crate) fn check_out(out: &[f64], assets: usize) -> Result<()> {
+    if assets == 0 || out.len() != assets {
+        Err(Error::shape(
+            "allocation output (assets of the last reset)",
+            assets,
+            out.len(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks one observed day: `assets` entries, every one finite and `> 0`; `day` is its index,
+/// for error messages.
+pub(crate) fn check_day(y: &[f64], assets: usize, day: usize) -> Result<()> {
+    if assets == 0 || y.len() != assets {
+        return Err(Error::shape(
+            "observed relatives (assets of the last reset)",
+            assets,
+            y.len(),
+        ));
+    }
+    check_rows(y, assets, day)
+}
+
+/// The last `capacity` observed days of relatives, oldest first: the look-back buffer of the
+/// window-based strategies (OLMAR, momentum, …). Pushing a day beyond the capacity drops the
+/// oldest one.
+#[derive(Clone, Debug, Default)]
+pub struct Window {
+    assets: usize,
+    capacity: usize,
+    rows: std::collections::VecDeque<f64>,
+}
+
+impl Window {
+    /// An empty window keeping at most `capacity` days of `assets` relatives each.
+    pub fn new(assets: usize, capacity: usize) -> Window {
+        Window {
+            assets,
+            capacity,
+            rows: std::collections::VecDeque::with_capacity(assets * capacity),
+        }
+    }
+
+    /// Appends day `y` (`assets` entries), dropping the oldest day when full.
+    pub fn push(&mut self, y: &[f64]) {
+        debug_assert_eq!(y.len(), self.assets);
+        if self.capacity == 0 {
+            return;
+        }
+        if self.days() == self.capacity {
+            self.rows.drain(..self.assets);
+        }
+        self.rows.extend(y.iter().copied());
+    }
+
+    /// Number of assets per day.
+    pub fn assets(&self) -> usize {
+        self.assets
+    }
+
+    /// Number of days held (at most the capacity).
+    pub fn days(&self) -> usize {
+        self.rows.len().checked_div(self.assets).unwrap_or(0)
+    }
+
+    /// Relative of asset `i` on the `k`-th held day, `k = 0` the oldest.
+    pub fn get(&self, k: usize, i: usize) -> f64 {
+        self.rows[k * self.assets + i]
+    }
+
+    /// Relative of asset `i` `lag` days back: `lag = 0` is the last observed day.
+    pub fn back(&self, lag: usize, i: usize) -> f64 {
+        self.get(self.days() - 1 - lag, i)
+    }
+
+    /// Forgets every day.
+    pub fn clear(&mut self) {
+        self.rows.clear();
+    }
 }
 
 /// How transaction costs reduce wealth when the portfolio is rebalanced.
@@ -197,26 +307,6 @@ pub(crate) fn check_rows(rows: &[f64], assets: usize, first_day: usize) -> Resul
         }
     }
     Ok(())
-}
-
-/// Checks the arguments shared by every [`OnlineStrategy::weights`] call and returns the number
-/// of days in `history`.
-pub(crate) fn check_call(history: &[f64], assets: usize, out: &[f64]) -> Result<usize> {
-    if assets == 0 {
-        return Err(Error::param("assets", 0, "at least one asset is required"));
-    }
-    if out.len() != assets {
-        return Err(Error::shape("allocation output", assets, out.len()));
-    }
-    if !history.len().is_multiple_of(assets) {
-        let days = history.len() / assets;
-        return Err(Error::shape(
-            "history (a whole number of days × assets)",
-            (days + 1) * assets,
-            history.len(),
-        ));
-    }
-    Ok(history.len() / assets)
 }
 
 /// `1 − c Σ_i |w_i − a_i|`: the linear transaction remainder factor (PGPortfolio's training
@@ -382,7 +472,7 @@ pub fn backtest(
         ));
     }
     fee.validate()?;
-    strategy.reset(assets);
+    strategy.reset(assets)?;
     let m = assets;
     let mut out = Backtest {
         wealth: Vec::with_capacity(days),
@@ -394,7 +484,7 @@ pub fn backtest(
     let mut drifted = vec![0.0; m];
     let mut wealth = 1.0;
     for n in 0..days {
-        strategy.weights(&relatives[..n * m], m, &mut a)?;
+        strategy.weights(&mut a)?;
         crate::simplex::validate_allocation(&a, 1e-6).map_err(|e| Error::InvalidAllocation {
             reason: format!("{} on day {n}: {e}", strategy.name()),
         })?;
@@ -423,6 +513,7 @@ pub fn backtest(
         out.period_returns.push(r);
         out.turnover.push(turnover);
         out.weights.extend_from_slice(&a);
+        strategy.observe(y)?;
     }
     Ok(out)
 }

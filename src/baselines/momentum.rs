@@ -17,15 +17,20 @@
 //! the days before the back-test, so that on the first test day it reads the same window a
 //! learned policy reads.
 
-use super::{check_call, check_relatives, OnlineStrategy};
+use super::{check_assets, check_day, check_out, check_relatives, OnlineStrategy, Window};
 use crate::error::{Error, Result};
 
 /// Long-only time-series momentum with look-back `window` days.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Momentum {
     window: usize,
     /// `[day][asset]` relatives of the days before the back-test's first day.
     prelude: Vec<f64>,
+    /// Assets of the prelude (0 without one).
+    prelude_assets: usize,
+    /// The last `window` days seen, the prelude first.
+    recent: Window,
+    seen: usize,
 }
 
 impl Momentum {
@@ -40,6 +45,9 @@ impl Momentum {
         Ok(Momentum {
             window,
             prelude: Vec::new(),
+            prelude_assets: 0,
+            recent: Window::default(),
+            seen: 0,
         })
     }
 
@@ -52,6 +60,7 @@ impl Momentum {
         let days = check_relatives(prelude, assets)?;
         let keep = days.min(self.window);
         self.prelude = prelude[(days - keep) * assets..].to_vec();
+        self.prelude_assets = if keep == 0 { 0 } else { assets };
         Ok(self)
     }
 
@@ -66,28 +75,31 @@ impl OnlineStrategy for Momentum {
         format!("Momentum ({} days)", self.window)
     }
 
-    fn reset(&mut self, _assets: usize) {}
-
-    fn weights(&mut self, history: &[f64], assets: usize, out: &mut [f64]) -> Result<()> {
-        let n = check_call(history, assets, out)?;
-        if !self.prelude.is_empty() && !self.prelude.len().is_multiple_of(assets) {
+    fn reset(&mut self, assets: usize) -> Result<()> {
+        check_assets(assets)?;
+        if self.prelude_assets != 0 && self.prelude_assets != assets {
             return Err(Error::shape(
-                "momentum prelude",
+                "assets of the momentum prelude",
+                self.prelude_assets,
                 assets,
-                self.prelude.len() % assets,
             ));
         }
-        let pre_days = self.prelude.len() / assets;
-        let from_history = n.min(self.window);
-        let from_prelude = (self.window - from_history).min(pre_days);
-        // Trailing log-return per asset over the available window.
+        self.recent = Window::new(assets, self.window);
+        for y in self.prelude.chunks_exact(assets) {
+            self.recent.push(y);
+        }
+        self.seen = 0;
+        Ok(())
+    }
+
+    fn weights(&mut self, out: &mut [f64]) -> Result<()> {
+        let assets = self.recent.assets();
+        check_out(out, assets)?;
+        // Trailing log-return per asset over the available window, oldest day first.
         out.fill(0.0);
-        let rows = self.prelude[(pre_days - from_prelude) * assets..]
-            .chunks_exact(assets)
-            .chain(history[(n - from_history) * assets..].chunks_exact(assets));
-        for row in rows {
-            for (o, y) in out.iter_mut().zip(row) {
-                *o += y.ln();
+        for k in 0..self.recent.days() {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o += self.recent.get(k, i).ln();
             }
         }
         let winners = out.iter().filter(|&&r| r > 0.0).count();
@@ -100,6 +112,13 @@ impl OnlineStrategy for Momentum {
         }
         Ok(())
     }
+
+    fn observe(&mut self, y: &[f64]) -> Result<()> {
+        check_day(y, self.recent.assets(), self.seen)?;
+        self.recent.push(y);
+        self.seen += 1;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -107,29 +126,37 @@ mod tests {
     use super::*;
     use crate::baselines::{backtest, Fee};
 
+    /// The allocation after observing `days` (`[day][asset]`) from a reset.
+    fn after(s: &mut Momentum, days: &[f64], m: usize) -> Vec<f64> {
+        s.reset(m).unwrap();
+        for y in days.chunks_exact(m) {
+            s.observe(y).unwrap();
+        }
+        let mut a = vec![0.0; m];
+        s.weights(&mut a).unwrap();
+        a
+    }
+
     #[test]
     fn holds_the_assets_that_went_up_over_the_window() {
         let mut s = Momentum::new(2).unwrap();
         // Asset 0 up twice, asset 1 down then up (net down), asset 2 up then down (net up).
         let h = [1.1, 0.9, 1.2, 1.1, 1.05, 0.9];
-        let mut a = [0.0; 3];
-        s.weights(&h, 3, &mut a).unwrap();
-        assert_eq!(a, [0.5, 0.0, 0.5]);
+        assert_eq!(after(&mut s, &h, 3), [0.5, 0.0, 0.5]);
         // Day 0: no history, Equal CRP.
-        s.weights(&[], 3, &mut a).unwrap();
-        assert_eq!(a, [1.0 / 3.0; 3]);
+        assert_eq!(after(&mut s, &[], 3), [1.0 / 3.0; 3]);
         // Only losers: Equal CRP.
-        s.weights(&[0.9, 0.95, 0.99, 0.9, 0.95, 0.99], 3, &mut a).unwrap();
-        assert_eq!(a, [1.0 / 3.0; 3]);
+        assert_eq!(
+            after(&mut s, &[0.9, 0.95, 0.99, 0.9, 0.95, 0.99], 3),
+            [1.0 / 3.0; 3]
+        );
     }
 
     #[test]
     fn window_reads_only_the_last_w_days() {
         let mut s = Momentum::new(1).unwrap();
-        let mut a = [0.0; 2];
         // Asset 0 rose a lot long ago, fell yesterday; asset 1 rose a little yesterday.
-        s.weights(&[2.0, 1.0, 0.99, 1.01], 2, &mut a).unwrap();
-        assert_eq!(a, [0.0, 1.0]);
+        assert_eq!(after(&mut s, &[2.0, 1.0, 0.99, 1.01], 2), [0.0, 1.0]);
     }
 
     #[test]
@@ -137,19 +164,16 @@ mod tests {
         let pre = [1.1, 0.9, 1.1, 0.9];
         let test = [1.0, 1.0, 1.0, 1.0];
         let mut with = Momentum::new(3).unwrap().with_prelude(&pre, 2).unwrap();
-        let mut a = [0.0; 2];
-        with.weights(&[], 2, &mut a).unwrap();
-        assert_eq!(a, [1.0, 0.0]);
+        assert_eq!(after(&mut with, &[], 2), [1.0, 0.0]);
         // Same as a strategy that saw prelude and test as one history.
         let mut plain = Momentum::new(3).unwrap();
         let mut joined = pre.to_vec();
         joined.extend_from_slice(&test[..2]);
-        let mut b = [0.0; 2];
-        plain.weights(&joined, 2, &mut b).unwrap();
-        with.weights(&test[..2], 2, &mut a).unwrap();
-        assert_eq!(a, b);
+        assert_eq!(after(&mut with, &test[..2], 2), after(&mut plain, &joined, 2));
         let bt = backtest(&mut with, &test, 2, Fee::Exact(0.0025)).unwrap();
         assert_eq!(bt.wealth.len(), 2);
+        // The prelude fixes the number of assets.
+        assert!(with.reset(3).is_err());
     }
 
     #[test]
@@ -160,6 +184,8 @@ mod tests {
             .with_prelude(&[1.0, f64::NAN], 2)
             .is_err());
         let mut s = Momentum::new(3).unwrap();
-        assert!(s.weights(&[1.0, 1.0, 1.0], 2, &mut [0.0; 2]).is_err());
+        s.reset(2).unwrap();
+        assert!(s.observe(&[1.0, 1.0, 1.0]).is_err());
+        assert!(s.weights(&mut [0.0; 3]).is_err());
     }
 }

@@ -28,7 +28,7 @@
 //! The two differ on the first few days only, but OLMAR's aggressive steps (`ε = 10`) make the
 //! wealth path-dependent: on DJIA the final wealth differs by about 10 %.
 
-use super::{check_call, check_rows, project_to_simplex, OnlineStrategy};
+use super::{check_assets, check_day, check_out, project_to_simplex, OnlineStrategy, Window};
 use crate::error::{Error, Result};
 use serde::Serialize;
 
@@ -46,8 +46,8 @@ pub enum OlmarWarmup {
 /// OLMAR-1 with an SMA window `w` and reversion threshold `ε` (the paper's defaults: `w = 5`,
 /// `ε = 10`); see the [module documentation](self) for the update.
 ///
-/// The state (`b_n`) is advanced one day per call; a call with a shorter history than the last one
-/// replays from day 0, so the allocation is always a function of the history alone.
+/// Each observed day advances the state `b_n`; the strategy keeps the last `w` relatives and the
+/// cumulative price `Π_k y_k` (for the universal-portfolios warm-up), O(w·m) per day.
 #[derive(Clone, Debug)]
 pub struct Olmar {
     window: usize,
@@ -55,6 +55,8 @@ pub struct Olmar {
     warmup: OlmarWarmup,
     b: Vec<f64>,
     seen: usize,
+    recent: Window,
+    cum_price: Vec<f64>,
     x_pred: Vec<f64>,
     next: Vec<f64>,
 }
@@ -86,6 +88,8 @@ impl Olmar {
             warmup: OlmarWarmup::Olps,
             b: Vec::new(),
             seen: 0,
+            recent: Window::default(),
+            cum_price: Vec::new(),
             x_pred: Vec::new(),
             next: Vec::new(),
         })
@@ -102,9 +106,10 @@ impl Olmar {
         self.warmup
     }
 
-    /// Advances `b` from day `n = days − 1` to day `days`, given the relatives of days `0 … days−1`.
-    fn step(&mut self, history: &[f64], m: usize, days: usize) -> Result<()> {
-        let last = &history[(days - 1) * m..days * m];
+    /// Advances `b` from day `days − 1` to day `days`, the relatives of days `0 … days−1` having
+    /// been observed (the last `w` of them are in `recent`, their product in `cum_price`).
+    fn step(&mut self, days: usize) -> Result<()> {
+        let m = self.b.len();
         let sma_from = match self.warmup {
             OlmarWarmup::Olps => {
                 if days < 2 {
@@ -116,33 +121,27 @@ impl Olmar {
         };
         if days < sma_from {
             match self.warmup {
-                OlmarWarmup::Olps => self.x_pred.copy_from_slice(last),
-                OlmarWarmup::Universal => {
-                    self.x_pred.fill(1.0);
-                    for y in history[..days * m].chunks_exact(m) {
-                        for (x, yi) in self.x_pred.iter_mut().zip(y) {
-                            *x *= yi;
-                        }
+                OlmarWarmup::Olps => {
+                    for (i, x) in self.x_pred.iter_mut().enumerate() {
+                        *x = self.recent.back(0, i);
                     }
                 }
+                OlmarWarmup::Universal => self.x_pred.copy_from_slice(&self.cum_price),
             }
         } else {
             // x̃ = (1/w) Σ_{k=0}^{w−1} p_{days−k} / p_days = (1/w) Σ_k 1 / Π_{j<k} y_{days−1−j}.
-            let mut cum = vec![1.0; m];
-            self.x_pred.fill(0.0);
-            for k in 0..self.window {
-                for (x, c) in self.x_pred.iter_mut().zip(&cum) {
-                    *x += 1.0 / c;
-                }
-                if k + 1 < self.window {
-                    let y = &history[(days - 1 - k) * m..(days - k) * m];
-                    for (c, yi) in cum.iter_mut().zip(y) {
-                        *c *= yi;
+            let w = self.window as f64;
+            for (i, x) in self.x_pred.iter_mut().enumerate() {
+                let mut cum = 1.0;
+                let mut sum = 0.0;
+                for k in 0..self.window {
+                    sum += 1.0 / cum;
+                    if k + 1 < self.window {
+                        cum *= self.recent.back(k, i);
                     }
                 }
+                *x = sum / w;
             }
-            let w = self.window as f64;
-            self.x_pred.iter_mut().for_each(|x| *x /= w);
         }
         let mean = self.x_pred.iter().sum::<f64>() / m as f64;
         let denom: f64 = self.x_pred.iter().map(|x| (x - mean) * (x - mean)).sum();
@@ -168,24 +167,30 @@ impl OnlineStrategy for Olmar {
         format!("OLMAR (w = {}, ε = {}{suffix})", self.window, self.eps)
     }
 
-    fn reset(&mut self, assets: usize) {
+    fn reset(&mut self, assets: usize) -> Result<()> {
+        check_assets(assets)?;
         self.b = crate::simplex::uniform(assets);
         self.x_pred = vec![0.0; assets];
         self.next = vec![0.0; assets];
+        self.recent = Window::new(assets, self.window);
+        self.cum_price = vec![1.0; assets];
         self.seen = 0;
+        Ok(())
     }
 
-    fn weights(&mut self, history: &[f64], assets: usize, out: &mut [f64]) -> Result<()> {
-        let days = check_call(history, assets, out)?;
-        if self.b.len() != assets || days < self.seen {
-            self.reset(assets);
-        }
-        check_rows(&history[self.seen * assets..], assets, self.seen)?;
-        while self.seen < days {
-            self.seen += 1;
-            self.step(history, assets, self.seen)?;
-        }
+    fn weights(&mut self, out: &mut [f64]) -> Result<()> {
+        check_out(out, self.b.len())?;
         out.copy_from_slice(&self.b);
         Ok(())
+    }
+
+    fn observe(&mut self, y: &[f64]) -> Result<()> {
+        check_day(y, self.b.len(), self.seen)?;
+        self.recent.push(y);
+        for (c, yi) in self.cum_price.iter_mut().zip(y) {
+            *c *= yi;
+        }
+        self.seen += 1;
+        self.step(self.seen)
     }
 }

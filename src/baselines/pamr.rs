@@ -17,7 +17,7 @@
 //! with `b_0` uniform. When `‖y_n − ȳ 1‖ = 0` (variants 0 and 1) the step direction is zero and
 //! `b_{n+1} = b_n`. The paper's defaults: `ε = 0.5`, `C = 500`.
 
-use super::{check_call, check_rows, project_to_simplex, OnlineStrategy};
+use super::{check_assets, check_day, check_out, project_to_simplex, OnlineStrategy};
 use crate::error::{Error, Result};
 
 /// Upper bound on the step size `τ` (universal-portfolios' guard against huge steps).
@@ -26,8 +26,7 @@ pub const PAMR_MAX_STEP: f64 = 1e5;
 /// PAMR with sensitivity `ε`, variant 0, 1 or 2 and aggressiveness `C`; see the
 /// [module documentation](self) for the update.
 ///
-/// The state (`b_n`) is advanced one day per call; a call with a shorter history than the last one
-/// replays from day 0, so the allocation is always a function of the history alone.
+/// The state `b_n` is advanced by each observed day.
 #[derive(Clone, Debug)]
 pub struct Pamr {
     eps: f64,
@@ -101,24 +100,24 @@ impl OnlineStrategy for Pamr {
         }
     }
 
-    fn reset(&mut self, assets: usize) {
+    fn reset(&mut self, assets: usize) -> Result<()> {
+        check_assets(assets)?;
         self.b = crate::simplex::uniform(assets);
         self.next = vec![0.0; assets];
         self.seen = 0;
+        Ok(())
     }
 
-    fn weights(&mut self, history: &[f64], assets: usize, out: &mut [f64]) -> Result<()> {
-        let days = check_call(history, assets, out)?;
-        if self.b.len() != assets || days < self.seen {
-            self.reset(assets);
-        }
-        check_rows(&history[self.seen * assets..], assets, self.seen)?;
-        while self.seen < days {
-            let y = &history[self.seen * assets..(self.seen + 1) * assets];
-            self.step(y)?;
-            self.seen += 1;
-        }
+    fn weights(&mut self, out: &mut [f64]) -> Result<()> {
+        check_out(out, self.b.len())?;
         out.copy_from_slice(&self.b);
+        Ok(())
+    }
+
+    fn observe(&mut self, y: &[f64]) -> Result<()> {
+        check_day(y, self.b.len(), self.seen)?;
+        self.step(y)?;
+        self.seen += 1;
         Ok(())
     }
 }
