@@ -3,7 +3,14 @@
 #
 #   scripts/compare.sh            # everything, 2 interleaved rounds, pinned to core 1
 #   CORE=0 ROUNDS=3 scripts/compare.sh
-#   ONLY=policy scripts/compare.sh   # policy | cnn | sampler | sgemm
+#   ONLY=policy scripts/compare.sh   # policy | cnn | sampler | sgemm | olps
+#   ONLY=olps OLPS=OLMAR,PAMR scripts/compare.sh   # the OLPS family against universal-portfolios
+#
+# ONLY=olps (not in the default set: universal-portfolios needs about 10 minutes for the fast
+# strategies and 8 more for CORN on NYSE(O)) installs benches/compare/requirements-olps.txt into
+# $OLPS_VENV (default target/olps-venv), then per strategy runs universal-portfolios' algo.run on
+# NYSE(O) (olps_universal.py, one process pinned to $CORE) and pimtl's criterion bench
+# olps/<name>/nyse_o on the same core, one after the other.
 #
 # Installs torch, cpprb and numpy from PyPI into a virtual environment ($VENV, default
 # target/compare-venv; about 5 GB, since torch's PyPI wheel brings CUDA libraries it does not use
@@ -21,6 +28,16 @@ OUT=target/compare
 mkdir -p "$OUT"
 LOG=$OUT/log.txt
 : > "$LOG"
+
+want() { [[ ",$ONLY," == *",$1,"* ]]; }
+if want olps; then
+    OLPS_VENV=${OLPS_VENV:-target/olps-venv}
+    [ -x "$OLPS_VENV/bin/python" ] || python3 -m venv "$OLPS_VENV"
+    "$OLPS_VENV/bin/pip" install -q --disable-pip-version-check -r benches/compare/requirements-olps.txt
+    OLPS_PY="$(cd "$OLPS_VENV" && pwd)/bin/python"
+    [ -f data/nyse_o.csv ] || bash scripts/fetch-data.sh
+fi
+OLPS=${OLPS:-CRP,BAH,BCRP,UP,EG,ONS,Anticor,OLMAR,PAMR,RMR,WMAMR,CWMR,RPRT,TCO1,TCO2,CORN}
 
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
@@ -42,7 +59,6 @@ crit() { # bench filter ids...
         "$PY" benches/compare/table.py --criterion target "$id" | tee -a "$LOG"
     done
 }
-want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
 for round in $(seq "$ROUNDS"); do
     echo "round $round" | tee -a "$LOG"
@@ -60,6 +76,18 @@ for round in $(seq "$ROUNDS"); do
     if want sampler; then
         crit sampler 'task_sampler/draw_update' task_sampler/draw_update/100000 task_sampler/draw_update/10000000
         (cd benches/compare && pin "$PY" sampler_cpprb.py) | tee -a "$LOG"
+    fi
+    if want olps; then
+        for up in ${OLPS//,/ }; do
+            name=$(echo "$up" | tr 'A-Z' 'a-z')
+            [ "$name" = crp ] && name=ucrp
+            PIMTL_OLPS_ONLY=$name crit olps "olps/$name/" "olps/$name/nyse_o"
+            rm -f "$OUT/olps-$up.json"
+            "$OLPS_PY" benches/compare/olps_universal.py --sets nyse_o --strategies "$up" --seeds 0 \
+                --cpu "$CORE" --out "$OUT/olps-$up.json" > "$OUT/olps-$up.txt" 2>&1
+            "$OLPS_PY" -c "import json,sys; e=json.load(open(sys.argv[1]))['nyse_o'][sys.argv[2]]; print(f'RESULT olps/{sys.argv[2]} {1e3 * e[\"seconds\"]:.3f}')" \
+                "$OUT/olps-$up.json" "$up" | tee -a "$LOG"
+        done
     fi
     if want sgemm; then
         (cd benches/compare && pin "$PY" sgemm_torch.py) | tee -a "$LOG"

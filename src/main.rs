@@ -8,7 +8,7 @@
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use pimtl::experiments::runner::{self, ExperimentConfig, OutMode, ResultFolder, RunRecord, SeedList, Shard};
-use pimtl::experiments::{bound, demo, federated, fig1, portfolio, report};
+use pimtl::experiments::{baselines, bound, demo, federated, fig1, portfolio, report};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -90,6 +90,17 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Every classic online-portfolio-selection strategy (UCRP, BAH, BCRP, OLMAR, PAMR, …) on one
+    /// data set: final wealth, annualised return, Sharpe, max drawdown, turnover, wealth curves.
+    Baselines {
+        #[command(flatten)]
+        config: baselines::BaselinesConfig,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Print the strategies with their parameters and defaults, and exit.
+        #[arg(long)]
+        list: bool,
+    },
     /// Meta federated learning (§A.2, Fig. 6): aggregation policies learned by PPO (STL vs MTL)
     /// against FedAvg, on label-skewed clients of an MNIST-format image set.
     Federated {
@@ -152,6 +163,11 @@ fn run() -> anyhow::Result<()> {
         Command::Portfolio { run, .. } => {
             execute::<portfolio::PortfolioExperimentConfig>(&sub, &run, run_portfolio)
         }
+        Command::Baselines { list: true, .. } => {
+            print!("{}", baselines::list());
+            Ok(())
+        }
+        Command::Baselines { run, .. } => execute::<baselines::BaselinesConfig>(&sub, &run, run_baselines),
         Command::Federated { run, .. } => {
             execute::<federated::FederatedExperimentConfig>(&sub, &run, run_federated)
         }
@@ -274,6 +290,13 @@ fn run_portfolio(cfg: &portfolio::PortfolioExperimentConfig, folder: &ResultFold
     })?;
     portfolio::write_results(&res, folder.dir())?;
     println!("{}", portfolio::summary_table(&res));
+    Ok(())
+}
+
+fn run_baselines(cfg: &baselines::BaselinesConfig, folder: &ResultFolder) -> anyhow::Result<()> {
+    let res = baselines::run(cfg)?;
+    baselines::write_results(&res, folder.dir())?;
+    println!("{}", baselines::summary_table(&res));
     Ok(())
 }
 

@@ -14,6 +14,14 @@ import os
 import sys
 
 
+# pimtl's registry name and universal-portfolios' class name of each OLPS strategy.
+OLPS = [
+    ("ucrp", "CRP"), ("bah", "BAH"), ("bcrp", "BCRP"), ("up", "UP"), ("eg", "EG"), ("ons", "ONS"),
+    ("anticor", "Anticor"), ("corn", "CORN"), ("olmar", "OLMAR"), ("pamr", "PAMR"), ("rmr", "RMR"),
+    ("wmamr", "WMAMR"), ("cwmr", "CWMR"), ("rprt", "RPRT"), ("tco1", "TCO1"), ("tco2", "TCO2"),
+]
+
+
 def criterion_ms(target_dir, ident):
     path = os.path.join(target_dir, "criterion", *ident.split("/"), "new", "estimates.json")
     with open(path) as f:
@@ -64,6 +72,12 @@ def main():
     pair("CNN client forward+backward, batch 20", "client/cnn_fwd_bwd_b20", fastest(best, "cnn/fwd_bwd_b20", ""), 2.0)
     pair("CNN evaluation forward, 1000 images", "client/cnn_fwd_b1000", fastest(best, "cnn/fwd_b1000", ""), None)
     pair("sampler draw+update, T = 1e5 (per pair)", "task_sampler/draw_update/100000", fastest(best, "sampler/cpprb/100000/batch256", ""), 8.0)
+
+    # OLPS family (issue #14): pimtl's criterion `olps/<name>/nyse_o` against universal-portfolios'
+    # `algo.run(S)` on NYSE(O) (RESULT olps/<NAME> lines, from olps_universal.py's `seconds`).
+    for name, up in OLPS:
+        if f"olps/{name}/nyse_o" in pim or ("RESULT", f"olps/{up}") in best:
+            pair(f"OLPS {up} on NYSE(O), whole back-test", f"olps/{name}/nyse_o", (best.get(("RESULT", f"olps/{up}")), f"olps/{up}" if ("RESULT", f"olps/{up}") in best else None), 100.0)
 
     print(f"{'workload':44} {'pimtl ms':>10} {'reference ms':>13} {'reference':34} {'ratio':>7} {'target':>7}")
     for label, p, r, rid, ratio, target in rows:

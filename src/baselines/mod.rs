@@ -44,6 +44,8 @@ pub mod momentum;
 pub mod olmar;
 pub mod pamr;
 
+pub mod registry;
+
 pub use crp::{Bcrp, BestAsset, BuyAndHold, Crp, EqualCrp};
 pub use momentum::Momentum;
 pub use olmar::{Olmar, OlmarWarmup};
