@@ -45,6 +45,8 @@ type Builder = fn(&Params, &BuildContext) -> Result<Box<dyn OnlineStrategy + Sen
 pub struct Entry {
     /// The name used on the command line (lower case).
     pub name: &'static str,
+    /// The short name of tables and plots (`EG`, `Equal CRP`, …).
+    pub display: &'static str,
     /// The strategy's full name and paper.
     pub title: &'static str,
     /// Whether it is fitted on the evaluated days (not an online strategy; marked in tables).
@@ -107,6 +109,7 @@ pub fn entries() -> &'static [Entry] {
     static ENTRIES: &[Entry] = &[
         Entry {
             name: "ucrp",
+            display: "Equal CRP",
             title: "Equal-weight constant rebalanced portfolio (Cover 1991)",
             hindsight: false,
             params: NONE,
@@ -114,6 +117,7 @@ pub fn entries() -> &'static [Entry] {
         },
         Entry {
             name: "bah",
+            display: "Buy and hold",
             title: "Uniform buy and hold",
             hindsight: false,
             params: NONE,
@@ -121,6 +125,7 @@ pub fn entries() -> &'static [Entry] {
         },
         Entry {
             name: "best",
+            display: "Best asset (hindsight)",
             title: "Best asset in hindsight",
             hindsight: true,
             params: NONE,
@@ -128,6 +133,7 @@ pub fn entries() -> &'static [Entry] {
         },
         Entry {
             name: "bcrp",
+            display: "BCRP (hindsight)",
             title: "Best constant rebalanced portfolio in hindsight (Cover 1991)",
             hindsight: true,
             params: NONE,
@@ -135,6 +141,7 @@ pub fn entries() -> &'static [Entry] {
         },
         Entry {
             name: "momentum",
+            display: "Momentum",
             title: "Long-only time-series momentum (Moskowitz, Ooi & Pedersen 2012)",
             hindsight: false,
             params: &[ParamSpec {
@@ -146,6 +153,7 @@ pub fn entries() -> &'static [Entry] {
         },
         Entry {
             name: "olmar",
+            display: "OLMAR",
             title: "On-line moving average reversion, OLMAR-1 (Li & Hoi 2012)",
             hindsight: false,
             params: &[
@@ -166,6 +174,7 @@ pub fn entries() -> &'static [Entry] {
         },
         Entry {
             name: "pamr",
+            display: "PAMR",
             title: "Passive-aggressive mean reversion (Li, Zhao, Hoi & Gopalkrishnan 2012)",
             hindsight: false,
             params: &[

@@ -1139,9 +1139,15 @@ pub fn run_in(
     })
 }
 
+/// The strategies of [`crate::baselines::registry`] the study sets up itself (BCRP fitted on the
+/// training days, momentum with the days before the test period, OLMAR and PAMR with the
+/// study's parameters); every other online entry runs with its defaults.
+const STUDY_OWN_BASELINES: [&str; 5] = ["ucrp", "bah", "momentum", "olmar", "pamr"];
+
 /// Protocol step 5 for the baselines: every classic strategy back-tested on the test days of
 /// every task of experiment `e` (the training tasks of the largest `T` and the held-out tasks),
-/// with the same fee; BCRP and momentum see the days before the test period only.
+/// with the same fee; BCRP and momentum see the days before the test period only; the online
+/// family of `pimtl baselines` (UP, EG, ONS, …) runs with its defaults on the test days.
 fn baseline_results(
     cfg: &PortfolioExperimentConfig,
     mk: &Market,
@@ -1190,6 +1196,19 @@ fn baseline_results(
                     Box::new(baselines::Momentum::new(cfg.momentum_window)?.with_prelude(&before_test, m)?),
                 ),
             ];
+            // The rest of the online family, with the defaults of `pimtl baselines`.
+            let ctx = baselines::registry::BuildContext {
+                relatives: &test,
+                assets: m,
+                fee_rate: fee.rate(),
+            };
+            for e in baselines::registry::entries() {
+                if e.hindsight || STUDY_OWN_BASELINES.contains(&e.name) {
+                    continue;
+                }
+                let spec = baselines::registry::StrategySpec::parse(e.name)?;
+                strategies.push((e.display.to_string(), spec.build(&ctx)?));
+            }
             for (name, s) in strategies.iter_mut() {
                 let met = Metrics::from_backtest(&baselines::backtest(s.as_mut(), &test, m, fee)?);
                 results.push(MethodResult {
@@ -1350,6 +1369,18 @@ pub fn summary_table(res: &PortfolioResults) -> String {
             r.turnover_mean
         ));
     }
+    for set in ["train", "holdout"] {
+        if let Some(b) = best_online_baseline(res, set) {
+            s.push_str(&format!(
+                "best online baseline on {set} tasks at commission {} (exact remainder): {} (gain {:+.4} [{:+.4}, {:+.4}])\n",
+                res.config.commission,
+                b.method,
+                b.gain.mean,
+                b.gain.lo,
+                b.gain.hi
+            ));
+        }
+    }
     let paired = paired_comparisons(res);
     if !paired.is_empty() {
         s.push_str(&format!(
@@ -1372,6 +1403,15 @@ pub fn summary_table(res: &PortfolioResults) -> String {
         }
     }
     s
+}
+
+/// The baseline (not learned, not fitted in hindsight on the test days) with the largest mean
+/// gain over Equal CRP on `task_set` (`train` or `holdout`) tasks, over experiments.
+pub fn best_online_baseline(res: &PortfolioResults, task_set: &str) -> Option<SummaryRow> {
+    summarise(res)
+        .into_iter()
+        .filter(|r| r.tasks == 0 && r.task_set == task_set && !r.method.contains("hindsight"))
+        .max_by(|a, b| a.gain.mean.total_cmp(&b.gain.mean))
 }
 
 /// Writes into `out`, each file atomically: `setup.json` (the plan derived from the data; the runner writes `config.json`), `metrics.csv` (every method × task ×
