@@ -533,3 +533,92 @@ fn federated_runs_end_to_end_and_is_reproducible() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// baselines
+// ---------------------------------------------------------------------------------------------
+
+/// `pimtl baselines --out <out> --data <file> <extra…>`.
+fn baselines_args(out: &Path, data: &Path, extra: &[&str]) -> Vec<std::ffi::OsString> {
+    let mut a: Vec<std::ffi::OsString> = vec![
+        "baselines".into(),
+        "--out".into(),
+        out.into(),
+        "--data".into(),
+        data.into(),
+    ];
+    a.extend(extra.iter().map(|s| s.into()));
+    a
+}
+
+#[test]
+fn baselines_bad_strategies_and_data() {
+    let t = TmpDir::new("baselines-bad");
+    let rows = csv_rows(true);
+    assert_valid(&rows, t.path());
+    let file = t.path().join("prices.csv");
+    std::fs::write(&file, to_csv(&rows)).unwrap();
+    let out = t.out();
+    expect_error(
+        &baselines_args(&out, &file, &["--strategy", "olmr"]),
+        &out,
+        &["olmr", "known: ucrp"],
+    );
+    expect_error(
+        &baselines_args(&out, &file, &["--strategy", "olmar:windw=3"]),
+        &out,
+        &["windw", "window, eps"],
+    );
+    expect_error(
+        &baselines_args(&out, &file, &["--strategy", "olmar:eps=-1"]),
+        &out,
+        &["eps"],
+    );
+    let too_long = format!("olmar:window={DAYS}");
+    expect_error(
+        &baselines_args(&out, &file, &["--strategy", &too_long]),
+        &out,
+        &["not shorter than the data", &show(&file)],
+    );
+    expect_error(&baselines_args(&out, &file, &["--fee", "-0.1"]), &out, &["fee"]);
+    // Bad data: a NaN price on line 4 and an empty file, named with file, line and column.
+    let mut nan = rows.clone();
+    nan[3][2] = "NaN".into();
+    std::fs::write(&file, to_csv(&nan)).unwrap();
+    let at = format!("{}:4", show(&file));
+    expect_error(&baselines_args(&out, &file, &[]), &out, &[&at, &nan[0][2]]);
+    std::fs::write(&file, "").unwrap();
+    expect_error(&baselines_args(&out, &file, &[]), &out, &[&show(&file)]);
+}
+
+#[test]
+fn baselines_runs_end_to_end_and_is_reproducible() {
+    let t = TmpDir::new("baselines-run");
+    let file = t.path().join("prices.csv");
+    std::fs::write(&file, to_csv(&csv_rows(true))).unwrap();
+    let run = |out: &Path| {
+        let o = Command::new(env!("CARGO_BIN_EXE_pimtl"))
+            .args(baselines_args(out, &file, &[]))
+            .output()
+            .expect("run pimtl");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    let table = run(&a);
+    run(&b);
+    assert!(table.contains("best online strategy"), "{table}");
+    for f in ["results.json", "table.csv", "wealth.csv", "wealth.svg"] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f} differs between runs"
+        );
+    }
+    let csv = std::fs::read_to_string(a.join("table.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        1 + pimtl::baselines::registry::entries().len(),
+        "one row per strategy:\n{csv}"
+    );
+}
