@@ -12,7 +12,7 @@
 //! `scripts/compare.sh` (ONLY=olps) runs these interleaved with universal-portfolios' own runs
 //! on one pinned core and prints the ratio per strategy.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use pimtl::baselines::registry::{BuildContext, StrategySpec};
 use pimtl::baselines::{backtest, Fee};
 use std::hint::black_box;
@@ -67,7 +67,7 @@ fn bench(c: &mut Criterion) {
         {
             continue;
         }
-        group.bench_function(format!("{}/{set}", spec.name), |b| {
+        group.bench_function(BenchmarkId::new(spec.name.as_str(), set), |b| {
             b.iter(|| {
                 let mut s = spec.build(&ctx).expect("default parameters build");
                 black_box(
