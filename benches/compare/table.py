@@ -81,6 +81,8 @@ def main():
 
     print(f"{'workload':44} {'pimtl ms':>10} {'reference ms':>13} {'reference':34} {'ratio':>7} {'target':>7}")
     for label, p, r, rid, ratio, target in rows:
+        if p is None and r is None:
+            continue  # a workload this run did not measure (ONLY=…)
         fmt = lambda v: f"{v:10.4f}" if v is not None else f"{'-':>10}"
         rs = f"{ratio:6.2f}x" if ratio is not None else f"{'-':>7}"
         ts = f"≥{target:.0f}x" if target else ""
