@@ -53,6 +53,7 @@ fn bench(c: &mut Criterion) {
         relatives: &y,
         assets: m,
         fee_rate: fee.rate(),
+        seed: 0,
     };
     let only = std::env::var("PIMTL_OLPS_ONLY").ok();
     let mut group = c.benchmark_group("olps");

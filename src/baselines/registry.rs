@@ -24,6 +24,17 @@ pub struct BuildContext<'a> {
     pub assets: usize,
     /// The commission rate of the back-test (the default of TCO's own cost parameter).
     pub fee_rate: f64,
+    /// The run's seed (the default seed of the randomised strategies).
+    pub seed: u64,
+}
+
+/// Where a parameter's default comes from when the spec does not give it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FromRun {
+    /// The back-test's commission rate ([`BuildContext::fee_rate`]).
+    FeeRate,
+    /// The run's seed ([`BuildContext::seed`]).
+    Seed,
 }
 
 /// One parameter of a strategy: its key, default and meaning.
@@ -31,8 +42,10 @@ pub struct BuildContext<'a> {
 pub struct ParamSpec {
     /// The key in `NAME:KEY=VALUE`.
     pub key: &'static str,
-    /// The default value (`NaN` for "the run's fee rate").
+    /// The default value (unused when `from_run` is set).
     pub default: f64,
+    /// Taken from the run instead of a fixed default (not written into the spec unless given).
+    pub from_run: Option<FromRun>,
     /// What it means, for `--help`-style listings.
     pub doc: &'static str,
 }
@@ -148,6 +161,7 @@ pub fn entries() -> &'static [Entry] {
                 key: "window",
                 default: 20.0,
                 doc: "look-back days",
+                from_run: None,
             }],
             build: |p, _| boxed(Momentum::new(p.count("window")?)?),
         },
@@ -161,11 +175,13 @@ pub fn entries() -> &'static [Entry] {
                     key: "window",
                     default: 5.0,
                     doc: "moving-average window (≥ 2)",
+                    from_run: None,
                 },
                 ParamSpec {
                     key: "eps",
                     default: 10.0,
                     doc: "reversion threshold ε (> 0)",
+                    from_run: None,
                 },
             ],
             build: |p, _| {
@@ -182,16 +198,19 @@ pub fn entries() -> &'static [Entry] {
                     key: "eps",
                     default: 0.5,
                     doc: "sensitivity ε (≥ 0)",
+                    from_run: None,
                 },
                 ParamSpec {
                     key: "variant",
                     default: 0.0,
                     doc: "0, 1 or 2 (PAMR, PAMR-1, PAMR-2)",
+                    from_run: None,
                 },
                 ParamSpec {
                     key: "c",
                     default: 500.0,
                     doc: "aggressiveness C (> 0; variants 1, 2)",
+                    from_run: None,
                 },
             ],
             build: |p, _| {
@@ -274,7 +293,7 @@ impl StrategySpec {
                 ));
             }
         }
-        for p in e.params {
+        for p in e.params.iter().filter(|p| p.from_run.is_none()) {
             params.entry(p.key.to_string()).or_insert(p.default);
         }
         Ok(StrategySpec {
@@ -299,8 +318,8 @@ impl StrategySpec {
         entry(&self.name)
     }
 
-    /// Makes the strategy, checking the parameters' ranges. A parameter whose default is `NaN`
-    /// (TCO's cost rate) and that was not given takes the run's fee rate.
+    /// Makes the strategy, checking the parameters' ranges. A parameter taken from the run
+    /// ([`FromRun`]: TCO's cost rate, UP's seed) and not given takes the context's value.
     ///
     /// # Errors
     /// An unknown name or key (a spec edited by hand), a parameter out of range (named by the
@@ -318,10 +337,12 @@ impl StrategySpec {
             }
         }
         for p in e.params {
-            let v = params.0.entry(p.key.to_string()).or_insert(p.default);
-            if v.is_nan() && p.default.is_nan() {
-                *v = ctx.fee_rate;
-            }
+            let default = match p.from_run {
+                None => p.default,
+                Some(FromRun::FeeRate) => ctx.fee_rate,
+                Some(FromRun::Seed) => ctx.seed as f64,
+            };
+            params.0.entry(p.key.to_string()).or_insert(default);
         }
         (e.build)(&params, ctx)
     }
@@ -372,6 +393,7 @@ mod tests {
             relatives: &y,
             assets: 2,
             fee_rate: 0.0025,
+            seed: 0,
         };
         for spec in StrategySpec::all() {
             let mut s = spec.build(&ctx).unwrap();

@@ -204,6 +204,7 @@ pub fn run_on(cfg: &BaselinesConfig, data: &PriceData) -> Result<BaselinesResult
         relatives: &data.relatives,
         assets: m,
         fee_rate: fee.rate(),
+        seed: cfg.seed,
     };
     let strategies = specs
         .par_iter()

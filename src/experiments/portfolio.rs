@@ -1201,6 +1201,7 @@ fn baseline_results(
                 relatives: &test,
                 assets: m,
                 fee_rate: fee.rate(),
+                seed: cfg.seed,
             };
             for e in baselines::registry::entries() {
                 if e.hindsight || STUDY_OWN_BASELINES.contains(&e.name) {
