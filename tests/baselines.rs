@@ -859,3 +859,76 @@ fn reference_figures_universal_portfolios() {
     }
     assert!(failures.is_empty(), "disagreements:\n{}", failures.join("\n"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bits pinned before the one-simulator refactor (issue #14)
+// ---------------------------------------------------------------------------------------------
+
+/// The strategies × fee models of [`pinned_final_wealth_bits`], in table order.
+fn pinned_runs() -> Vec<(Box<dyn OnlineStrategy>, Fee)> {
+    let fees = [
+        Fee::None,
+        Fee::Linear(0.0025),
+        Fee::Exact(0.0025),
+        Fee::Additive(0.0025),
+        Fee::Exact(0.05),
+    ];
+    let mut runs: Vec<(Box<dyn OnlineStrategy>, Fee)> = Vec::new();
+    for fee in fees {
+        let strategies: Vec<Box<dyn OnlineStrategy>> = vec![
+            Box::new(EqualCrp),
+            Box::new(BuyAndHold::default()),
+            Box::new(Olmar::new(5, 10.0).unwrap()),
+            Box::new(Pamr::new(0.5, 0, 500.0).unwrap()),
+            Box::new(Crp::new(vec![0.1, 0.2, 0.3, 0.4]).unwrap()),
+        ];
+        runs.extend(strategies.into_iter().map(|s| (s, fee)));
+    }
+    runs
+}
+
+/// Final wealth of five strategies under five fee models on 120 days of 4 assets, bit for bit
+/// as computed by `baselines::backtest` before the simulator moved to `pimtl::portfolio` (the
+/// table was printed by the code of commit a1ea90c).
+#[test]
+fn pinned_final_wealth_bits() {
+    let y = Rng(2026).relatives(120, 4, 0.05);
+    let got: Vec<u64> = pinned_runs()
+        .into_iter()
+        .map(|(mut s, fee)| backtest(s.as_mut(), &y, 4, fee).unwrap().final_wealth().to_bits())
+        .collect();
+    // Rows: fee models; columns: Equal CRP, buy and hold, OLMAR(5, 10), PAMR(0.5), CRP(0.1..0.4).
+    let pinned: [u64; 25] = [
+        // None
+        0x3ff38e666e3e6b55,
+        0x3ff3cff57c73caa7,
+        0x4003833e8d509830,
+        0x4003a9213a0a9c0b,
+        0x3ff14fdf7dc33eb7,
+        // Linear(0.0025)
+        0x3ff3706173e952ea,
+        0x3ff3cff57c73caa7,
+        0x3ffcb747015cd6d6,
+        0x3ff82c75bb1cdea6,
+        0x3ff1370f08b6d79e,
+        // Exact(0.0025)
+        0x3ff3705886221855,
+        0x3ff3cff57c73caa7,
+        0x3ffcba0aaf924ab7,
+        0x3ff8300475f0c686,
+        0x3ff137072b560a80,
+        // Additive(0.0025)
+        0x3ff370684f02c136,
+        0x3ff3cff57c73caa7,
+        0x3ffcc07135ad66b8,
+        0x3ff83fafe996cff1,
+        0x3ff1370c952fcca8,
+        // Exact(0.05)
+        0x3ff149e21535bb82,
+        0x3ff3cff57c73caa7,
+        0x3f72c17eb21ec9b2,
+        0x3f1e91116f0a547e,
+        0x3feedb454968d9ae,
+    ];
+    assert_eq!(got, pinned);
+}

@@ -283,3 +283,34 @@ fn plan_gives_ten_distinct_holdout_tasks_on_every_shipped_set() {
     let e = plan(&strict, 36, 5651, 1).unwrap_err().to_string();
     assert!(e.contains("only 11 distinct tasks of 10"), "{e}");
 }
+
+/// Final wealth of a back-tested policy with exact and linear costs, with and without cash, bit
+/// for bit as computed before the simulator moved to `pimtl::portfolio` (commit a1ea90c).
+#[test]
+fn pinned_run_policy_bits() {
+    let mk = market(6, 90, 11);
+    let p = policy(4);
+    let mut got = Vec::new();
+    for cash in [false, true] {
+        let mut c = cfg(8);
+        c.cash = cash;
+        c.commission = 0.01;
+        for cost in [CostModel::Exact, CostModel::Linear] {
+            let bt = run_policy(&p, &mk, &c, &[0, 2, 3, 5], 10, 90, cost).unwrap();
+            got.push(bt.final_wealth().to_bits());
+            got.push(bt.turnover.iter().sum::<f64>().to_bits());
+        }
+    }
+    // (final wealth, total turnover) for exact then linear costs, without then with cash.
+    let pinned: [u64; 8] = [
+        0x3ff54202366b6a42,
+        0x3ff3e44d9775e4aa,
+        0x3ff5425805ed77ee,
+        0x3ff3e44d9775e4aa, // no cash
+        0x3ff41311028c2ed2,
+        0x3ff25decd7d89388,
+        0x3ff41357cffac9dc,
+        0x3ff25decd7d89388, // cash
+    ];
+    assert_eq!(got, pinned);
+}
