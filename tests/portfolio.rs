@@ -2,11 +2,12 @@
 //! permutation-equivariant, no look-ahead, the training reward's gradient is right, the
 //! experiment is reproducible and independent of the thread count, and bad settings are errors.
 
-use pimtl::envs::portfolio::{run_policy, CostModel, Market, PortfolioConfig, PortfolioTasks};
+use pimtl::envs::portfolio::{run_policy, Market, PortfolioConfig, PortfolioTasks};
 use pimtl::experiments::portfolio::{run, write_results, PortfolioExperimentConfig};
 use pimtl::learn::mtl::TaskEnvironment;
 use pimtl::learn::pg::{DifferentiableTaskEnv, Minibatch};
 use pimtl::policy::{EquivariantPolicy, PolicyConfig};
+use pimtl::portfolio::Fee;
 use pimtl::replay::StartDistribution;
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
@@ -59,8 +60,8 @@ proptest! {
         let mut perm: Vec<usize> = (0..m).collect();
         rand::seq::SliceRandom::shuffle(&mut perm[..], &mut rng);
         let permuted: Vec<usize> = perm.iter().map(|&i| assets[i]).collect();
-        let a = run_policy(&p, &mk, &c, &assets, 10, 60, CostModel::Exact).unwrap();
-        let b = run_policy(&p, &mk, &c, &permuted, 10, 60, CostModel::Exact).unwrap();
+        let a = run_policy(&p, &mk, &c, &assets, 10, 60, Fee::Exact(0.0025)).unwrap();
+        let b = run_policy(&p, &mk, &c, &permuted, 10, 60, Fee::Exact(0.0025)).unwrap();
         for (u, v) in a.wealth.iter().zip(&b.wealth) {
             prop_assert!((u / v - 1.0).abs() < 1e-9, "{} vs {}", u, v);
         }
@@ -78,8 +79,8 @@ fn no_look_ahead() {
     let full = market(5, 80, 1);
     let cut = Market::new(5, full.relatives()[..60 * 5].to_vec(), None).unwrap();
     let p = policy(2);
-    let a = run_policy(&p, &full, &cfg(10), &[0, 2, 4], 20, 80, CostModel::Exact).unwrap();
-    let b = run_policy(&p, &cut, &cfg(10), &[0, 2, 4], 20, 60, CostModel::Exact).unwrap();
+    let a = run_policy(&p, &full, &cfg(10), &[0, 2, 4], 20, 80, Fee::Exact(0.0025)).unwrap();
+    let b = run_policy(&p, &cut, &cfg(10), &[0, 2, 4], 20, 60, Fee::Exact(0.0025)).unwrap();
     assert_eq!(&a.weights[..b.weights.len()], &b.weights[..]);
     assert_eq!(&a.wealth[..b.wealth.len()], &b.wealth[..]);
 }
@@ -295,8 +296,8 @@ fn pinned_run_policy_bits() {
         let mut c = cfg(8);
         c.cash = cash;
         c.commission = 0.01;
-        for cost in [CostModel::Exact, CostModel::Linear] {
-            let bt = run_policy(&p, &mk, &c, &[0, 2, 3, 5], 10, 90, cost).unwrap();
+        for fee in [Fee::Exact(c.commission), Fee::Linear(c.commission)] {
+            let bt = run_policy(&p, &mk, &c, &[0, 2, 3, 5], 10, 90, fee).unwrap();
             got.push(bt.final_wealth().to_bits());
             got.push(bt.turnover.iter().sum::<f64>().to_bits());
         }
