@@ -315,3 +315,32 @@ fn pinned_run_policy_bits() {
     ];
     assert_eq!(got, pinned);
 }
+
+/// The learned policies' back-test and the baselines share one simulator: a per-side fee with
+/// equal rates gives the exact fee's bits, and a cheaper side never lowers the wealth.
+#[test]
+fn run_policy_per_side_fee() {
+    let mk = market(6, 70, 12);
+    let p = policy(5);
+    let c = cfg(8);
+    let run = |fee| run_policy(&p, &mk, &c, &[1, 2, 4], 10, 70, fee).unwrap();
+    let exact = run(Fee::Exact(0.01));
+    assert_eq!(
+        exact,
+        run(Fee::PerSide {
+            buy: 0.01,
+            sell: 0.01
+        })
+    );
+    assert!(run(Fee::PerSide { buy: 0.01, sell: 0.0 }).final_wealth() >= exact.final_wealth());
+    assert!(run_policy(
+        &p,
+        &mk,
+        &c,
+        &[1, 2, 4],
+        10,
+        70,
+        Fee::PerSide { buy: 1.0, sell: 0.0 }
+    )
+    .is_err());
+}
