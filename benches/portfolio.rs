@@ -1,19 +1,21 @@
 //! Portfolio environment costs (§6.2):
 //!
 //! * `env_step/30x10_linear` and `30x10_exact`: one trading day for 30 tasks × 10 assets — the
-//!   transaction remainder `μ` (linear, or Jiang et al.'s fixed point), the growth `a·y` and the
-//!   drift `a ⊙ y / (a·y)`. Throughput in asset-steps (300 per iteration).
+//!   transaction remainder `μ` (linear, or Jiang et al.'s fixed point), the growth `a·y`
+//!   ([`pimtl::portfolio::cost::period_return`]) and the drift `a ⊙ y / (a·y)`. Throughput in
+//!   asset-steps (300 per iteration).
 //! * `mu_fixed_point/10`: the exact `μ` alone for 10 assets.
 //! * `training_iteration/paper`: one Algorithm-1 iteration on `PortfolioTasks` (30 tasks of 10
 //!   assets, window 50, B = 50, the paper's RNN in f32): geometric minibatch start, window features,
 //!   PVM, forward + backward, reward and its gradient, Adam, task-score update.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use pimtl::baselines::transaction_remainder;
-use pimtl::envs::portfolio::{step, CostModel, Market, PortfolioConfig, PortfolioTasks};
+use pimtl::envs::portfolio::{Market, PortfolioConfig, PortfolioTasks};
 use pimtl::learn::mtl::{Mode, MtlConfig, Trainer};
 use pimtl::learn::pg::PolicyGradient;
 use pimtl::policy::{EquivariantPolicy, PolicyConfig};
+use pimtl::portfolio::cost::{drift, period_return, transaction_remainder};
+use pimtl::portfolio::Fee;
 use pimtl::sampler::{MaxDeviationFromEqual, SamplerConfig};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -37,9 +39,9 @@ fn bench(c: &mut Criterion) {
     let y: Vec<f64> = (0..tasks * m).map(|_| rng.random_range(0.97..1.03)).collect();
     let mut group = c.benchmark_group("env_step");
     group.throughput(Throughput::Elements((tasks * m) as u64));
-    for (name, cost) in [
-        ("30x10_linear", CostModel::Linear),
-        ("30x10_exact", CostModel::Exact),
+    for (name, fee) in [
+        ("30x10_linear", Fee::Linear(0.0025)),
+        ("30x10_exact", Fee::Exact(0.0025)),
     ] {
         let mut w = w0.clone();
         group.bench_function(name, |b| {
@@ -48,9 +50,10 @@ fn bench(c: &mut Criterion) {
                 for t in 0..tasks {
                     let r = t * m..(t + 1) * m;
                     w[r.clone()].copy_from_slice(&w0[r.clone()]);
-                    let o =
-                        step(&mut w[r.clone()], &a[r.clone()], &y[r], 0.0025, Some(cost)).expect("finite");
-                    total += o.return_factor.ln();
+                    let o = period_return(fee, &w[r.clone()], &a[r.clone()], &y[r.clone()], false)
+                        .expect("finite");
+                    drift(&a[r.clone()], &y[r.clone()], &mut w[r]);
+                    total += o.period_return.ln();
                 }
                 black_box(total)
             })

@@ -12,7 +12,7 @@
 
 use clap::Parser;
 use pimtl::baselines::{self, Fee};
-use pimtl::envs::portfolio::{run_policy, CostModel, CostReference, Market, PortfolioConfig, PortfolioTasks};
+use pimtl::envs::portfolio::{run_policy, CostReference, Market, PortfolioConfig, PortfolioTasks};
 use pimtl::learn::mtl::UpdateRule;
 use pimtl::learn::pg::{DifferentiableTaskEnv, PolicyGradient};
 use pimtl::metrics::{gain_over, Metrics};
@@ -159,12 +159,12 @@ fn main() -> anyhow::Result<()> {
                 assets,
                 test_from,
                 test_to,
-                CostModel::Exact,
+                Fee::Exact(eval_cfg.commission),
             )?;
             let rel: Vec<f64> = (test_from..test_to)
                 .flat_map(|n| assets.iter().map(move |&i| mk.relative(n, i)))
                 .collect();
-            let base = baselines::backtest(&mut baselines::EqualCrp, &rel, assets.len(), Fee::Exact(0.0025))?;
+            let base = baselines::simulate(&mut baselines::EqualCrp, &rel, assets.len(), Fee::Exact(0.0025))?;
             let m = Metrics::from_backtest(&bt);
             g += gain_over(&m, &Metrics::from_backtest(&base));
             t += m.mean_turnover;
@@ -183,9 +183,9 @@ fn main() -> anyhow::Result<()> {
         let pre: Vec<f64> = (train_end - 20..train_end)
             .flat_map(|n| assets.iter().map(move |&i| mk.relative(n, i)))
             .collect();
-        let base = baselines::backtest(&mut baselines::EqualCrp, &rel, assets.len(), Fee::Exact(0.0025))?;
+        let base = baselines::simulate(&mut baselines::EqualCrp, &rel, assets.len(), Fee::Exact(0.0025))?;
         let mut s = baselines::Momentum::new(20)?.with_prelude(&pre, assets.len())?;
-        let bt = baselines::backtest(&mut s, &rel, assets.len(), Fee::Exact(0.0025))?;
+        let bt = baselines::simulate(&mut s, &rel, assets.len(), Fee::Exact(0.0025))?;
         mom += gain_over(&Metrics::from_backtest(&bt), &Metrics::from_backtest(&base));
     }
     mom /= tasks.len() as f64;

@@ -39,6 +39,7 @@
 //! | §5 Algorithm 1 | [`learn::mtl`] | `Trainer`, `TaskEnvironment`, `UpdateRule`, `Mode` |
 //! | §6.1 synthetic allocation, Fig. 1 | [`envs::synthetic`], [`experiments::fig1`] | `SyntheticAllocation`, `run` |
 //! | §6.2 portfolio, direct policy gradient | [`envs::portfolio`], [`learn::pg`], [`replay`] | `PortfolioTasks`, `PolicyGradient`, `PortfolioVectorMemory` |
+//! | §6.2 transaction costs (Jiang et al. 2017 eq. 14), back-test | [`portfolio`] | `Fee`, `Account`, `simulate`, `cost::transaction_remainder` |
 //! | §6.2 baselines, A.1 protocol, Figs. 3–5 | [`baselines`], [`metrics`], [`experiments::portfolio`] | `EqualCrp`, `Olmar`, `Pamr`, `Momentum`, `Metrics` |
 //! | §4 Cor. 1–2 controlled case (ε = 0) | [`data::planted`] | `PlantedMarket` (`--data planted:…`) |
 //! | reports over repeated experiments | [`stats`] | `Interval::t95`, `sample_sd`, `paired`, `sign_test` |
@@ -64,6 +65,7 @@ pub mod learn;
 pub mod metrics;
 pub mod plot;
 pub mod policy;
+pub mod portfolio;
 pub mod replay;
 pub mod sampler;
 pub mod simplex;

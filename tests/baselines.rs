@@ -5,10 +5,11 @@
 //! comparison table (`cargo test --test baselines -- --nocapture`).
 
 use pimtl::baselines::{
-    backtest, check_relatives, linear_remainder, project_to_simplex, transaction_remainder, Backtest, Bcrp,
-    BestAsset, BuyAndHold, Crp, EqualCrp, Fee, Olmar, OlmarWarmup, OnlineStrategy, Pamr,
+    check_relatives, linear_remainder, project_to_simplex, transaction_remainder, Backtest, Bcrp, BestAsset,
+    BuyAndHold, Crp, EqualCrp, Fee, Olmar, OlmarWarmup, OnlineStrategy, Pamr,
 };
 use pimtl::metrics::{gain_over, Metrics};
+use pimtl::portfolio::simulate;
 use pimtl::Error;
 use proptest::prelude::*;
 use std::path::PathBuf;
@@ -83,7 +84,7 @@ const Y: [f64; 6] = [2.0, 1.0, 0.5, 1.0, 1.0, 2.0];
 fn equal_crp_by_hand() {
     // Growth 1.5, 0.75, 1.5. Drifted weights after day 0: (2/3, 1/3); after day 1: (1/3, 2/3);
     // turnover on days 1 and 2: |1/2 − 2/3| + |1/2 − 1/3| = 1/3.
-    let bt = backtest(&mut EqualCrp, &Y, 2, Fee::None).unwrap();
+    let bt = simulate(&mut EqualCrp, &Y, 2, Fee::None).unwrap();
     assert!(close(bt.final_wealth(), 1.6875, 1e-14));
     assert_eq!(bt.period_returns, vec![1.5, 0.75, 1.5]);
     assert_eq!(bt.turnover[0], 0.0);
@@ -93,7 +94,7 @@ fn equal_crp_by_hand() {
     let c = 0.01;
     // Linear: μ = 1 − c/3 on days 1 and 2.
     let mu = 1.0 - c / 3.0;
-    let bt = backtest(&mut EqualCrp, &Y, 2, Fee::Linear(c)).unwrap();
+    let bt = simulate(&mut EqualCrp, &Y, 2, Fee::Linear(c)).unwrap();
     assert!(close(bt.final_wealth(), 1.6875 * mu * mu, 1e-14));
     assert!(close(bt.period_returns[1], 0.75 * mu, 1e-14));
 
@@ -101,7 +102,7 @@ fn equal_crp_by_hand() {
     // μ = (1 − 2k/3) / (1 − k/2); by symmetry the same on day 2.
     let k = 2.0 * c - c * c;
     let mu = (1.0 - 2.0 * k / 3.0) / (1.0 - k / 2.0);
-    let bt = backtest(&mut EqualCrp, &Y, 2, Fee::Exact(c)).unwrap();
+    let bt = simulate(&mut EqualCrp, &Y, 2, Fee::Exact(c)).unwrap();
     assert!(
         close(bt.final_wealth(), 1.6875 * mu * mu, 1e-12),
         "{} vs {}",
@@ -110,7 +111,7 @@ fn equal_crp_by_hand() {
     );
 
     // Additive (universal-portfolios): r = a·y − c·turnover.
-    let bt = backtest(&mut EqualCrp, &Y, 2, Fee::Additive(c)).unwrap();
+    let bt = simulate(&mut EqualCrp, &Y, 2, Fee::Additive(c)).unwrap();
     let w = 1.5 * (0.75 - c / 3.0) * (1.5 - c / 3.0);
     assert!(close(bt.final_wealth(), w, 1e-14));
 }
@@ -124,7 +125,7 @@ fn buy_and_hold_by_hand() {
         Fee::Exact(0.01),
         Fee::Additive(0.01),
     ] {
-        let bt = backtest(&mut BuyAndHold::default(), &Y, 2, fee).unwrap();
+        let bt = simulate(&mut BuyAndHold::default(), &Y, 2, fee).unwrap();
         assert!(
             close(bt.final_wealth(), 1.5, 1e-13),
             "{fee:?}: {}",
@@ -142,7 +143,7 @@ fn buy_and_hold_by_hand() {
 fn best_asset_and_bcrp_by_hand() {
     let best = BestAsset::fit(&Y, 2).unwrap();
     assert_eq!(best.asset, 1);
-    let bt = backtest(&mut best.clone(), &Y, 2, Fee::Linear(0.01)).unwrap();
+    let bt = simulate(&mut best.clone(), &Y, 2, Fee::Linear(0.01)).unwrap();
     assert!(close(bt.final_wealth(), 2.0, 1e-15));
     // L(b) = ln(1 + b) + ln(1 − b/2) + ln(2 − b) for b = weight of asset 0:
     // L'(b) = 1/(1+b) − 1/(2 − b) − 1/(2 − b) = 0  ⇒  2 − b = 2 + 2b ⇒ b = 0.
@@ -161,20 +162,20 @@ fn olmar_and_pamr_first_steps_by_hand() {
     let y = [1.2, 0.8, 1.1, 0.9, 1.0, 1.0];
     // PAMR: b_0 = (1/2, 1/2), b·y_0 = 1, ℓ = 1 − 0.5, ‖y_0 − ȳ‖² = 0.08, τ = 6.25,
     // b_0 − τ (0.2, −0.2) = (−0.75, 1.75) → projected to (0, 1).
-    let bt = backtest(&mut Pamr::new(0.5, 0, 500.0).unwrap(), &y, 2, Fee::None).unwrap();
+    let bt = simulate(&mut Pamr::new(0.5, 0, 500.0).unwrap(), &y, 2, Fee::None).unwrap();
     assert_eq!(&bt.weights[..4], &[0.5, 0.5, 0.0, 1.0]);
     // PAMR-2 with C = 0.5: τ = 0.5 / (0.08 + 1) ⇒ b = (0.5 − 0.2τ, 0.5 + 0.2τ).
-    let bt = backtest(&mut Pamr::new(0.5, 2, 0.5).unwrap(), &y, 2, Fee::None).unwrap();
+    let bt = simulate(&mut Pamr::new(0.5, 2, 0.5).unwrap(), &y, 2, Fee::None).unwrap();
     let tau = 0.5 / 1.08;
     assert!(close(bt.weights[2], 0.5 - 0.2 * tau, 1e-15) && close(bt.weights[3], 0.5 + 0.2 * tau, 1e-15));
     // OLMAR (OLPS warm-up): uniform on days 0 and 1; on day 2 the prediction is y_1 = (1.1, 0.9),
     // λ = (10 − 1)/0.02 = 450, b + λ (0.1, −0.1) projects to (1, 0).
-    let bt = backtest(&mut Olmar::new(5, 10.0).unwrap(), &y, 2, Fee::None).unwrap();
+    let bt = simulate(&mut Olmar::new(5, 10.0).unwrap(), &y, 2, Fee::None).unwrap();
     assert_eq!(bt.weights, vec![0.5, 0.5, 0.5, 0.5, 1.0, 0.0]);
     // OLMAR (universal-portfolios warm-up): day 1 already uses y_0 = (1.2, 0.8) ⇒ (1, 0); on day 2
     // the prediction is the cumulative price (1.32, 0.72) ⇒ (1, 0) again.
     let mut o = Olmar::new(5, 10.0).unwrap().with_warmup(OlmarWarmup::Universal);
-    let bt = backtest(&mut o, &y, 2, Fee::None).unwrap();
+    let bt = simulate(&mut o, &y, 2, Fee::None).unwrap();
     assert_eq!(bt.weights, vec![0.5, 0.5, 1.0, 0.0, 1.0, 0.0]);
 }
 
@@ -286,7 +287,7 @@ proptest! {
             Box::new(Pamr::new(eps, variant, 1.0 + (seed % 1000) as f64).unwrap()),
         ];
         for s in strategies.iter_mut() {
-            let bt = backtest(s.as_mut(), &y, m, Fee::Exact(0.0025)).unwrap();
+            let bt = simulate(s.as_mut(), &y, m, Fee::Exact(0.0025)).unwrap();
             for a in bt.weights.chunks_exact(m) {
                 prop_assert!(a.iter().all(|x| *x >= 0.0 && *x <= 1.0 + 1e-12));
                 prop_assert!((a.iter().sum::<f64>() - 1.0).abs() < 1e-9);
@@ -306,10 +307,10 @@ fn no_look_ahead() {
     let mut rng = Rng(7);
     let y = rng.relatives(days, m, 0.05);
     for mut s in strategies() {
-        let full = backtest(s.as_mut(), &y, m, Fee::Linear(0.0025)).unwrap();
+        let full = simulate(s.as_mut(), &y, m, Fee::Linear(0.0025)).unwrap();
         for n in 0..days {
             // Cut everything after day n off.
-            let cut = backtest(s.as_mut(), &y[..(n + 1) * m], m, Fee::Linear(0.0025)).unwrap();
+            let cut = simulate(s.as_mut(), &y[..(n + 1) * m], m, Fee::Linear(0.0025)).unwrap();
             assert_eq!(
                 &cut.weights[n * m..],
                 &full.weights[n * m..(n + 1) * m],
@@ -321,7 +322,7 @@ fn no_look_ahead() {
             for v in &mut other[n * m..] {
                 *v = 0.5 + rng.uniform();
             }
-            let alt = backtest(s.as_mut(), &other, m, Fee::Linear(0.0025)).unwrap();
+            let alt = simulate(s.as_mut(), &other, m, Fee::Linear(0.0025)).unwrap();
             assert_eq!(
                 &alt.weights[..(n + 1) * m],
                 &full.weights[..(n + 1) * m],
@@ -383,9 +384,9 @@ fn bcrp_beats_random_crps() {
             e[j] = 1.0;
             assert!(crp_log_wealth(&y, m, &e) <= best + 1e-9);
         }
-        let bt = backtest(&mut bcrp.clone(), &y, m, Fee::None).unwrap();
+        let bt = simulate(&mut bcrp.clone(), &y, m, Fee::None).unwrap();
         assert!(close(bt.final_wealth().ln(), best, 1e-10));
-        let crp = backtest(&mut Crp::new(bcrp.weights.clone()).unwrap(), &y, m, Fee::None).unwrap();
+        let crp = simulate(&mut Crp::new(bcrp.weights.clone()).unwrap(), &y, m, Fee::None).unwrap();
         assert!(close(crp.final_wealth(), bt.final_wealth(), 1e-12));
     }
 }
@@ -416,24 +417,24 @@ fn bad_input_is_an_error() {
         Err(Error::InvalidParameter { name: n, .. }) => assert_eq!(n, name),
         other => panic!("expected InvalidParameter {name}, got {other:?}"),
     };
-    bad_param(backtest(&mut EqualCrp, &[], 0, Fee::None), "assets");
-    bad_param(backtest(&mut EqualCrp, &[], 2, Fee::None), "relatives");
-    bad_param(backtest(&mut EqualCrp, &[1.0, -1.0], 2, Fee::None), "relatives");
-    bad_param(backtest(&mut EqualCrp, &[1.0, 0.0], 2, Fee::None), "relatives");
+    bad_param(simulate(&mut EqualCrp, &[], 0, Fee::None), "assets");
+    bad_param(simulate(&mut EqualCrp, &[], 2, Fee::None), "relatives");
+    bad_param(simulate(&mut EqualCrp, &[1.0, -1.0], 2, Fee::None), "relatives");
+    bad_param(simulate(&mut EqualCrp, &[1.0, 0.0], 2, Fee::None), "relatives");
     for fee in [
         Fee::Linear(1.0),
         Fee::Exact(-0.1),
         Fee::Additive(f64::NAN),
         Fee::Linear(f64::INFINITY),
     ] {
-        bad_param(backtest(&mut EqualCrp, &Y, 2, fee), "fee");
+        bad_param(simulate(&mut EqualCrp, &Y, 2, fee), "fee");
     }
     assert!(matches!(
-        backtest(&mut EqualCrp, &[1.0, 1.0, 1.0], 2, Fee::None),
+        simulate(&mut EqualCrp, &[1.0, 1.0, 1.0], 2, Fee::None),
         Err(Error::ShapeMismatch { .. })
     ));
     assert!(matches!(
-        backtest(&mut EqualCrp, &[1.0, f64::NAN], 2, Fee::None),
+        simulate(&mut EqualCrp, &[1.0, f64::NAN], 2, Fee::None),
         Err(Error::NonFinite { index: 1, .. })
     ));
     assert!(check_relatives(&[1.0; 6], 3).unwrap() == 2);
@@ -449,7 +450,7 @@ fn bad_input_is_an_error() {
     assert!(Crp::new(vec![0.5, 0.6]).is_err());
     // A fitted portfolio used on another number of assets.
     let bcrp = Bcrp::fit(&Y, 2).unwrap();
-    assert!(backtest(&mut bcrp.clone(), &[1.0; 3], 3, Fee::None).is_err());
+    assert!(simulate(&mut bcrp.clone(), &[1.0; 3], 3, Fee::None).is_err());
     // A strategy asked before a reset, fed a day of the wrong length, a wrong output length or a
     // negative relative.
     let mut out = vec![0.0; 2];
@@ -488,7 +489,7 @@ fn bad_input_is_an_error() {
             Ok(())
         }
     }
-    match backtest(&mut Broken, &Y, 2, Fee::None) {
+    match simulate(&mut Broken, &Y, 2, Fee::None) {
         Err(Error::InvalidAllocation { reason }) => {
             assert!(reason.contains("broken") && reason.contains("day 0"))
         }
@@ -498,13 +499,13 @@ fn bad_input_is_an_error() {
 
 #[test]
 fn metrics_of_a_backtest() {
-    let bt = backtest(&mut EqualCrp, &Y, 2, Fee::None).unwrap();
+    let bt = simulate(&mut EqualCrp, &Y, 2, Fee::None).unwrap();
     let m = Metrics::from_backtest(&bt);
     assert!(close(m.final_wealth, 1.6875, 1e-14));
     assert!(close(m.max_drawdown, 0.25, 1e-14));
     assert!(close(m.mean_turnover, 2.0 / 9.0, 1e-14));
     assert!(close(m.annualised_return, 1.6875_f64.powf(84.0) - 1.0, 1e-9));
-    let b = Metrics::from_backtest(&backtest(&mut BuyAndHold::default(), &Y, 2, Fee::None).unwrap());
+    let b = Metrics::from_backtest(&simulate(&mut BuyAndHold::default(), &Y, 2, Fee::None).unwrap());
     assert!(close(gain_over(&m, &b), 1.6875 / 1.5 - 1.0, 1e-14));
     let json = serde_json::to_string(&m).unwrap();
     assert!(json.contains("\"sharpe\"") && json.contains("\"arithmetic_annualised_return\""));
@@ -574,13 +575,13 @@ struct Row {
 
 fn run(s: &mut dyn OnlineStrategy, y: &[f64], m: usize, fee: f64) -> (f64, f64, f64) {
     if fee == 0.0 {
-        let w = backtest(s, y, m, Fee::None).unwrap().final_wealth();
+        let w = simulate(s, y, m, Fee::None).unwrap().final_wealth();
         return (w, w, w);
     }
     (
-        backtest(s, y, m, Fee::Additive(fee)).unwrap().final_wealth(),
-        backtest(s, y, m, Fee::Linear(fee)).unwrap().final_wealth(),
-        backtest(s, y, m, Fee::Exact(fee)).unwrap().final_wealth(),
+        simulate(s, y, m, Fee::Additive(fee)).unwrap().final_wealth(),
+        simulate(s, y, m, Fee::Linear(fee)).unwrap().final_wealth(),
+        simulate(s, y, m, Fee::Exact(fee)).unwrap().final_wealth(),
     )
 }
 
@@ -858,4 +859,77 @@ fn reference_figures_universal_portfolios() {
         }
     }
     assert!(failures.is_empty(), "disagreements:\n{}", failures.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bits pinned before the one-simulator refactor (issue #14)
+// ---------------------------------------------------------------------------------------------
+
+/// The strategies × fee models of [`pinned_final_wealth_bits`], in table order.
+fn pinned_runs() -> Vec<(Box<dyn OnlineStrategy>, Fee)> {
+    let fees = [
+        Fee::None,
+        Fee::Linear(0.0025),
+        Fee::Exact(0.0025),
+        Fee::Additive(0.0025),
+        Fee::Exact(0.05),
+    ];
+    let mut runs: Vec<(Box<dyn OnlineStrategy>, Fee)> = Vec::new();
+    for fee in fees {
+        let strategies: Vec<Box<dyn OnlineStrategy>> = vec![
+            Box::new(EqualCrp),
+            Box::new(BuyAndHold::default()),
+            Box::new(Olmar::new(5, 10.0).unwrap()),
+            Box::new(Pamr::new(0.5, 0, 500.0).unwrap()),
+            Box::new(Crp::new(vec![0.1, 0.2, 0.3, 0.4]).unwrap()),
+        ];
+        runs.extend(strategies.into_iter().map(|s| (s, fee)));
+    }
+    runs
+}
+
+/// Final wealth of five strategies under five fee models on 120 days of 4 assets, bit for bit
+/// as computed by `baselines::backtest` before the simulator moved to `pimtl::portfolio` (the
+/// table was printed by the code of commit a1ea90c).
+#[test]
+fn pinned_final_wealth_bits() {
+    let y = Rng(2026).relatives(120, 4, 0.05);
+    let got: Vec<u64> = pinned_runs()
+        .into_iter()
+        .map(|(mut s, fee)| simulate(s.as_mut(), &y, 4, fee).unwrap().final_wealth().to_bits())
+        .collect();
+    // Rows: fee models; columns: Equal CRP, buy and hold, OLMAR(5, 10), PAMR(0.5), CRP(0.1..0.4).
+    let pinned: [u64; 25] = [
+        // None
+        0x3ff38e666e3e6b55,
+        0x3ff3cff57c73caa7,
+        0x4003833e8d509830,
+        0x4003a9213a0a9c0b,
+        0x3ff14fdf7dc33eb7,
+        // Linear(0.0025)
+        0x3ff3706173e952ea,
+        0x3ff3cff57c73caa7,
+        0x3ffcb747015cd6d6,
+        0x3ff82c75bb1cdea6,
+        0x3ff1370f08b6d79e,
+        // Exact(0.0025)
+        0x3ff3705886221855,
+        0x3ff3cff57c73caa7,
+        0x3ffcba0aaf924ab7,
+        0x3ff8300475f0c686,
+        0x3ff137072b560a80,
+        // Additive(0.0025)
+        0x3ff370684f02c136,
+        0x3ff3cff57c73caa7,
+        0x3ffcc07135ad66b8,
+        0x3ff83fafe996cff1,
+        0x3ff1370c952fcca8,
+        // Exact(0.05)
+        0x3ff149e21535bb82,
+        0x3ff3cff57c73caa7,
+        0x3f72c17eb21ec9b2,
+        0x3f1e91116f0a547e,
+        0x3feedb454968d9ae,
+    ];
+    assert_eq!(got, pinned);
 }

@@ -2,11 +2,12 @@
 //! permutation-equivariant, no look-ahead, the training reward's gradient is right, the
 //! experiment is reproducible and independent of the thread count, and bad settings are errors.
 
-use pimtl::envs::portfolio::{run_policy, CostModel, Market, PortfolioConfig, PortfolioTasks};
+use pimtl::envs::portfolio::{run_policy, Market, PortfolioConfig, PortfolioTasks};
 use pimtl::experiments::portfolio::{run, write_results, PortfolioExperimentConfig};
 use pimtl::learn::mtl::TaskEnvironment;
 use pimtl::learn::pg::{DifferentiableTaskEnv, Minibatch};
 use pimtl::policy::{EquivariantPolicy, PolicyConfig};
+use pimtl::portfolio::Fee;
 use pimtl::replay::StartDistribution;
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
@@ -59,8 +60,8 @@ proptest! {
         let mut perm: Vec<usize> = (0..m).collect();
         rand::seq::SliceRandom::shuffle(&mut perm[..], &mut rng);
         let permuted: Vec<usize> = perm.iter().map(|&i| assets[i]).collect();
-        let a = run_policy(&p, &mk, &c, &assets, 10, 60, CostModel::Exact).unwrap();
-        let b = run_policy(&p, &mk, &c, &permuted, 10, 60, CostModel::Exact).unwrap();
+        let a = run_policy(&p, &mk, &c, &assets, 10, 60, Fee::Exact(0.0025)).unwrap();
+        let b = run_policy(&p, &mk, &c, &permuted, 10, 60, Fee::Exact(0.0025)).unwrap();
         for (u, v) in a.wealth.iter().zip(&b.wealth) {
             prop_assert!((u / v - 1.0).abs() < 1e-9, "{} vs {}", u, v);
         }
@@ -78,8 +79,8 @@ fn no_look_ahead() {
     let full = market(5, 80, 1);
     let cut = Market::new(5, full.relatives()[..60 * 5].to_vec(), None).unwrap();
     let p = policy(2);
-    let a = run_policy(&p, &full, &cfg(10), &[0, 2, 4], 20, 80, CostModel::Exact).unwrap();
-    let b = run_policy(&p, &cut, &cfg(10), &[0, 2, 4], 20, 60, CostModel::Exact).unwrap();
+    let a = run_policy(&p, &full, &cfg(10), &[0, 2, 4], 20, 80, Fee::Exact(0.0025)).unwrap();
+    let b = run_policy(&p, &cut, &cfg(10), &[0, 2, 4], 20, 60, Fee::Exact(0.0025)).unwrap();
     assert_eq!(&a.weights[..b.weights.len()], &b.weights[..]);
     assert_eq!(&a.wealth[..b.wealth.len()], &b.wealth[..]);
 }
@@ -282,4 +283,64 @@ fn plan_gives_ten_distinct_holdout_tasks_on_every_shipped_set() {
     };
     let e = plan(&strict, 36, 5651, 1).unwrap_err().to_string();
     assert!(e.contains("only 11 distinct tasks of 10"), "{e}");
+}
+
+/// Final wealth of a back-tested policy with exact and linear costs, with and without cash, bit
+/// for bit as computed before the simulator moved to `pimtl::portfolio` (commit a1ea90c).
+#[test]
+fn pinned_run_policy_bits() {
+    let mk = market(6, 90, 11);
+    let p = policy(4);
+    let mut got = Vec::new();
+    for cash in [false, true] {
+        let mut c = cfg(8);
+        c.cash = cash;
+        c.commission = 0.01;
+        for fee in [Fee::Exact(c.commission), Fee::Linear(c.commission)] {
+            let bt = run_policy(&p, &mk, &c, &[0, 2, 3, 5], 10, 90, fee).unwrap();
+            got.push(bt.final_wealth().to_bits());
+            got.push(bt.turnover.iter().sum::<f64>().to_bits());
+        }
+    }
+    // (final wealth, total turnover) for exact then linear costs, without then with cash.
+    let pinned: [u64; 8] = [
+        0x3ff54202366b6a42,
+        0x3ff3e44d9775e4aa,
+        0x3ff5425805ed77ee,
+        0x3ff3e44d9775e4aa, // no cash
+        0x3ff41311028c2ed2,
+        0x3ff25decd7d89388,
+        0x3ff41357cffac9dc,
+        0x3ff25decd7d89388, // cash
+    ];
+    assert_eq!(got, pinned);
+}
+
+/// The learned policies' back-test and the baselines share one simulator: a per-side fee with
+/// equal rates gives the exact fee's bits, and a cheaper side never lowers the wealth.
+#[test]
+fn run_policy_per_side_fee() {
+    let mk = market(6, 70, 12);
+    let p = policy(5);
+    let c = cfg(8);
+    let run = |fee| run_policy(&p, &mk, &c, &[1, 2, 4], 10, 70, fee).unwrap();
+    let exact = run(Fee::Exact(0.01));
+    assert_eq!(
+        exact,
+        run(Fee::PerSide {
+            buy: 0.01,
+            sell: 0.01
+        })
+    );
+    assert!(run(Fee::PerSide { buy: 0.01, sell: 0.0 }).final_wealth() >= exact.final_wealth());
+    assert!(run_policy(
+        &p,
+        &mk,
+        &c,
+        &[1, 2, 4],
+        10,
+        70,
+        Fee::PerSide { buy: 1.0, sell: 0.0 }
+    )
+    .is_err());
 }

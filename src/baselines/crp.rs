@@ -14,15 +14,8 @@
 
 use super::{check_assets, check_day, check_out, check_relatives, OnlineStrategy};
 use crate::error::{Error, Result};
+use crate::portfolio::cost::drift_in_place;
 use nalgebra::{DMatrix, DVector};
-
-/// Writes the drifted weights `w ⊙ y / (w·y)` into `w` in place.
-fn drift_in_place(w: &mut [f64], y: &[f64]) {
-    let growth: f64 = w.iter().zip(y).map(|(w, y)| w * y).sum();
-    for (wi, yi) in w.iter_mut().zip(y) {
-        *wi = *wi * yi / growth;
-    }
-}
 
 /// Equal-weight constant rebalanced portfolio: `a_n = (1/m, …, 1/m)` every day.
 ///

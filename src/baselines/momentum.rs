@@ -124,7 +124,7 @@ impl OnlineStrategy for Momentum {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::baselines::{backtest, Fee};
+    use crate::baselines::{simulate, Fee};
 
     /// The allocation after observing `days` (`[day][asset]`) from a reset.
     fn after(s: &mut Momentum, days: &[f64], m: usize) -> Vec<f64> {
@@ -170,7 +170,7 @@ mod tests {
         let mut joined = pre.to_vec();
         joined.extend_from_slice(&test[..2]);
         assert_eq!(after(&mut with, &test[..2], 2), after(&mut plain, &joined, 2));
-        let bt = backtest(&mut with, &test, 2, Fee::Exact(0.0025)).unwrap();
+        let bt = simulate(&mut with, &test, 2, Fee::Exact(0.0025)).unwrap();
         assert_eq!(bt.wealth.len(), 2);
         // The prelude fixes the number of assets.
         assert!(with.reset(3).is_err());

@@ -13,8 +13,11 @@
 //! * **Drift**: after the day, `w_{i,n} = a_{i,n} y_{i,n} / Σ_j a_{j,n} y_{j,n}`.
 //! * **Reward**: `R_n = ln(μ_n · Σ_i a_{i,n} y_{i,n})`, with the transaction remainder factor
 //!   `μ_n` from rebalancing `w_{n−1}` to `a_n`: exact (Jiang et al.'s fixed-point iteration,
-//!   [`crate::baselines::transaction_remainder`]) or its linear approximation
-//!   `μ ≈ 1 − c Σ_i |w_{i,n−1} − a_{i,n}|` (the paper writes "β ≈ c Σ|w − a|", a typo for this).
+//!   [`crate::portfolio::cost::transaction_remainder`]) or its linear approximation
+//!   `μ ≈ 1 − c Σ_i |w_{i,n−1} − a_{i,n}|` ([`crate::portfolio::cost::linear_remainder`]; the
+//!   paper writes "β ≈ c Σ|w − a|", a typo for this). Growth, drift and both `μ` come from
+//!   [`crate::portfolio::cost`], the back-test ([`run_policy`]) trades through the same
+//!   [`crate::portfolio::Account`] as the classic baselines.
 //! * **Training** (direct policy gradient, [`crate::learn::pg`]): minibatches of `B` consecutive
 //!   training days with a geometric start (Jiang et al.'s online stochastic batch learning,
 //!   [`crate::replay::IndexReplay`]); the previous allocation of day `n` is the drifted weight
@@ -31,18 +34,11 @@ use crate::error::{Error, Result};
 use crate::learn::mtl::TaskEnvironment;
 use crate::learn::pg::{DifferentiableTaskEnv, Minibatch};
 use crate::policy::{EquivariantPolicy, Scalar, Shape};
+use crate::portfolio::cost::{drift, growth, linear_remainder};
+use crate::portfolio::{Account, Backtest, Fee};
 use crate::replay::{IndexReplay, PortfolioVectorMemory, StartDistribution};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-
-/// How the transaction remainder factor `μ` is computed.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub enum CostModel {
-    /// Jiang et al.'s exact fixed point.
-    Exact,
-    /// `μ = 1 − c Σ|w − a|`.
-    Linear,
-}
 
 /// Which previous weights `w_{n−1}` the training reward's transaction cost is charged against.
 ///
@@ -236,59 +232,6 @@ impl PortfolioConfig {
         }
         self.start.validate()
     }
-}
-
-/// `w'_i = a_i y_i / Σ_j a_j y_j`, the allocation after the day's price moves.
-pub fn drift(a: &[f64], y: &[f64], out: &mut [f64]) {
-    let growth: f64 = a.iter().zip(y).map(|(a, y)| a * y).sum();
-    for ((o, a), y) in out.iter_mut().zip(a).zip(y) {
-        *o = a * y / growth;
-    }
-}
-
-/// What one trading day did to the portfolio.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StepOutcome {
-    /// Transaction remainder factor `μ_n`.
-    pub mu: f64,
-    /// `Σ_i a_i y_i`.
-    pub growth: f64,
-    /// `μ_n · Σ_i a_i y_i`, the day's wealth factor (the reward is its logarithm).
-    pub return_factor: f64,
-    /// `Σ_i |a_i − w_i|`.
-    pub turnover: f64,
-}
-
-/// One trading day: rebalance from the drifted weights `w` (updated in place to the next day's
-/// drifted weights `a ⊙ y / (a·y)`) to `a`, with `cost = None` for a free first purchase.
-///
-/// # Errors
-/// Only from the exact cost model's iteration (non-finite or mismatched inputs).
-pub fn step(
-    w: &mut [f64],
-    a: &[f64],
-    y: &[f64],
-    commission: f64,
-    cost: Option<CostModel>,
-) -> Result<StepOutcome> {
-    let mu = match cost {
-        None => 1.0,
-        Some(CostModel::Exact) => crate::baselines::transaction_remainder(w, a, commission, false)?,
-        Some(CostModel::Linear) => crate::baselines::linear_remainder(w, a, commission),
-    };
-    let turnover = if cost.is_some() {
-        w.iter().zip(a).map(|(w, a)| (w - a).abs()).sum()
-    } else {
-        0.0
-    };
-    let growth: f64 = a.iter().zip(y).map(|(a, y)| a * y).sum();
-    drift(a, y, w);
-    Ok(StepOutcome {
-        mu,
-        growth,
-        return_factor: mu * growth,
-        turnover,
-    })
 }
 
 /// The training tasks: subsets of the market's assets sharing the training day range, each with
@@ -520,8 +463,8 @@ impl DifferentiableTaskEnv for PortfolioTasks {
             } else {
                 w.copy_from_slice(&mb.prev[b * m..(b + 1) * m]);
             }
-            let growth: f64 = ar.iter().zip(yr).map(|(a, y)| a * y).sum();
-            let mu = crate::baselines::linear_remainder(&w, ar, c).max(f64::MIN_POSITIVE);
+            let growth = growth(ar, yr);
+            let mu = linear_remainder(&w, ar, c).max(f64::MIN_POSITIVE);
             rewards[b] = (mu * growth).ln();
             for i in 0..m {
                 let sign = (ar[i] - w[i]).signum() * f64::from(ar[i] != w[i]);
@@ -549,10 +492,16 @@ impl DifferentiableTaskEnv for PortfolioTasks {
 
 /// Runs `policy` day by day over decision days `[from, to)` on `assets` (plus cash when
 /// configured), starting from the uniform allocation with the first purchase free, and returns
-/// the back-test with the exact or linear cost model.
+/// the back-test under `fee` (the experiments pass [`Fee::Exact`]`(config.commission)`).
+///
+/// Every day is one [`Account::trade`], the code path of the classic baselines'
+/// [`crate::portfolio::simulate`]; the policy's next previous allocation is the account's drifted
+/// weights. The allocations are checked on the simplex with [`crate::portfolio::ALLOCATION_TOLERANCE`]
+/// widened by `2 m ε` of the policy's scalar type (an `f32` softmax sums to 1 only up to that).
 ///
 /// # Errors
-/// A range outside the data or shorter than the window, or a policy that does not fit.
+/// A range outside the data or shorter than the window, a policy that does not fit, an invalid
+/// fee, and [`Error::InvalidAllocation`] naming the day for an allocation off the simplex.
 pub fn run_policy<T: Scalar>(
     policy: &EquivariantPolicy<T>,
     market: &Market,
@@ -560,8 +509,8 @@ pub fn run_policy<T: Scalar>(
     assets: &[usize],
     from: usize,
     to: usize,
-    cost: CostModel,
-) -> Result<crate::baselines::Backtest> {
+    fee: Fee,
+) -> Result<Backtest> {
     config.validate()?;
     if from < config.window || to > market.days() || from >= to {
         return Err(Error::param(
@@ -590,41 +539,28 @@ pub fn run_policy<T: Scalar>(
         );
     }
     let xt: Vec<T> = x.iter().map(|&v| T::of(v)).collect();
-    let relatives = |day: usize| -> Vec<f64> {
-        let mut y = Vec::with_capacity(m);
-        PortfolioTasks::day_relatives(market, config, assets, day, &mut y);
-        y
-    };
-    let mut out = crate::baselines::Backtest::default();
-    let mut wealth = 1.0;
-    // w_{n−1}: drifted weights of the previous day; the first purchase is free.
-    let mut drifted = vec![1.0 / m as f64; m];
-    let mut record = |n: usize, a: &[f64], drifted: &mut Vec<f64>| -> Result<()> {
-        let y = relatives(from + n);
-        let o = step(
-            drifted,
-            a,
-            &y,
-            config.commission,
-            if n == 0 { None } else { Some(cost) },
-        )?;
-        wealth *= o.return_factor;
-        out.wealth.push(wealth);
-        out.period_returns.push(o.return_factor);
-        out.turnover.push(o.turnover);
-        out.weights.extend_from_slice(a);
+    let tolerance = crate::portfolio::ALLOCATION_TOLERANCE + 2.0 * m as f64 * T::epsilon().value_f64();
+    let mut account = Account::new(m, fee)?.named("policy").with_tolerance(tolerance)?;
+    let mut out = Backtest::with_capacity(steps, m);
+    let mut y = Vec::with_capacity(m);
+    let mut record = |n: usize, a: &[f64], account: &mut Account| -> Result<()> {
+        y.clear();
+        PortfolioTasks::day_relatives(market, config, assets, from + n, &mut y);
+        let day = account.trade(a, &y)?;
+        out.push(a, &day, account.wealth());
         Ok(())
     };
-    let start: Vec<T> = drifted.iter().map(|&v| T::of(v)).collect();
+    // The first purchase is free; the policy starts from the uniform previous allocation.
+    let start: Vec<T> = account.drifted().iter().map(|&v| T::of(v)).collect();
     let all = policy.forward_sequential(&xt, Shape::new(steps, m, config.window), &start, |n, a, prev| {
         let a: Vec<f64> = a.iter().map(|v| v.value_f64()).collect();
-        record(n, &a, &mut drifted)?;
-        for (p, w) in prev.iter_mut().zip(&drifted) {
+        record(n, &a, &mut account)?;
+        for (p, w) in prev.iter_mut().zip(account.drifted()) {
             *p = T::of(*w);
         }
         Ok(())
     })?;
     let last: Vec<f64> = all[(steps - 1) * m..].iter().map(|v| v.value_f64()).collect();
-    record(steps - 1, &last, &mut drifted)?;
+    record(steps - 1, &last, &mut account)?;
     Ok(out)
 }

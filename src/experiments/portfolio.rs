@@ -23,7 +23,7 @@
 use super::runner::{self, ExperimentConfig};
 use crate::baselines::{self, Fee, OnlineStrategy};
 use crate::data::DataDirs;
-use crate::envs::portfolio::{run_policy, CostModel, CostReference, Market, PortfolioConfig, PortfolioTasks};
+use crate::envs::portfolio::{run_policy, CostReference, Market, PortfolioConfig, PortfolioTasks};
 use crate::error::{Error, Result};
 use crate::learn::mtl::{Mode, MtlConfig, Trainer};
 use crate::learn::pg::PolicyGradient;
@@ -727,7 +727,15 @@ fn mean_log_return(
 ) -> Result<f64> {
     let mut total = 0.0;
     for assets in tasks {
-        let bt = run_policy(policy, market, env_cfg, assets, from, to, CostModel::Exact)?;
+        let bt = run_policy(
+            policy,
+            market,
+            env_cfg,
+            assets,
+            from,
+            to,
+            Fee::Exact(env_cfg.commission),
+        )?;
         total += bt.period_returns.iter().map(|r| r.ln()).sum::<f64>() / bt.period_returns.len() as f64;
     }
     Ok(total / tasks.len() as f64)
@@ -944,13 +952,7 @@ pub fn run_in(
     let (test_from, test_to) = plan.test_days;
     let eval = |p: &EquivariantPolicy<f32>, assets: &[usize]| -> Result<Metrics> {
         Ok(Metrics::from_backtest(&run_policy(
-            p,
-            mk,
-            &env_cfg,
-            assets,
-            test_from,
-            test_to,
-            CostModel::Exact,
+            p, mk, &env_cfg, assets, test_from, test_to, fee,
         )?))
     };
     let rel = |assets: &[usize], from: usize, to: usize| -> Vec<f64> {
@@ -960,7 +962,7 @@ pub fn run_in(
     };
     let test_rel = |assets: &[usize]| rel(assets, test_from, test_to);
     let ecrp = |assets: &[usize]| -> Result<Metrics> {
-        Ok(Metrics::from_backtest(&baselines::backtest(
+        Ok(Metrics::from_backtest(&baselines::simulate(
             &mut baselines::EqualCrp,
             &test_rel(assets),
             assets.len(),
@@ -1110,9 +1112,9 @@ pub fn run_in(
                 let assets = &draw.train_tasks[k][j];
                 let (_, pm) = policies("MTL", 0)?;
                 let pst = outputs[stl[j]].kept()?;
-                let a = run_policy(&pm, mk, &env_cfg, assets, test_from, test_to, CostModel::Exact)?;
-                let s = run_policy(&pst, mk, &env_cfg, assets, test_from, test_to, CostModel::Exact)?;
-                let q = baselines::backtest(&mut baselines::EqualCrp, &test_rel(assets), assets.len(), fee)?;
+                let a = run_policy(&pm, mk, &env_cfg, assets, test_from, test_to, fee)?;
+                let s = run_policy(&pst, mk, &env_cfg, assets, test_from, test_to, fee)?;
+                let q = baselines::simulate(&mut baselines::EqualCrp, &test_rel(assets), assets.len(), fee)?;
                 example = Some(ExampleTask {
                     task: j,
                     assets: assets.iter().map(|&i| data.assets[i].clone()).collect(),
@@ -1167,7 +1169,7 @@ fn baseline_results(
         for (j, assets) in tasks.iter().enumerate() {
             let test = rel(assets, test_from, test_to);
             let m = assets.len();
-            let base = Metrics::from_backtest(&baselines::backtest(&mut baselines::EqualCrp, &test, m, fee)?);
+            let base = Metrics::from_backtest(&baselines::simulate(&mut baselines::EqualCrp, &test, m, fee)?);
             let before_test = rel(assets, 0, test_from);
             let mut strategies: Vec<(String, Box<dyn OnlineStrategy>)> = vec![
                 ("Equal CRP".into(), Box::new(baselines::EqualCrp)),
@@ -1211,7 +1213,7 @@ fn baseline_results(
                 strategies.push((e.display.to_string(), spec.build(&ctx)?));
             }
             for (name, s) in strategies.iter_mut() {
-                let met = Metrics::from_backtest(&baselines::backtest(s.as_mut(), &test, m, fee)?);
+                let met = Metrics::from_backtest(&baselines::simulate(s.as_mut(), &test, m, fee)?);
                 results.push(MethodResult {
                     experiment: e,
                     tasks: 0,

@@ -1,0 +1,336 @@
+//! The incremental simulator ([`Account`]) and the back-test loop of an online strategy
+//! ([`simulate`]).
+//!
+//! Day by day (Jiang, Xu & Liang 2017, eqs. 3, 7, 9 and 14; formulas in [`super`]):
+//!
+//! ```text
+//! check a_n on the simplex (tolerance 1e-6), else stop: InvalidAllocation naming strategy and day
+//! r_n  = period_return(fee, w'_{n−1}, a_n, y_n, first day = (n = 0))
+//! W_n  = W_{n−1} · r_n
+//! w'_n = a_n ⊙ y_n / (a_n · y_n)
+//! ```
+
+use super::cost::{self, TradingDay};
+use super::{check_assets, check_relatives, check_rows, Fee, OnlineStrategy};
+use crate::error::{Error, Result};
+use serde::Serialize;
+
+/// Tolerance of the simplex check of every traded allocation: entries in `[−1e-6, 1 + 1e-6]`,
+/// `|Σ_i a_i − 1| ≤ 1e-6` ([`crate::simplex::validate_allocation`]).
+pub const ALLOCATION_TOLERANCE: f64 = 1e-6;
+
+/// The outcome of a back-test ([`simulate`], `run_policy`): one entry per day (and per asset for
+/// `weights`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Backtest {
+    /// Wealth at the close of each day, starting from 1 before day 0: `W_n = Π_{k ≤ n} r_k`.
+    pub wealth: Vec<f64>,
+    /// The allocations `a_n` chosen, `[day][asset]` row-major.
+    pub weights: Vec<f64>,
+    /// The period returns `r_n = μ_n · a_n·y_n` (growth factors, 1 = flat).
+    pub period_returns: Vec<f64>,
+    /// The turnover `Σ_i |a_{n,i} − w'_{n−1,i}|` of each day (0 on day 0).
+    pub turnover: Vec<f64>,
+}
+
+impl Backtest {
+    /// An empty back-test with room for `days` days of `assets` assets.
+    pub fn with_capacity(days: usize, assets: usize) -> Backtest {
+        Backtest {
+            wealth: Vec::with_capacity(days),
+            weights: Vec::with_capacity(days * assets),
+            period_returns: Vec::with_capacity(days),
+            turnover: Vec::with_capacity(days),
+        }
+    }
+
+    /// Appends one traded day: the allocation `a`, its outcome `day` and the wealth after it.
+    pub fn push(&mut self, a: &[f64], day: &TradingDay, wealth: f64) {
+        self.wealth.push(wealth);
+        self.period_returns.push(day.period_return);
+        self.turnover.push(day.turnover);
+        self.weights.extend_from_slice(a);
+    }
+
+    /// Final wealth `W_N` (1 when there are no days).
+    pub fn final_wealth(&self) -> f64 {
+        self.wealth.last().copied().unwrap_or(1.0)
+    }
+
+    /// Number of days back-tested.
+    pub fn days(&self) -> usize {
+        self.period_returns.len()
+    }
+}
+
+/// A portfolio traded one day at a time: the drifted weights `w'` and the wealth `W`, under one
+/// [`Fee`] model.
+///
+/// It starts with wealth 1 from cash: the first [`trade`](Self::trade) is free (turnover 0,
+/// `μ = 1`). Both back-tests of the crate, [`simulate`] for the classic strategies and
+/// `envs::portfolio::run_policy` for learned policies, trade through it.
+#[derive(Clone, Debug)]
+pub struct Account {
+    name: String,
+    fee: Fee,
+    tolerance: f64,
+    drifted: Vec<f64>,
+    wealth: f64,
+    days: usize,
+}
+
+impl Account {
+    /// A fresh account for `assets` assets: wealth 1, no day traded, drifted weights uniform
+    /// (unused by the free first purchase).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for `assets = 0` or an invalid fee ([`Fee::validate`]).
+    pub fn new(assets: usize, fee: Fee) -> Result<Account> {
+        check_assets(assets)?;
+        fee.validate()?;
+        Ok(Account {
+            name: "allocation".to_string(),
+            fee,
+            tolerance: ALLOCATION_TOLERANCE,
+            drifted: crate::simplex::uniform(assets),
+            wealth: 1.0,
+            days: 0,
+        })
+    }
+
+    /// Names the trader in error messages ("`name` on day `n`: …"; default "allocation").
+    pub fn named(mut self, name: impl Into<String>) -> Account {
+        self.name = name.into();
+        self
+    }
+
+    /// Replaces the simplex tolerance of the allocation check (default
+    /// [`ALLOCATION_TOLERANCE`]; a policy evaluated in `f32` needs about `m · 2⁻²³` more).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`tol`) for a negative or non-finite tolerance.
+    pub fn with_tolerance(mut self, tol: f64) -> Result<Account> {
+        if !(tol.is_finite() && tol >= 0.0) {
+            return Err(Error::param(
+                "tol",
+                tol,
+                "tolerance must be finite and non-negative",
+            ));
+        }
+        self.tolerance = tol;
+        Ok(self)
+    }
+
+    /// Rebalances to `a`, lets the prices move by `y` and returns what the day did; the wealth
+    /// is multiplied by the period return and the drifted weights become `a ⊙ y / (a·y)`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for lengths other than the number of assets;
+    /// [`Error::InvalidAllocation`] naming the trader and the day when `a` is non-finite or off
+    /// the simplex (never renormalised); invalid relatives (see [`super::check_relatives`]); the
+    /// errors of the exact remainder. The account is unchanged after an error.
+    pub fn trade(&mut self, a: &[f64], y: &[f64]) -> Result<TradingDay> {
+        let m = self.drifted.len();
+        if a.len() != m {
+            return Err(Error::shape("allocation (assets of the account)", m, a.len()));
+        }
+        if y.len() != m {
+            return Err(Error::shape(
+                "price relatives (assets of the account)",
+                m,
+                y.len(),
+            ));
+        }
+        crate::simplex::validate_allocation(a, self.tolerance).map_err(|e| Error::InvalidAllocation {
+            reason: format!("{} on day {}: {e}", self.name, self.days),
+        })?;
+        check_rows(y, m, self.days)?;
+        let day = cost::period_return(self.fee, &self.drifted, a, y, self.days == 0)?;
+        self.wealth *= day.period_return;
+        cost::drift_by(a, y, day.growth, &mut self.drifted);
+        self.days += 1;
+        Ok(day)
+    }
+
+    /// Wealth after the days traded so far (1 before the first).
+    pub fn wealth(&self) -> f64 {
+        self.wealth
+    }
+
+    /// The drifted weights `w'` at the close of the last day traded (uniform before the first).
+    pub fn drifted(&self) -> &[f64] {
+        &self.drifted
+    }
+
+    /// Number of days traded.
+    pub fn days(&self) -> usize {
+        self.days
+    }
+
+    /// Number of assets.
+    pub fn assets(&self) -> usize {
+        self.drifted.len()
+    }
+
+    /// The fee model.
+    pub fn fee(&self) -> Fee {
+        self.fee
+    }
+}
+
+/// Runs `strategy` over every day of `relatives` (`[day][asset]`, `assets` columns) with the given
+/// fee model and returns wealth, allocations, period returns and turnover.
+///
+/// The strategy is [`reset`](OnlineStrategy::reset) first. Day 0 starts from cash: its purchase is
+/// free (turnover 0, `μ = 1`), as in universal-portfolios. On day `n` the strategy sees the
+/// relatives of days `< n` only; every day is one [`Account::trade`] (formulas in the
+/// [module documentation](super)).
+///
+/// # Errors
+/// Invalid relatives (see [`check_relatives`]); [`Error::InvalidParameter`] (`relatives`) for zero
+/// days; an invalid fee ([`Fee::validate`]); any error of the strategy; and
+/// [`Error::InvalidAllocation`] (naming the strategy and day) when the strategy returns an
+/// allocation that is non-finite or off the simplex (tolerance [`ALLOCATION_TOLERANCE`]).
+pub fn simulate(
+    strategy: &mut dyn OnlineStrategy,
+    relatives: &[f64],
+    assets: usize,
+    fee: Fee,
+) -> Result<Backtest> {
+    let days = check_relatives(relatives, assets)?;
+    if days == 0 {
+        return Err(Error::param(
+            "relatives",
+            "0 days",
+            "the back-test range has no days",
+        ));
+    }
+    fee.validate()?;
+    strategy.reset(assets)?;
+    let m = assets;
+    let mut account = Account::new(m, fee)?.named(strategy.name());
+    let mut out = Backtest::with_capacity(days, m);
+    let mut a = vec![0.0; m];
+    for y in relatives.chunks_exact(m) {
+        strategy.weights(&mut a)?;
+        let day = account.trade(&a, y)?;
+        out.push(&a, &day, account.wealth());
+        strategy.observe(y)?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baselines::{BuyAndHold, EqualCrp, Olmar, Pamr};
+
+    fn relatives(days: usize, m: usize) -> Vec<f64> {
+        let mut s = 7_u64;
+        (0..days * m)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                0.95 + 0.1 * ((s >> 11) as f64 / (1u64 << 53) as f64)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn account_over_n_days_equals_simulate() {
+        let (days, m) = (40, 3);
+        let y = relatives(days, m);
+        let fees = [
+            Fee::None,
+            Fee::Linear(0.01),
+            Fee::Exact(0.01),
+            Fee::PerSide {
+                buy: 0.002,
+                sell: 0.02,
+            },
+            Fee::Additive(0.01),
+        ];
+        for fee in fees {
+            let strategies: Vec<Box<dyn OnlineStrategy>> = vec![
+                Box::new(EqualCrp),
+                Box::new(BuyAndHold::default()),
+                Box::new(Olmar::new(4, 10.0).unwrap()),
+                Box::new(Pamr::new(0.5, 0, 500.0).unwrap()),
+            ];
+            for mut s in strategies {
+                let bt = simulate(s.as_mut(), &y, m, fee).unwrap();
+                let mut account = Account::new(m, fee).unwrap();
+                s.reset(m).unwrap();
+                let mut a = vec![0.0; m];
+                for (n, yn) in y.chunks_exact(m).enumerate() {
+                    s.weights(&mut a).unwrap();
+                    let day = account.trade(&a, yn).unwrap();
+                    assert_eq!(day.period_return, bt.period_returns[n]);
+                    assert_eq!(day.turnover, bt.turnover[n]);
+                    assert_eq!(account.wealth(), bt.wealth[n]);
+                    assert_eq!(&a[..], &bt.weights[n * m..(n + 1) * m]);
+                    s.observe(yn).unwrap();
+                }
+                assert_eq!(account.days(), days);
+                assert_eq!(account.wealth(), bt.final_wealth());
+            }
+        }
+    }
+
+    #[test]
+    fn per_side_with_equal_rates_simulates_like_exact() {
+        let y = relatives(30, 4);
+        let mut s = Olmar::new(3, 10.0).unwrap();
+        let exact = simulate(&mut s, &y, 4, Fee::Exact(0.0025)).unwrap();
+        let sides = simulate(
+            &mut s,
+            &y,
+            4,
+            Fee::PerSide {
+                buy: 0.0025,
+                sell: 0.0025,
+            },
+        )
+        .unwrap();
+        assert_eq!(exact, sides);
+        let cheaper = simulate(
+            &mut s,
+            &y,
+            4,
+            Fee::PerSide {
+                buy: 0.0025,
+                sell: 0.0,
+            },
+        )
+        .unwrap();
+        assert!(cheaper.final_wealth() >= exact.final_wealth());
+    }
+
+    #[test]
+    fn trade_refuses_bad_allocations_and_keeps_the_account() {
+        let mut account = Account::new(2, Fee::Exact(0.01)).unwrap().named("test");
+        let day = account.trade(&[0.5, 0.5], &[1.5, 0.5]).unwrap();
+        assert_eq!((day.turnover, day.period_return), (0.0, 1.0));
+        for a in [[0.6, 0.6], [f64::NAN, 1.0], [1.5, -0.5]] {
+            match account.trade(&a, &[1.0, 1.0]) {
+                Err(Error::InvalidAllocation { reason }) => {
+                    assert!(reason.starts_with("test on day 1"), "{reason}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(
+            account.trade(&[1.0], &[1.0, 1.0]),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        assert!(account.trade(&[0.5, 0.5], &[1.0, 0.0]).is_err());
+        assert_eq!((account.days(), account.wealth()), (1, 1.0));
+        assert_eq!(account.drifted(), &[0.75, 0.25]);
+        let day = account.trade(&[0.75, 0.25], &[1.0, 1.0]).unwrap();
+        assert_eq!((day.turnover, day.remainder), (0.0, 1.0));
+        assert!(Account::new(0, Fee::None).is_err());
+        assert!(Account::new(2, Fee::Linear(1.0)).is_err());
+        assert!(Account::new(2, Fee::None).unwrap().with_tolerance(-1.0).is_err());
+    }
+}
