@@ -553,3 +553,11 @@ mod tests {
         assert!((0.0..=1.0).contains(&mu));
     }
 }
+
+pub mod eg;
+pub mod ons;
+pub mod up;
+
+pub use eg::{Eg, EgParams};
+pub use ons::{Ons, OnsParams};
+pub use up::{Mt19937, Up, UpParams};

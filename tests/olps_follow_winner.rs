@@ -1,0 +1,118 @@
+//! The "follow the winner" and pattern-matching OLPS baselines (UP, EG, ONS, Anticor, CORN)
+//! against universal-portfolios 0.4.17 (`tests/data/olps_reference.json`; conventions and the
+//! package's quirks in `benches/compare/OLPS.md`).
+//!
+//! Every strategy runs once per set with no fee; the wealth at universal-portfolios' additive
+//! fees (`r = a·y − c Σ|a − w'|`, first purchase free) is recomputed from that run's growth and
+//! turnover, which is what `baselines::backtest` with `Fee::Additive(c)` gives (checked once
+//! below). A set whose CSV is missing is skipped.
+
+#[path = "support/olps.rs"]
+mod olps;
+
+use pimtl::baselines::{backtest, Eg, Fee, OnlineStrategy, Ons, Up};
+
+/// Tolerance on the first 12 days' weights.
+const WEIGHTS_TOL: f64 = 1e-9;
+
+/// One fee-free run: final wealth at the three reference fees and the first 12 allocations.
+struct Run {
+    wealth: [f64; 3],
+    first12: Vec<Vec<f64>>,
+}
+
+fn run(strategy: &mut dyn OnlineStrategy, y: &[f64], m: usize) -> Run {
+    let bt = backtest(strategy, y, m, Fee::None).expect("back-test");
+    let mut wealth = [1.0; 3];
+    for (w, &c) in wealth.iter_mut().zip(&olps::FEES) {
+        for (r, t) in bt.period_returns.iter().zip(&bt.turnover) {
+            *w *= (r - c * t).max(0.0);
+        }
+    }
+    let first12 = bt
+        .weights
+        .chunks_exact(m)
+        .take(12)
+        .map(|r| r.to_vec())
+        .collect();
+    Run { wealth, first12 }
+}
+
+/// Compares `run` with the reference entry `key` on `set`; returns the largest relative wealth
+/// difference over the three fees (asserted ≤ `tol`) after checking the first 12 days' weights.
+fn compare(set: &str, key: &str, run: &Run, tol: f64, weights_tol: f64) -> f64 {
+    let reference = olps::weights_first12(set, key);
+    for (day, (ours, theirs)) in run.first12.iter().zip(&reference).enumerate() {
+        for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+            assert!(
+                (a - b).abs() <= weights_tol,
+                "{set}/{key}: weight of day {day} asset {i}: {a} vs {b}"
+            );
+        }
+    }
+    let mut worst: f64 = 0.0;
+    for (k, &fee) in olps::FEES.iter().enumerate() {
+        let r = olps::wealth(set, key, fee);
+        let d = olps::rel_diff(run.wealth[k], r);
+        assert!(
+            d <= tol,
+            "{set}/{key} at fee {fee}: wealth {} vs {r} (rel. diff {d:e})",
+            run.wealth[k]
+        );
+        worst = worst.max(d);
+    }
+    eprintln!("{set}/{key}: max rel. wealth diff {worst:.2e}");
+    worst
+}
+
+fn sets() -> impl Iterator<Item = (&'static str, Vec<f64>, usize)> {
+    olps::SETS.iter().filter_map(|&set| match olps::universal_relatives(set) {
+        Some((y, m)) => Some((set, y, m)),
+        None => {
+            eprintln!("{set}: CSV missing, skipped");
+            None
+        }
+    })
+}
+
+#[test]
+fn eg_matches_reference() {
+    let mut worst: f64 = 0.0;
+    for (set, y, m) in sets() {
+        let r = run(&mut Eg::default(), &y, m);
+        worst = worst.max(compare(set, "EG", &r, 1e-9, 1e-12));
+    }
+    eprintln!("EG: max rel. diff {worst:.2e}");
+}
+
+#[test]
+fn eg_additive_fee_matches_backtest() {
+    let Some((y, m)) = olps::universal_relatives("djia") else {
+        return;
+    };
+    let r = run(&mut Eg::default(), &y, m);
+    for (k, &c) in olps::FEES.iter().enumerate() {
+        let bt = backtest(&mut Eg::default(), &y, m, Fee::Additive(c)).unwrap();
+        assert!(olps::rel_diff(bt.final_wealth(), r.wealth[k]) < 1e-13);
+    }
+}
+
+#[test]
+fn up_matches_reference_seed_0() {
+    let mut worst: f64 = 0.0;
+    for (set, y, m) in sets() {
+        let r = run(&mut Up::default(), &y, m);
+        worst = worst.max(compare(set, "UP", &r, 1e-9, 1e-12));
+    }
+    eprintln!("UP: max rel. diff {worst:.2e}");
+}
+
+#[test]
+fn ons_matches_tight_reference() {
+    let mut worst: f64 = 0.0;
+    for (set, y, m) in sets() {
+        let r = run(&mut Ons::default(), &y, m);
+        worst = worst.max(compare(set, "ONS@tight", &r, 1e-6, 1e-9));
+    }
+    eprintln!("ONS: max rel. diff vs ONS@tight {worst:.2e}");
+}
