@@ -10,7 +10,7 @@
 #[path = "support/olps.rs"]
 mod olps;
 
-use pimtl::baselines::{backtest, Eg, Fee, OnlineStrategy, Ons, Up};
+use pimtl::baselines::{backtest, Anticor, Eg, Fee, OnlineStrategy, Ons, Up};
 
 /// Tolerance on the first 12 days' weights.
 const WEIGHTS_TOL: f64 = 1e-9;
@@ -112,7 +112,27 @@ fn ons_matches_tight_reference() {
     let mut worst: f64 = 0.0;
     for (set, y, m) in sets() {
         let r = run(&mut Ons::default(), &y, m);
-        worst = worst.max(compare(set, "ONS@tight", &r, 1e-6, 1e-9));
+        // ONS@tight is cvxopt's interior-point solution at 1e-12 tolerances: weights that are 0
+        // at the exact optimum come out at 1e-10 … 2e-9 there, and small positive ones differ
+        // by up to 2e-8 (TSE day 5); the wealth agrees to < 1e-6.
+        worst = worst.max(compare(set, "ONS@tight", &r, 1e-6, 3e-8));
+        // Against the default-tolerance run: the documented ≤ 2.6e-3 (OLPS.md §3).
+        let d = olps::FEES
+            .iter()
+            .enumerate()
+            .map(|(k, &f)| olps::rel_diff(r.wealth[k], olps::wealth(set, "ONS", f)))
+            .fold(0.0, f64::max);
+        assert!(d < 6e-3, "{set}: ONS vs default-tolerance reference {d:e}");
     }
     eprintln!("ONS: max rel. diff vs ONS@tight {worst:.2e}");
+}
+
+#[test]
+fn anticor_matches_reference() {
+    let mut worst: f64 = 0.0;
+    for (set, y, m) in sets() {
+        let r = run(&mut Anticor::default(), &y, m);
+        worst = worst.max(compare(set, "Anticor", &r, 1e-3, 1e-12));
+    }
+    eprintln!("Anticor: max rel. diff {worst:.2e}");
 }

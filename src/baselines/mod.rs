@@ -561,3 +561,5 @@ pub mod up;
 pub use eg::{Eg, EgParams};
 pub use ons::{Ons, OnsParams};
 pub use up::{Mt19937, Up, UpParams};
+pub mod anticor;
+pub use anticor::{Anticor, AnticorParams};
