@@ -563,3 +563,5 @@ pub use ons::{Ons, OnsParams};
 pub use up::{Mt19937, Up, UpParams};
 pub mod anticor;
 pub use anticor::{Anticor, AnticorParams};
+pub mod corn;
+pub use corn::{Corn, CornParams};
