@@ -65,8 +65,78 @@ fn compare(set: &str, key: &str, run: &Run, tol: f64, weights_tol: f64) -> f64 {
     worst
 }
 
+/// pandas' default CSV float parser (`precise_xstrtod`, pandas 2.3): up to 17 significant digits
+/// accumulated in a double, then one division by a power of ten. It is not correctly rounded: on
+/// about 10 % of the prices of the NYSE sets it differs from Rust's `parse` by one ulp, which
+/// breaks exact ties (Anticor's `μ_i > μ_j`) the other way. Handles the plain decimals of the
+/// bundled CSVs (no exponent, no sign).
+fn pandas_parse(text: &str) -> f64 {
+    const MAX_DIGITS: i32 = 17;
+    let mut number = 0.0_f64;
+    let mut exponent = 0_i32;
+    let mut digits = 0_i32;
+    let mut bytes = text.trim().bytes().peekable();
+    while let Some(&c) = bytes.peek().filter(|c| c.is_ascii_digit()) {
+        if digits < MAX_DIGITS {
+            number = number * 10.0 + f64::from(c - b'0');
+            digits += 1;
+        } else {
+            exponent += 1;
+        }
+        bytes.next();
+    }
+    if bytes.peek() == Some(&b'.') {
+        bytes.next();
+        for c in bytes.by_ref() {
+            if !c.is_ascii_digit() {
+                panic!("unexpected {c} in {text}");
+            }
+            if digits < MAX_DIGITS {
+                number = number * 10.0 + f64::from(c - b'0');
+                digits += 1;
+                exponent -= 1;
+            }
+        }
+    }
+    let p10 = |k: i32| format!("1e{k}").parse::<f64>().expect("power of ten");
+    if exponent >= 0 {
+        number * p10(exponent)
+    } else {
+        number / p10(-exponent)
+    }
+}
+
+/// The relatives of `set` as universal-portfolios sees them: prices read by pandas'
+/// [`pandas_parse`], `X[0] = 1`, `X[t] = row_t / row_{t−1}`. `None` when the CSV is missing.
+fn pandas_relatives(set: &str) -> Option<(Vec<f64>, usize)> {
+    let text = std::fs::read_to_string(olps::data_path(set)).ok()?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let m = lines.next()?.split(',').count();
+    let mut prev: Option<Vec<f64>> = None;
+    let mut rel = Vec::new();
+    for line in lines {
+        let row: Vec<f64> = line.split(',').map(pandas_parse).collect();
+        assert_eq!(row.len(), m);
+        match &prev {
+            None => rel.extend(std::iter::repeat_n(1.0, m)),
+            Some(p) => rel.extend(row.iter().zip(p).map(|(v, p)| v / p)),
+        }
+        prev = Some(row);
+    }
+    Some((rel, m))
+}
+
+#[test]
+fn pandas_parser_examples() {
+    assert_eq!(pandas_parse("1.0"), 1.0);
+    assert_eq!(pandas_parse("0.99751"), 0.99751);
+    // A string where pandas' result is one ulp off the correctly rounded value would go here;
+    // the whole-set comparison below covers them.
+    assert_eq!(pandas_parse("12"), 12.0);
+}
+
 fn sets() -> impl Iterator<Item = (&'static str, Vec<f64>, usize)> {
-    olps::SETS.iter().filter_map(|&set| match olps::universal_relatives(set) {
+    olps::SETS.iter().filter_map(|&set| match pandas_relatives(set) {
         Some((y, m)) => Some((set, y, m)),
         None => {
             eprintln!("{set}: CSV missing, skipped");
@@ -132,7 +202,7 @@ fn anticor_matches_reference() {
     let mut worst: f64 = 0.0;
     for (set, y, m) in sets() {
         let r = run(&mut Anticor::default(), &y, m);
-        worst = worst.max(compare(set, "Anticor", &r, 1e-3, 1e-12));
+        worst = worst.max(compare(set, "Anticor", &r, 1e-9, 1e-12));
     }
     eprintln!("Anticor: max rel. diff {worst:.2e}");
 }
