@@ -7,13 +7,13 @@
 //! turnover, which is what `baselines::backtest` with `Fee::Additive(c)` gives (checked once
 //! below). A set whose CSV is missing is skipped.
 
+// The shared support module trips clippy's redundant_guards (float match guards); allowed here
+// rather than edited, since other test files share it.
+#[allow(clippy::redundant_guards)]
 #[path = "support/olps.rs"]
 mod olps;
 
 use pimtl::baselines::{backtest, Anticor, Corn, Eg, Fee, OnlineStrategy, Ons, Up};
-
-/// Tolerance on the first 12 days' weights.
-const WEIGHTS_TOL: f64 = 1e-9;
 
 /// One fee-free run: final wealth at the three reference fees and the first 12 allocations.
 struct Run {
@@ -29,12 +29,7 @@ fn run(strategy: &mut dyn OnlineStrategy, y: &[f64], m: usize) -> Run {
             *w *= (r - c * t).max(0.0);
         }
     }
-    let first12 = bt
-        .weights
-        .chunks_exact(m)
-        .take(12)
-        .map(|r| r.to_vec())
-        .collect();
+    let first12 = bt.weights.chunks_exact(m).take(12).map(|r| r.to_vec()).collect();
     Run { wealth, first12 }
 }
 
@@ -242,14 +237,91 @@ fn run_with_cash(corn: &mut Corn, y: &[f64], m: usize) -> (Run, usize) {
     (Run { wealth, first12 }, cash_days)
 }
 
+/// universal-portfolios' CORN solves each log-optimal portfolio with SLSQP at its default
+/// `ftol = 1e-6` and a finite-difference gradient, and sometimes stops at its start point (the
+/// uniform portfolio: MSCI day 11, where one matched day has a clear best asset). The exact solve
+/// here differs from those figures by up to 2.4e-2 (MSCI); see OLPS.md, "Rust port:
+/// differences". Days where the package returned its start point are skipped in the weights check.
+const CORN_VS_PACKAGE: f64 = 3e-2;
+
+/// Tolerance against the tight-SLSQP evaluation (SLSQP still stops at about 1e-8 in `b`).
+const CORN_VS_TIGHT: f64 = 1e-4;
+
+fn check_corn_weights(set: &str, key: &str, ours: &[Vec<f64>], tol: f64) {
+    let reference = olps::weights_first12(set, key);
+    for (day, (a, r)) in ours.iter().zip(&reference).enumerate() {
+        let m = r.len() as f64;
+        let r_uniform = r.iter().all(|&v| (v - 1.0 / m).abs() < 1e-15);
+        let a_uniform = a.iter().all(|&v| (v - 1.0 / m).abs() < 1e-15);
+        if r_uniform && !a_uniform {
+            eprintln!("{set}/{key}: day {day}: the package stopped at its uniform start");
+            continue;
+        }
+        for (i, (x, y)) in a.iter().zip(r).enumerate() {
+            assert!(
+                (x - y).abs() <= tol,
+                "{set}/{key}: weight of day {day} asset {i}: {x} vs {y}"
+            );
+        }
+    }
+}
+
 #[test]
 fn corn_matches_reference() {
     let mut worst: f64 = 0.0;
     for (set, y, m) in sets() {
         let start = std::time::Instant::now();
         let (r, cash_days) = run_with_cash(&mut Corn::default(), &y, m);
-        eprintln!("{set}: CORN {:.2} s, {cash_days} days with cash", start.elapsed().as_secs_f64());
-        worst = worst.max(compare(set, "CORN", &r, 1.0, 1e-6));
+        eprintln!(
+            "{set}: CORN {:.2} s, {cash_days} days with cash",
+            start.elapsed().as_secs_f64()
+        );
+        check_corn_weights(set, "CORN", &r.first12, 1e-4);
+        let mut d: f64 = 0.0;
+        for (k, &fee) in olps::FEES.iter().enumerate() {
+            d = d.max(olps::rel_diff(r.wealth[k], olps::wealth(set, "CORN", fee)));
+        }
+        eprintln!("{set}/CORN: max rel. wealth diff {d:.2e}");
+        assert!(d <= CORN_VS_PACKAGE, "{set}: CORN vs package {d:e}");
+        worst = worst.max(d);
     }
-    eprintln!("CORN: max rel. diff {worst:.2e}");
+    eprintln!("CORN: max rel. diff vs package {worst:.2e}");
+}
+
+/// The same CORN algorithm with SLSQP at `ftol = 1e-12` (`benches/compare/olps_corn_tight.py`,
+/// `tests/data/olps_corn_tight.json`, small sets only: the Python loop is slow). The exact solve
+/// should match it far better than the package's default-tolerance figures.
+#[test]
+fn corn_matches_tight_solver() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/olps_corn_tight.json");
+    let text = std::fs::read_to_string(&path).expect("tests/data/olps_corn_tight.json");
+    let tight: serde_json::Value = serde_json::from_str(&text).expect("parses");
+    let mut worst: f64 = 0.0;
+    for (set, y, m) in sets() {
+        let Some(entry) = tight.get(set) else {
+            continue;
+        };
+        let (r, _) = run_with_cash(&mut Corn::default(), &y, m);
+        for (k, fee) in ["0.0", "0.001", "0.0025"].iter().enumerate() {
+            let w = entry["wealth"][fee].as_f64().expect("wealth");
+            let d = olps::rel_diff(r.wealth[k], w);
+            eprintln!("{set}/CORN@tight fee {fee}: {} vs {w} ({d:.2e})", r.wealth[k]);
+            assert!(
+                d <= CORN_VS_TIGHT,
+                "{set}: CORN vs CORN@tight at fee {fee}: {d:e}"
+            );
+            worst = worst.max(d);
+        }
+        let reference = entry["weights_first12"].as_array().expect("weights");
+        for (day, (a, row)) in r.first12.iter().zip(reference).enumerate() {
+            for (i, (x, v)) in a.iter().zip(row.as_array().expect("row")).enumerate() {
+                let v = v.as_f64().expect("weight");
+                assert!(
+                    (x - v).abs() <= 1e-6,
+                    "{set}: CORN@tight day {day} asset {i}: {x} vs {v}"
+                );
+            }
+        }
+    }
+    eprintln!("CORN: max rel. diff vs CORN@tight {worst:.2e}");
 }

@@ -78,9 +78,7 @@ impl Anticor {
 
     /// The parameters.
     pub fn params(&self) -> AnticorParams {
-        AnticorParams {
-            window: self.window,
-        }
+        AnticorParams { window: self.window }
     }
 
     /// Feeds day `t = seen − 1` (already pushed into `recent`) to the rolling means.
@@ -118,9 +116,7 @@ impl Anticor {
     fn step(&mut self) {
         let m = self.b.len();
         let mu: Vec<f64> = self.ex.iter().map(RollingMean::mean).collect();
-        let d_rec: Vec<f64> = (0..m)
-            .map(|i| self.ex2[i].mean() - mu[i] * mu[i])
-            .collect();
+        let d_rec: Vec<f64> = (0..m).map(|i| self.ex2[i].mean() - mu[i] * mu[i]).collect();
         let mu_old: Vec<f64> = self.ey.iter().map(RollingMean::mean).collect();
         let d_old: Vec<f64> = (0..m)
             .map(|j| self.ey2[j].mean() - mu_old[j] * mu_old[j])
@@ -128,8 +124,8 @@ impl Anticor {
         let mut corr = vec![0.0; m * m];
         for i in 0..m {
             for j in 0..m {
-                corr[i * m + j] = (self.exy[i * m + j].mean() - mu[i] * mu_old[j])
-                    / (d_rec[i] * d_old[j]).sqrt();
+                corr[i * m + j] =
+                    (self.exy[i * m + j].mean() - mu[i] * mu_old[j]) / (d_rec[i] * d_old[j]).sqrt();
             }
         }
         let mut claim = vec![0.0; m];
@@ -336,7 +332,10 @@ mod tests {
         }
         let mut out = [0.0; 2];
         a.weights(&mut out).unwrap();
-        assert!((out[0] - 0.0).abs() < 1e-15 && (out[1] - 1.0).abs() < 1e-15, "{out:?}");
+        assert!(
+            (out[0] - 0.0).abs() < 1e-15 && (out[1] - 1.0).abs() < 1e-15,
+            "{out:?}"
+        );
         let mut a = Anticor::new(2).unwrap();
         a.reset(2).unwrap();
         for y in [[1.0, 2.0], [2.0, 1.0], [3.0, 1.0], [4.0, 2.0]] {

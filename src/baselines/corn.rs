@@ -129,11 +129,7 @@ impl Corn {
         check_out(out, self.assets)?;
         let s: f64 = self.b[..self.assets].iter().sum();
         for (o, b) in out.iter_mut().zip(&self.b) {
-            *o = if s > 0.0 {
-                b / s
-            } else {
-                1.0 / self.assets as f64
-            };
+            *o = if s > 0.0 { b / s } else { 1.0 / self.assets as f64 };
         }
         Ok(())
     }

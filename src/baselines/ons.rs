@@ -182,10 +182,7 @@ pub fn project_in_norm(a: &[f64], c: &[f64], start: &[f64]) -> Result<Vec<f64>> 
         p = crate::simplex::uniform(m);
     }
     let mut fixed: Vec<bool> = p.iter().map(|&x| x <= 0.0).collect();
-    let scale = c
-        .iter()
-        .chain(a.iter())
-        .fold(1.0_f64, |s, x| s.max(x.abs()));
+    let scale = c.iter().chain(a.iter()).fold(1.0_f64, |s, x| s.max(x.abs()));
     let tol = 1e-13 * scale;
     for _ in 0..ACTIVE_SET_ITERATIONS_PER_ASSET * m + 10 {
         let free: Vec<usize> = (0..m).filter(|&i| !fixed[i]).collect();
@@ -293,7 +290,7 @@ mod tests {
         // p = (a22 − a12 + c1 − c2) / (a11 + a22 − 2 a12).
         ons.observe(&[2.0, 1.0]).unwrap();
         ons.weights(&mut out).unwrap();
-        let (a11, a12, a22) = (2.0 + 16.0 / 9.0, 1.0 + 8.0 / 9.0, 2.0 + 4.0 / 9.0);
+        let (a11, a12, a22): (f64, f64, f64) = (2.0 + 16.0 / 9.0, 1.0 + 8.0 / 9.0, 2.0 + 4.0 / 9.0);
         let (c1, c2) = (0.25 * (1.0 + 4.0 / 3.0), 0.25 * (1.0 + 2.0 / 3.0));
         let p = ((a22 - a12 + c1 - c2) / (a11 + a22 - 2.0 * a12)).clamp(0.0, 1.0);
         assert!((out[0] - p).abs() < 1e-14, "{out:?} vs {p}");
