@@ -298,7 +298,7 @@ fn corn_matches_tight_solver() {
     let tight: serde_json::Value = serde_json::from_str(&text).expect("parses");
     let mut worst: f64 = 0.0;
     for (set, y, m) in sets() {
-        let Some(entry) = tight.get(set) else {
+        let Some(entry) = tight.get(set).filter(|_| set != "meta") else {
             continue;
         };
         let (r, _) = run_with_cash(&mut Corn::default(), &y, m);
