@@ -106,3 +106,15 @@ mod tests {
         assert!(project_to_simplex(&[f64::NAN, 1.0, 0.0], &mut out).is_err());
     }
 }
+
+pub mod eg;
+pub mod ons;
+pub mod up;
+
+pub use eg::{Eg, EgParams};
+pub use ons::{Ons, OnsParams};
+pub use up::{Mt19937, Up, UpParams};
+pub mod anticor;
+pub use anticor::{Anticor, AnticorParams};
+pub mod corn;
+pub use corn::{Corn, CornParams};
