@@ -17,16 +17,28 @@
 //! (2008) used by OLMAR and PAMR.
 
 pub mod crp;
+pub mod cwmr;
 pub mod momentum;
 pub mod olmar;
 pub mod pamr;
+pub mod rmr;
+pub mod rprt;
+pub mod tco1;
+pub mod tco2;
+pub mod wmamr;
 
 pub mod registry;
 
 pub use crp::{Bcrp, BestAsset, BuyAndHold, Crp, EqualCrp};
+pub use cwmr::Cwmr;
 pub use momentum::Momentum;
 pub use olmar::{Olmar, OlmarWarmup};
 pub use pamr::Pamr;
+pub use rmr::Rmr;
+pub use rprt::Rprt;
+pub use tco1::Tco1;
+pub use tco2::Tco2;
+pub use wmamr::Wmamr;
 
 pub use crate::portfolio::cost::{
     linear_remainder, transaction_remainder, transaction_remainder_per_side, REMAINDER_MAX_ITERATIONS,

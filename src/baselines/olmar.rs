@@ -25,6 +25,15 @@
 //!   day 0; on day `n ≥ 1` the prediction is the cumulative price `p_n / p_0 = Π_{k<n} y_k` while
 //!   `n < w`, and the moving average from `n = w` on.
 //!
+//! [`OlmarWarmup::Universal`] reproduces the package run on a series whose first row is the
+//! package's day of ones *with that day left out*: the package takes no step on it, so its
+//! `B[t + 1]` is this port's `b_t` and the wealth is the same (tests/olps_mean_reversion.rs).
+//!
+//! Step cap: neither universal-portfolios 0.4.17 (`OLMAR.update`: `lam = max(0.0, (eps −
+//! b·x̃) / denominator)`, no upper bound) nor the OLPS toolbox (`olmar1_expert.m`) bounds `λ`, so
+//! the default is uncapped. [`Olmar::with_max_step`] opts into `λ ← min(λ, λ_max)`, the guard
+//! PAMR uses (`λ_max = 10⁵` there).
+//!
 //! The two differ on the first few days only, but OLMAR's aggressive steps (`ε = 10`) make the
 //! wealth path-dependent: on DJIA the final wealth differs by about 10 %.
 
@@ -53,6 +62,7 @@ pub struct Olmar {
     window: usize,
     eps: f64,
     warmup: OlmarWarmup,
+    max_step: Option<f64>,
     b: Vec<f64>,
     seen: usize,
     recent: Window,
@@ -86,6 +96,7 @@ impl Olmar {
             window,
             eps,
             warmup: OlmarWarmup::Olps,
+            max_step: None,
             b: Vec::new(),
             seen: 0,
             recent: Window::default(),
@@ -99,6 +110,29 @@ impl Olmar {
     pub fn with_warmup(mut self, warmup: OlmarWarmup) -> Olmar {
         self.warmup = warmup;
         self
+    }
+
+    /// The same strategy with the step size capped, `λ ← min(λ, λ_max)` (the default is
+    /// uncapped, as in universal-portfolios and the OLPS toolbox; see the
+    /// [module documentation](self)).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`max_step`) unless `λ_max` is finite and > 0.
+    pub fn with_max_step(mut self, max_step: f64) -> Result<Olmar> {
+        if !(max_step.is_finite() && max_step > 0.0) {
+            return Err(Error::param(
+                "max_step",
+                max_step,
+                "the step cap λ_max must be finite and > 0",
+            ));
+        }
+        self.max_step = Some(max_step);
+        Ok(self)
+    }
+
+    /// The step cap `λ_max`, `None` when uncapped (the default).
+    pub fn max_step(&self) -> Option<f64> {
+        self.max_step
     }
 
     /// The warm-up convention in use.
@@ -147,7 +181,8 @@ impl Olmar {
         let denom: f64 = self.x_pred.iter().map(|x| (x - mean) * (x - mean)).sum();
         let lambda = if denom > 0.0 {
             let bx: f64 = self.b.iter().zip(&self.x_pred).map(|(b, x)| b * x).sum();
-            ((self.eps - bx) / denom).max(0.0)
+            let lambda = ((self.eps - bx) / denom).max(0.0);
+            self.max_step.map_or(lambda, |cap| lambda.min(cap))
         } else {
             0.0
         };
@@ -164,7 +199,11 @@ impl OnlineStrategy for Olmar {
             OlmarWarmup::Olps => "",
             OlmarWarmup::Universal => ", universal-portfolios warm-up",
         };
-        format!("OLMAR (w = {}, ε = {}{suffix})", self.window, self.eps)
+        let cap = match self.max_step {
+            Some(c) => format!(", λ ≤ {c}"),
+            None => String::new(),
+        };
+        format!("OLMAR (w = {}, ε = {}{cap}{suffix})", self.window, self.eps)
     }
 
     fn reset(&mut self, assets: usize) -> Result<()> {
