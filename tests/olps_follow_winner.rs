@@ -7,9 +7,6 @@
 //! turnover, which is what `baselines::backtest` with `Fee::Additive(c)` gives (checked once
 //! below). A set whose CSV is missing is skipped.
 
-// The shared support module trips clippy's redundant_guards (float match guards); allowed here
-// rather than edited, since other test files share it.
-#[allow(clippy::redundant_guards)]
 #[path = "support/olps.rs"]
 mod olps;
 

@@ -14,7 +14,6 @@
 //! tolerance serves all: 1e-10 on wealth, 1e-9 on the first-12-day weights.
 
 #[path = "support/olps.rs"]
-#[allow(clippy::redundant_guards)]
 mod olps;
 
 use pimtl::baselines::{

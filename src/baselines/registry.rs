@@ -220,6 +220,258 @@ pub fn entries() -> &'static [Entry] {
                 boxed(Pamr::new(p.get("eps"), variant, p.get("c"))?)
             },
         },
+        Entry {
+            name: "up",
+            display: "UP",
+            title: "Universal portfolio, Monte Carlo over CRPs (Cover 1991; universal-portfolios' sampling)",
+            hindsight: false,
+            params: &[
+                ParamSpec {
+                    key: "eval_points",
+                    default: up::UP_DEFAULT_EVAL_POINTS as f64,
+                    doc: "random CRPs averaged (≥ 1)",
+                    from_run: None,
+                },
+                ParamSpec {
+                    key: "leverage",
+                    default: 1.0,
+                    doc: "leverage of the sampled CRPs",
+                    from_run: None,
+                },
+                ParamSpec {
+                    key: "seed",
+                    default: 0.0,
+                    doc: "MT19937 seed (numpy-compatible)",
+                    from_run: Some(FromRun::Seed),
+                },
+            ],
+            build: |p, _| {
+                let seed = u32::try_from(p.count("seed")?).map_err(|_| Error::param("seed", p.get("seed"), "UP's seed must fit in 32 bits"))?;
+                boxed(Up::new(p.count("eval_points")?, p.get("leverage"), seed)?)
+            },
+        },
+        Entry {
+            name: "eg",
+            display: "EG",
+            title: "Exponentiated gradient (Helmbold, Schapire, Singer & Warmuth 1998)",
+            hindsight: false,
+            params: &[
+                ParamSpec {
+                    key: "eta",
+                    default: 0.05,
+                    doc: "learning rate η (> 0)",
+                    from_run: None,
+                },
+            ],
+            build: |p, _| boxed(Eg::new(p.get("eta"))?),
+        },
+        Entry {
+            name: "ons",
+            display: "ONS",
+            title: "Online Newton step (Agarwal, Hazan, Kale & Schapire 2006)",
+            hindsight: false,
+            params: &[
+                ParamSpec {
+                    key: "delta",
+                    default: 0.125,
+                    doc: "mixing δ (> 0)",
+                    from_run: None,
+                },
+                ParamSpec {
+                    key: "beta",
+                    default: 1.0,
+                    doc: "β (> 0)",
+                    from_run: None,
+                },
+                ParamSpec {
+                    key: "eta",
+                    default: 0.0,
+                    doc: "uniform mixing η ∈ [0, 1)",
+                    from_run: None,
+                },
+            ],
+            build: |p, _| boxed(Ons::new(p.get("delta"), p.get("beta"), p.get("eta"))?),
+        },
+        Entry {
+            name: "anticor",
+            display: "Anticor",
+            title: "Anticor (Borodin, El-Yaniv & Gogan 2004)",
+            hindsight: false,
+            params: &[
+                ParamSpec {
+                    key: "window",
+                    default: 30.0,
+                    doc: "window w (≥ 2); reads 2w days",
+                    from_run: None,
+                },
+            ],
+            build: |p, _| boxed(Anticor::new(p.count("window")?)?),
+        },
+        Entry {
+            name: "corn",
+            display: "CORN",
+            title: "Correlation-driven nonparametric learning, CORN-U (Li, Hoi & Gopalkrishnan 2011), fully invested",
+            hindsight: false,
+            params: &[
+                ParamSpec {
+                    key: "window",
+                    default: corn::CORN_DEFAULT_WINDOW as f64,
+                    doc: "window w (≥ 1)",
+                    from_run: None,
+                },
+                ParamSpec {
+                    key: "rho",
+                    default: corn::CORN_DEFAULT_RHO,
+                    doc: "correlation threshold ρ ∈ [-1, 1]",
+                    from_run: None,
+                },
+            ],
+            build: |p, _| boxed(Corn::new(p.count("window")?, p.get("rho"))?),
+        },
+        Entry {
+            name: "rmr",
+            display: "RMR",
+            title: "Robust median reversion (Huang, Li, Hoi & Zhu 2013)",
+            hindsight: false,
+            params: &[
+                ParamSpec {
+                    key: "window",
+                    default: 5.0,
+                    doc: "window w",
+                    from_run: None,
+                },
+                ParamSpec {
+                    key: "eps",
+                    default: 10.0,
+                    doc: "reversion threshold ε",
+                    from_run: None,
+                },
+                ParamSpec {
+                    key: "tau",
+                    default: 0.001,
+                    doc: "Weiszfeld tolerance τ",
+                    from_run: None,
+                },
+            ],
+            build: |p, _| boxed(Rmr::new(p.count("window")?, p.get("eps"), p.get("tau"))?),
+        },
+        Entry {
+            name: "wmamr",
+            display: "WMAMR",
+            title: "Weighted moving-average mean reversion (Gao & Zhang 2013)",
+            hindsight: false,
+            params: &[
+                ParamSpec {
+                    key: "window",
+                    default: 5.0,
+                    doc: "window w",
+                    from_run: None,
+                },
+                ParamSpec {
+                    key: "eps",
+                    default: 0.5,
+                    doc: "sensitivity ε",
+                    from_run: None,
+                },
+            ],
+            build: |p, _| boxed(Wmamr::new(p.count("window")?, p.get("eps"))?),
+        },
+        Entry {
+            name: "cwmr",
+            display: "CWMR",
+            title: "Confidence-weighted mean reversion (Li, Hoi, Zhao & Gopalkrishnan 2013)",
+            hindsight: false,
+            params: &[
+                ParamSpec {
+                    key: "eps",
+                    default: -0.5,
+                    doc: "sensitivity ε",
+                    from_run: None,
+                },
+                ParamSpec {
+                    key: "confidence",
+                    default: 0.95,
+                    doc: "confidence level",
+                    from_run: None,
+                },
+            ],
+            build: |p, _| boxed(Cwmr::new(p.get("eps"), p.get("confidence"))?),
+        },
+        Entry {
+            name: "rprt",
+            display: "RPRT",
+            title: "Reweighted price relative tracking (Lai, Yang, Fang & Wu 2018)",
+            hindsight: false,
+            params: &[
+                ParamSpec {
+                    key: "window",
+                    default: 5.0,
+                    doc: "window w",
+                    from_run: None,
+                },
+                ParamSpec {
+                    key: "eps",
+                    default: 50.0,
+                    doc: "threshold ε",
+                    from_run: None,
+                },
+                ParamSpec {
+                    key: "theta",
+                    default: 0.8,
+                    doc: "reweighting θ",
+                    from_run: None,
+                },
+            ],
+            build: |p, _| boxed(Rprt::new(p.count("window")?, p.get("eps"), p.get("theta"))?),
+        },
+        Entry {
+            name: "tco1",
+            display: "TCO1",
+            title: "Transaction cost optimisation, TCO1 (Li, Wang, Huang & Hoi 2018)",
+            hindsight: false,
+            params: &[
+                ParamSpec {
+                    key: "eta",
+                    default: 10.0,
+                    doc: "step η",
+                    from_run: None,
+                },
+                ParamSpec {
+                    key: "fee",
+                    default: 0.0,
+                    doc: "the cost rate it plans with",
+                    from_run: Some(FromRun::FeeRate),
+                },
+            ],
+            build: |p, _| boxed(Tco1::new(p.get("eta"), p.get("fee"))?),
+        },
+        Entry {
+            name: "tco2",
+            display: "TCO2",
+            title: "Transaction cost optimisation, TCO2 (Li, Wang, Huang & Hoi 2018)",
+            hindsight: false,
+            params: &[
+                ParamSpec {
+                    key: "window",
+                    default: 5.0,
+                    doc: "window w",
+                    from_run: None,
+                },
+                ParamSpec {
+                    key: "eta",
+                    default: 10.0,
+                    doc: "step η",
+                    from_run: None,
+                },
+                ParamSpec {
+                    key: "fee",
+                    default: 0.0,
+                    doc: "the cost rate it plans with",
+                    from_run: Some(FromRun::FeeRate),
+                },
+            ],
+            build: |p, _| boxed(Tco2::new(p.count("window")?, p.get("eta"), p.get("fee"))?),
+        },
     ];
     ENTRIES
 }
@@ -326,6 +578,17 @@ impl StrategySpec {
     /// strategy's constructor), or a hindsight fit that fails (no days).
     pub fn build(&self, ctx: &BuildContext) -> Result<BoxedStrategy> {
         let e = self.entry()?;
+        let params = self.resolved(ctx)?.params;
+        (e.build)(&params, ctx)
+    }
+
+    /// The spec with every parameter present: the ones taken from the run ([`FromRun`]) filled
+    /// from `ctx` (so its [`label`](Self::label) says what was run).
+    ///
+    /// # Errors
+    /// An unknown name or key (a spec edited by hand in a config file).
+    pub fn resolved(&self, ctx: &BuildContext) -> Result<StrategySpec> {
+        let e = self.entry()?;
         let mut params = self.params.clone();
         for key in params.0.keys() {
             if !e.params.iter().any(|p| p.key == key) {
@@ -344,7 +607,10 @@ impl StrategySpec {
             };
             params.0.entry(p.key.to_string()).or_insert(default);
         }
-        (e.build)(&params, ctx)
+        Ok(StrategySpec {
+            name: self.name.clone(),
+            params,
+        })
     }
 
     /// `NAME:KEY=VALUE:…` with every parameter, the inverse of [`StrategySpec::parse`].

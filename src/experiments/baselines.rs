@@ -136,7 +136,7 @@ pub struct StrategyResult {
     /// The full back-test (wealth, weights, period returns, turnover per day).
     #[serde(skip)]
     pub backtest: Backtest,
-    /// Wall time of the back-test (not serialised with the results: it varies between runs).
+    /// Wall time of the fit (hindsight strategies) and the back-test (not serialised with the results: it varies between runs).
     #[serde(skip)]
     pub seconds: f64,
 }
@@ -209,8 +209,9 @@ pub fn run_on(cfg: &BaselinesConfig, data: &PriceData) -> Result<BaselinesResult
     let strategies = specs
         .par_iter()
         .map(|spec| {
-            let mut s = spec.build(&ctx)?;
+            let spec = spec.resolved(&ctx)?;
             let started = std::time::Instant::now();
+            let mut s = spec.build(&ctx)?;
             let bt = backtest(s.as_mut(), &data.relatives, m, fee)?;
             let seconds = started.elapsed().as_secs_f64();
             Ok(StrategyResult {

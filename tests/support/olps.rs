@@ -70,12 +70,12 @@ pub fn entry(set: &str, strategy: &str) -> &'static Value {
 
 /// The reference final wealth of `strategy` on `set` at `fee` (one of [`FEES`]).
 pub fn wealth(set: &str, strategy: &str, fee: f64) -> f64 {
-    let key = match fee {
-        f if f == 0.0 => "0.0",
-        f if f == 0.001 => "0.001",
-        f if f == 0.0025 => "0.0025",
-        f => panic!("no reference at fee {f}"),
-    };
+    let key = FEES
+        .iter()
+        .zip(["0.0", "0.001", "0.0025"])
+        .find(|(f, _)| **f == fee)
+        .map(|(_, k)| k)
+        .unwrap_or_else(|| panic!("no reference at fee {fee}"));
     entry(set, strategy)["wealth"][key]
         .as_f64()
         .unwrap_or_else(|| panic!("{set}/{strategy}: no wealth at fee {key}"))
