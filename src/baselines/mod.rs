@@ -47,7 +47,7 @@ pub use crate::portfolio::cost::{
 /// The former name of [`simulate`], kept for strategy files and callers written against it.
 pub use crate::portfolio::simulate as backtest;
 pub use crate::portfolio::{
-    check_relatives, simulate, Account, Backtest, Fee, OnlineStrategy, TradingDay, Window,
+    check_relatives, simulate, Account, Backtest, Fee, OnlineStrategy, PriceWindow, TradingDay, Window,
 };
 // The argument checks of the strategy files (`use super::{check_assets, check_day, …}`);
 // `check_rows` is for strategies fitted on a range of days.

@@ -24,7 +24,7 @@
 //! the Weiszfeld iteration stops at that price, which is then the median. The iteration is also
 //! capped at [`RMR_MAX_ITERATIONS`]. Neither case happens on the six reference sets.
 
-use super::{check_assets, check_day, check_out, project_to_simplex, OnlineStrategy, Window};
+use super::{check_assets, check_day, check_out, project_to_simplex, OnlineStrategy, PriceWindow};
 use crate::error::{Error, Result};
 use serde::Serialize;
 
@@ -49,8 +49,7 @@ pub struct Rmr {
     params: RmrParams,
     b: Vec<f64>,
     seen: usize,
-    price: Vec<f64>,
-    prices: Window,
+    prices: PriceWindow,
     median: Vec<f64>,
     median_prev: Vec<f64>,
     dist: Vec<f64>,
@@ -100,8 +99,7 @@ impl Rmr {
             params,
             b: Vec::new(),
             seen: 0,
-            price: Vec::new(),
-            prices: Window::default(),
+            prices: PriceWindow::default(),
             median: Vec::new(),
             median_prev: Vec::new(),
             dist: Vec::new(),
@@ -186,8 +184,7 @@ impl OnlineStrategy for Rmr {
         let w = self.params.window;
         self.b = crate::simplex::uniform(assets);
         self.seen = 0;
-        self.price = vec![1.0; assets];
-        self.prices = Window::new(assets, w);
+        self.prices = PriceWindow::new(assets, w);
         self.median = vec![0.0; assets];
         self.median_prev = vec![0.0; assets];
         self.dist = vec![0.0; w];
@@ -204,20 +201,17 @@ impl OnlineStrategy for Rmr {
 
     fn observe(&mut self, y: &[f64]) -> Result<()> {
         check_day(y, self.b.len(), self.seen)?;
-        for (p, yi) in self.price.iter_mut().zip(y) {
-            *p *= yi;
-        }
-        self.prices.push(&self.price);
+        self.prices.push(y);
         let t = self.seen;
         self.seen += 1;
         if t == 0 {
             return Ok(());
         }
         if t < self.params.window {
-            self.x_pred.copy_from_slice(&self.price);
+            self.x_pred.copy_from_slice(self.prices.price());
         } else {
             self.l1_median();
-            for ((x, mu), p) in self.x_pred.iter_mut().zip(&self.median).zip(&self.price) {
+            for ((x, mu), p) in self.x_pred.iter_mut().zip(&self.median).zip(self.prices.price()) {
                 *x = mu / p;
             }
         }

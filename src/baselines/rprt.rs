@@ -20,7 +20,7 @@
 //! the relative of day 1 (so the day-1 step sets `φ = 1` and leaves `b` uniform), and the first
 //! days average fewer prices. Defaults: `w = 5`, `ε = 50`, `θ = 0.8`.
 
-use super::{check_assets, check_day, check_out, project_to_simplex, OnlineStrategy, Window};
+use super::{check_assets, check_day, check_out, project_to_simplex, OnlineStrategy, PriceWindow};
 use crate::error::{Error, Result};
 use serde::Serialize;
 
@@ -45,8 +45,7 @@ pub struct Rprt {
     params: RprtParams,
     b: Vec<f64>,
     seen: usize,
-    price: Vec<f64>,
-    prices: Window,
+    prices: PriceWindow,
     phi: Vec<f64>,
     x_pred: Vec<f64>,
     next: Vec<f64>,
@@ -94,8 +93,7 @@ impl Rprt {
             params,
             b: Vec::new(),
             seen: 0,
-            price: Vec::new(),
-            prices: Window::default(),
+            prices: PriceWindow::default(),
             phi: Vec::new(),
             x_pred: Vec::new(),
             next: Vec::new(),
@@ -118,8 +116,7 @@ impl OnlineStrategy for Rprt {
         check_assets(assets)?;
         self.b = crate::simplex::uniform(assets);
         self.seen = 0;
-        self.price = vec![1.0; assets];
-        self.prices = Window::new(assets, self.params.window);
+        self.prices = PriceWindow::new(assets, self.params.window);
         self.phi = vec![1.0; assets];
         self.x_pred = vec![0.0; assets];
         self.next = vec![0.0; assets];
@@ -134,10 +131,7 @@ impl OnlineStrategy for Rprt {
 
     fn observe(&mut self, y: &[f64]) -> Result<()> {
         check_day(y, self.b.len(), self.seen)?;
-        for (p, yi) in self.price.iter_mut().zip(y) {
-            *p *= yi;
-        }
-        self.prices.push(&self.price);
+        self.prices.push(y);
         let t = self.seen;
         self.seen += 1;
         if t == 0 {
@@ -149,7 +143,7 @@ impl OnlineStrategy for Rprt {
         let k = self.prices.days();
         for (i, x) in self.x_pred.iter_mut().enumerate() {
             let s: f64 = (0..k).map(|j| self.prices.get(j, i)).sum();
-            *x = s / k as f64 / self.price[i];
+            *x = s / k as f64 / self.prices.price()[i];
         }
         let theta = self.params.theta;
         for (phi, &x) in self.phi.iter_mut().zip(y) {

@@ -14,7 +14,7 @@
 //! Defaults: `w = 5`, `η = 10`, `γ = 0`.
 
 use super::tco1::{check_tco_params, tco_update};
-use super::{check_assets, check_day, check_out, OnlineStrategy, Window};
+use super::{check_assets, check_day, check_out, OnlineStrategy, PriceWindow};
 use crate::error::{Error, Result};
 use serde::Serialize;
 
@@ -36,8 +36,7 @@ pub struct Tco2 {
     params: Tco2Params,
     b: Vec<f64>,
     seen: usize,
-    price: Vec<f64>,
-    prices: Window,
+    prices: PriceWindow,
     x_pred: Vec<f64>,
     next: Vec<f64>,
 }
@@ -71,8 +70,7 @@ impl Tco2 {
             params,
             b: Vec::new(),
             seen: 0,
-            price: Vec::new(),
-            prices: Window::default(),
+            prices: PriceWindow::default(),
             x_pred: Vec::new(),
             next: Vec::new(),
         }
@@ -94,8 +92,7 @@ impl OnlineStrategy for Tco2 {
         check_assets(assets)?;
         self.b = crate::simplex::uniform(assets);
         self.seen = 0;
-        self.price = vec![1.0; assets];
-        self.prices = Window::new(assets, self.params.window);
+        self.prices = PriceWindow::new(assets, self.params.window);
         self.x_pred = vec![0.0; assets];
         self.next = vec![0.0; assets];
         Ok(())
@@ -109,10 +106,7 @@ impl OnlineStrategy for Tco2 {
 
     fn observe(&mut self, y: &[f64]) -> Result<()> {
         check_day(y, self.b.len(), self.seen)?;
-        for (p, yi) in self.price.iter_mut().zip(y) {
-            *p *= yi;
-        }
-        self.prices.push(&self.price);
+        self.prices.push(y);
         let t = self.seen;
         self.seen += 1;
         if t < self.params.window {
@@ -120,7 +114,9 @@ impl OnlineStrategy for Tco2 {
         }
         let k = self.prices.days();
         for (i, x) in self.x_pred.iter_mut().enumerate() {
-            let s: f64 = (0..k).map(|j| self.prices.get(j, i) / self.price[i]).sum();
+            let s: f64 = (0..k)
+                .map(|j| self.prices.get(j, i) / self.prices.price()[i])
+                .sum();
             *x = s / k as f64;
         }
         let p = self.params;

@@ -48,7 +48,7 @@ pub mod strategy;
 pub use account::{simulate, Account, Backtest, ALLOCATION_TOLERANCE};
 pub use cost::TradingDay;
 pub(crate) use strategy::{check_assets, check_day, check_out};
-pub use strategy::{OnlineStrategy, Window};
+pub use strategy::{OnlineStrategy, PriceWindow, Window};
 
 use crate::error::{Error, Result};
 use serde::Serialize;

@@ -142,9 +142,69 @@ impl Window {
     }
 }
 
+/// The price path of the window-based strategies that read prices rather than relatives (RMR,
+/// RPRT, TCO2): the current price `p_n = Π_{k ≤ n} y_k` (1 before day 0) and a [`Window`] of the
+/// last `capacity` prices `p_{n−capacity+1} … p_n`, oldest first.
+#[derive(Clone, Debug, Default)]
+pub struct PriceWindow {
+    price: Vec<f64>,
+    recent: Window,
+}
+
+impl PriceWindow {
+    /// The price path of `assets` assets before day 0 (`p = 1`), keeping `capacity` prices.
+    pub fn new(assets: usize, capacity: usize) -> PriceWindow {
+        PriceWindow {
+            price: vec![1.0; assets],
+            recent: Window::new(assets, capacity),
+        }
+    }
+
+    /// Advances the price by day `y`'s relatives, `p ← p ⊙ y`, and keeps it in the window.
+    pub fn push(&mut self, y: &[f64]) {
+        for (p, yi) in self.price.iter_mut().zip(y) {
+            *p *= yi;
+        }
+        self.recent.push(&self.price);
+    }
+
+    /// The current price `p_n` of every asset.
+    pub fn price(&self) -> &[f64] {
+        &self.price
+    }
+
+    /// Number of assets.
+    pub fn assets(&self) -> usize {
+        self.recent.assets()
+    }
+
+    /// Number of prices held (at most the capacity).
+    pub fn days(&self) -> usize {
+        self.recent.days()
+    }
+
+    /// Price of asset `i` on the `k`-th held day, `k = 0` the oldest.
+    pub fn get(&self, k: usize, i: usize) -> f64 {
+        self.recent.get(k, i)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn price_window_keeps_the_last_prices() {
+        let mut p = PriceWindow::new(2, 2);
+        for y in [[2.0, 1.0], [0.5, 3.0], [4.0, 1.0]] {
+            p.push(&y);
+        }
+        assert_eq!(p.price(), [4.0, 3.0]);
+        assert_eq!(
+            (p.days(), p.get(0, 0), p.get(0, 1), p.get(1, 0)),
+            (2, 1.0, 3.0, 4.0)
+        );
+    }
 
     #[test]
     fn window_keeps_the_last_days() {
