@@ -55,6 +55,7 @@
 #![deny(missing_docs)]
 
 pub mod baselines;
+pub mod cli;
 pub mod data;
 pub mod envs;
 pub mod error;

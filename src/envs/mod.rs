@@ -1,5 +1,6 @@
 //! Environments: the data and dynamics that turn a task's allocations into rewards.
 
+pub mod episode;
 pub mod federated;
 pub mod portfolio;
 pub mod synthetic;

@@ -318,7 +318,13 @@ impl PortfolioTasks {
     }
 
     /// Fills the features `[entities][window][F]` for deciding `day` on `assets` (plus cash).
-    fn state_features(market: &Market, cfg: &PortfolioConfig, assets: &[usize], day: usize, out: &mut [f64]) {
+    pub(crate) fn state_features(
+        market: &Market,
+        cfg: &PortfolioConfig,
+        assets: &[usize],
+        day: usize,
+        out: &mut [f64],
+    ) {
         let per = cfg.window * market.features();
         for (i, &a) in assets.iter().enumerate() {
             let o = &mut out[i * per..(i + 1) * per];
@@ -332,7 +338,7 @@ impl PortfolioTasks {
         }
     }
 
-    fn day_relatives(
+    pub(crate) fn day_relatives(
         market: &Market,
         cfg: &PortfolioConfig,
         assets: &[usize],
