@@ -5,7 +5,7 @@
 
 use crate::arrays::{self, check_shape};
 use crate::backtest::parse_fee;
-use crate::errors::IntoPy;
+use crate::errors::{check_count, IntoPy};
 use numpy::ndarray::Array3;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods};
 use pimtl::data::prices::{self, PriceData};
@@ -377,6 +377,7 @@ impl PySynthetic {
     #[staticmethod]
     #[pyo3(signature = (m, epsilon, noise_std=0.0))]
     fn with_spread(m: usize, epsilon: f64, noise_std: f64) -> PyResult<Self> {
+        check_count("m", m as u128, 1 << 26)?;
         Ok(PySynthetic {
             inner: SyntheticAllocation::with_spread(m, epsilon, noise_std).py()?,
         })

@@ -6,7 +6,7 @@
 //! gives the same draws as the Rust sampler, bit for bit.
 
 use crate::arrays::{self, check_shape};
-use crate::errors::IntoPy;
+use crate::errors::{check_count, try_vec, IntoPy};
 use numpy::PyArray1;
 use pimtl::sampler::{SamplerConfig, TaskSampler};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -72,9 +72,11 @@ impl PyTaskSampler {
         match n {
             None => Ok(self.inner.sample(&mut self.rng).into_pyobject(py)?.into_any()),
             Some(n) => {
-                let mut out = vec![0usize; n];
+                let mut out = try_vec(n, 0usize, "n")?;
                 let (inner, rng) = (&self.inner, &mut self.rng);
                 py.detach(|| inner.sample_many(rng, &mut out));
+                // Same size and alignment: the standard library's in-place collect reuses the
+                // buffer (indices are < 2^63).
                 let v: Vec<i64> = out.into_iter().map(|t| t as i64).collect();
                 Ok(PyArray1::from_vec(py, v).into_any())
             }
@@ -86,15 +88,15 @@ impl PyTaskSampler {
         &mut self,
         py: Python<'py>,
         n: usize,
-    ) -> (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>) {
-        let mut out = vec![0usize; n];
+    ) -> PyResult<(Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>)> {
+        let mut out = try_vec(n, 0usize, "n")?;
+        let mut w = try_vec(n, 0.0f64, "n")?;
         self.inner.sample_many(&mut self.rng, &mut out);
-        let w: Vec<f64> = out
-            .iter()
-            .map(|&t| self.inner.weight(t).unwrap_or(f64::NAN))
-            .collect();
+        for (w, &t) in w.iter_mut().zip(&out) {
+            *w = self.inner.weight(t).unwrap_or(f64::NAN);
+        }
         let t: Vec<i64> = out.into_iter().map(|t| t as i64).collect();
-        (PyArray1::from_vec(py, t), PyArray1::from_vec(py, w))
+        Ok((PyArray1::from_vec(py, t), PyArray1::from_vec(py, w)))
     }
 
     /// Smooths a score in: `update(t, score)` returns the new `s_t`; `update(tasks, scores)`
@@ -215,6 +217,12 @@ fn draw_tasks(
     n_tasks: usize,
     seed: u64,
 ) -> PyResult<Vec<Vec<usize>>> {
+    // The draw keeps every task (and, when sparse, a set of them): 2^28 indices is 2 GiB.
+    check_count(
+        "n_tasks × task_size",
+        n_tasks as u128 * task_size.max(1) as u128,
+        1 << 28,
+    )?;
     let tasks = pimtl::tasks::draw_tasks(universe_size, task_size, n_tasks, seed).py()?;
     Ok(tasks.into_iter().map(|t| t.entities().to_vec()).collect())
 }

@@ -83,3 +83,19 @@ def test_draw_tasks_gives_distinct_subsets_reproducibly():
     assert all(len(x) == 4 and len(set(x)) == 4 and max(x) < 12 for x in t)
     with pytest.raises(ValueError, match="m"):
         pimtl.draw_tasks(3, 5, 1)
+
+
+def test_impossible_sizes_are_memory_errors_not_crashes():
+    with pytest.raises((MemoryError, ArithmeticError)):
+        pimtl.TaskSampler(2**40)
+    s = pimtl.TaskSampler(10)
+    with pytest.raises(MemoryError):
+        s.sample(2**50)
+    with pytest.raises(MemoryError):
+        s.sample_with_weights(2**50)
+    with pytest.raises(MemoryError):
+        pimtl.draw_tasks(10**9, 5, 10**9)
+    with pytest.raises(MemoryError):
+        pimtl.SyntheticAllocation.with_spread(10**10, 0.1)
+    c = pimtl.corollary2(2**63, 2**62)  # immediate, not a loop of 2^62 steps
+    assert c["tasks"] is None and c["log_tasks"] > 6e18
