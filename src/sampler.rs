@@ -566,6 +566,30 @@ impl TaskSampler {
         (base + o).min(self.tasks - 1)
     }
 
+    /// [`TaskSampler::finish_in_block`] with selects instead of branches: the same sums,
+    /// comparisons and subtractions, hence the same task. In a batch of independent descents the
+    /// branches would mispredict about half the time; a single descent ([`TaskSampler::find`])
+    /// keeps them, because speculating down a predicted child starts its loads early.
+    #[inline]
+    fn finish_in_block_selects(&self, i: usize, mut u: f64) -> usize {
+        let base = (i - self.blocks) * BLOCK;
+        let q = &self.q[base..base + BLOCK];
+        let pairs = [q[0] + q[1], q[2] + q[3], q[4] + q[5], q[6] + q[7]];
+        // Subtracting `+0.0` leaves `u` unchanged bit for bit, so `u − (go ? left : 0)` is the
+        // branchy version's `if go { u −= left }`.
+        let take = |go: bool, v: f64| f64::from_bits(v.to_bits() & u64::from(go).wrapping_neg());
+        let (left, right) = (pairs[0] + pairs[1], pairs[2] + pairs[3]);
+        let go = (u >= left) & (right > 0.0);
+        u -= take(go, left);
+        let mut o = 4 * usize::from(go);
+        let (left, right) = (pairs[o / 2], pairs[o / 2 + 1]);
+        let go = (u >= left) & (right > 0.0);
+        u -= take(go, left);
+        o += 2 * usize::from(go);
+        o += usize::from((u >= q[o]) & (q[o + 1] > 0.0));
+        (base + o).min(self.tasks - 1)
+    }
+
     /// Draws `out.len()` tasks, each with probability `p_t`: exactly the tasks (and the
     /// generator state) of `out.len()` calls of [`TaskSampler::sample`] in a row — one `f64` per
     /// draw, in order — but up to 16 descents advance together, level by level, so their loads
@@ -574,31 +598,49 @@ impl TaskSampler {
     pub fn sample_many<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [usize]) {
         const LANES: usize = 16;
         let total = self.total_priority();
-        for chunk in out.chunks_mut(LANES) {
-            let n = chunk.len();
+        let mut chunks = out.chunks_exact_mut(LANES);
+        for chunk in &mut chunks {
             let mut u = [0.0f64; LANES];
-            let mut node = [1usize; LANES];
-            for uk in &mut u[..n] {
+            for uk in &mut u {
                 *uk = rng.random::<f64>() * total;
             }
-            // Every lane is at the same depth, so one bound serves all.
-            while node[0] < self.blocks {
-                for k in 0..n {
-                    let c = 2 * node[k];
-                    let left = self.sum[c];
-                    let right = self.sum[c + 1] > 0.0;
-                    let go = u[k] >= left && right;
-                    // Branch-free: subtract `left` or `+0.0` (`u − 0.0` is `u`, bit for bit), so
-                    // the lanes do not mispredict and their loads overlap.
-                    let mask = u64::from(go).wrapping_neg();
-                    u[k] -= f64::from_bits(left.to_bits() & mask);
-                    node[k] = c + usize::from(go);
-                }
-            }
-            for k in 0..n {
-                chunk[k] = self.finish_in_block(node[k], u[k]);
+            // A fixed number of lanes: the loop over them unrolls and they stay in registers.
+            let node = self.descend_lanes(&mut u);
+            for (o, (&i, &uk)) in chunk.iter_mut().zip(node.iter().zip(&u)) {
+                *o = self.finish_in_block_selects(i, uk);
             }
         }
+        for o in chunks.into_remainder() {
+            *o = self.sample(rng);
+        }
+    }
+
+    /// The stored-tree part of `N` descents side by side, level by level: the same comparison
+    /// and subtraction per level as [`TaskSampler::find`], so each lane ends on the node and
+    /// residual `find` reaches. Returns the nodes; `u` holds the residuals.
+    #[inline(always)]
+    fn descend_lanes<const N: usize>(&self, u: &mut [f64; N]) -> [usize; N] {
+        let mut node = [1usize; N];
+        // `sum` has 2·blocks entries, a power of two: masking an index that is already in range
+        // changes nothing and lets the compiler drop the bounds checks.
+        let mask = self.sum.len() - 1;
+        let sum = &self.sum[..];
+        // Every lane is at the same depth, so one bound serves all.
+        while node[0] < self.blocks {
+            for k in 0..N {
+                let c = 2 * node[k];
+                let left = sum[c & mask];
+                // `&`, not `&&`: both conditions are evaluated, so there is no branch to
+                // mispredict (a short-circuit here compiled to one that missed half the time).
+                let go = (u[k] >= left) & (sum[(c + 1) & mask] > 0.0);
+                // Branch-free: subtract `left` or `+0.0` (`u − 0.0` is `u`, bit for bit), so
+                // the lanes do not mispredict and their loads overlap.
+                let m = u64::from(go).wrapping_neg();
+                u[k] -= f64::from_bits(left.to_bits() & m);
+                node[k] = c + usize::from(go);
+            }
+        }
+        node
     }
 
     /// `p_t = s_t^α / Σ_t' s_t'^α`. O(1).
