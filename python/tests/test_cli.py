@@ -39,3 +39,16 @@ def test_python_dash_m_runs_the_command_line():
     assert r.returncode == 0 and "olmar" in r.stdout
     r = subprocess.run([sys.executable, "-m", "pimtl", "nonsense"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "error" in r.stderr
+
+
+def test_the_stub_names_every_public_item_of_the_extension():
+    import ast
+
+    import pimtl._core as core
+
+    from conftest import REPO
+
+    tree = ast.parse((REPO / "python" / "pimtl" / "_core.pyi").read_text())
+    stubbed = {n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
+    public = {n for n in dir(core) if not n.startswith("_")}
+    assert public == stubbed
