@@ -14,6 +14,9 @@ use pyo3::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+/// Drawn tasks and their importance weights.
+type TasksAndWeights<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>);
+
 /// The prioritised task sampler of §5 over `tasks` tasks.
 ///
 /// `TaskSampler(tasks, alpha=0.5, beta=1.0, smoothing=0.2, initial_score=1.0,
@@ -84,11 +87,7 @@ impl PyTaskSampler {
     }
 
     /// `n` tasks and their importance weights, as `(int64 array, float64 array)`.
-    fn sample_with_weights<'py>(
-        &mut self,
-        py: Python<'py>,
-        n: usize,
-    ) -> PyResult<(Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>)> {
+    fn sample_with_weights<'py>(&mut self, py: Python<'py>, n: usize) -> PyResult<TasksAndWeights<'py>> {
         let mut out = try_vec(n, 0usize, "n")?;
         let mut w = try_vec(n, 0.0f64, "n")?;
         self.inner.sample_many(&mut self.rng, &mut out);

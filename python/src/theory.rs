@@ -11,6 +11,7 @@
 
 use crate::errors::IntoPy;
 use pimtl::theory::bound::{self, Bound as TheoremBound, BoundInputs};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -48,27 +49,63 @@ fn bound_dict<'py>(py: Python<'py>, b: &TheoremBound) -> PyResult<Bound<'py, PyD
     Ok(d)
 }
 
-/// The inputs of Theorem 1 as keyword arguments (names as in the paper's appendix).
-#[allow(clippy::too_many_arguments)]
-fn inputs(
-    gamma: f64,
-    r_max: f64,
-    c: f64,
-    c_prime: f64,
-    c_second: f64,
-    nu_mu: f64,
-    l: f64,
-    d: usize,
-    k: usize,
-    delta: f64,
-    n: f64,
-    lemma4_min_n: f64,
-    e0: f64,
-    e1: f64,
-    e2: f64,
-    epsilon: f64,
-) -> BoundInputs {
-    BoundInputs {
+/// The names of Theorem 1's inputs (as in the paper's appendix) and, for the optional ones, their
+/// default.
+const INPUTS: [(&str, Option<f64>); 16] = [
+    ("gamma", None),
+    ("r_max", None),
+    ("c", None),
+    ("c_prime", None),
+    ("c_second", None),
+    ("nu_mu", None),
+    ("l", None),
+    ("d", None),
+    ("k", None),
+    ("delta", None),
+    ("n", None),
+    ("lemma4_min_n", Some(0.0)),
+    ("e0", Some(0.0)),
+    ("e1", Some(0.0)),
+    ("e2", Some(0.0)),
+    ("epsilon", Some(0.0)),
+];
+
+/// Theorem 1's inputs from the keyword arguments of `function`.
+///
+/// # Errors
+/// `TypeError` for a missing or unknown keyword or a value of the wrong type (`d` and `k` are
+/// ints, the rest numbers).
+fn bound_inputs(py: Python<'_>, function: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<BoundInputs> {
+    let empty = PyDict::new(py);
+    let kwargs = kwargs.unwrap_or(&empty);
+    for key in kwargs.keys() {
+        let key: String = key.extract()?;
+        if !INPUTS.iter().any(|(name, _)| *name == key) {
+            return Err(PyTypeError::new_err(format!(
+                "{function}() got an unexpected keyword argument '{key}'"
+            )));
+        }
+    }
+    let mut values = [0.0f64; 16];
+    let (mut d, mut k) = (0usize, 0usize);
+    for (i, (name, default)) in INPUTS.iter().enumerate() {
+        let item = kwargs.get_item(name)?;
+        let wrong = |e: PyErr| PyTypeError::new_err(format!("{function}(): {name}: {e}"));
+        match (item, default) {
+            (None, None) => {
+                return Err(PyTypeError::new_err(format!(
+                    "{function}() missing required keyword argument '{name}'"
+                )))
+            }
+            (None, Some(v)) => values[i] = *v,
+            (Some(v), _) if *name == "d" => d = v.extract().map_err(wrong)?,
+            (Some(v), _) if *name == "k" => k = v.extract().map_err(wrong)?,
+            (Some(v), _) => values[i] = v.extract().map_err(wrong)?,
+        }
+    }
+    let [gamma, r_max, c, c_prime, c_second, nu_mu, l, _, _, delta, n, lemma4_min_n, e0, e1, e2, epsilon] =
+        values;
+    Ok(BoundInputs {
         gamma,
         r_max,
         c,
@@ -85,100 +122,35 @@ fn inputs(
         e1,
         e2,
         epsilon,
-    }
+    })
 }
 
-/// Theorem 1 (appendix form): `{"applicable", "value", "terms": {...}, "failures", "reason"}`;
-/// `value` is `None` when the bound says nothing (an infinite concentrability, `N` below Lemma
-/// 4's sample size, or a right-hand side at least the trivial `2 V_max`). Inputs out of range
-/// are a `ValueError` naming the input.
+/// Theorem 1 (appendix form), keyword arguments only: `gamma, r_max, c, c_prime, c_second, nu_mu,
+/// l, d, k, delta, n` and optionally `lemma4_min_n, e0, e1, e2, epsilon` (default 0). Returns
+/// `{"applicable", "value", "terms": {...}, "failures", "reason"}`; `value` is `None` when the
+/// bound says nothing (an infinite concentrability, `N` below Lemma 4's sample size, or a
+/// right-hand side at least the trivial `2 V_max`). Inputs out of range are a `ValueError`
+/// naming the input.
 #[pyfunction]
-#[pyo3(signature = (*, gamma, r_max, c, c_prime, c_second, nu_mu, l, d, k, delta, n, lemma4_min_n=0.0, e0=0.0, e1=0.0, e2=0.0, epsilon=0.0))]
-#[allow(clippy::too_many_arguments)]
-fn theorem1<'py>(
-    py: Python<'py>,
-    gamma: f64,
-    r_max: f64,
-    c: f64,
-    c_prime: f64,
-    c_second: f64,
-    nu_mu: f64,
-    l: f64,
-    d: usize,
-    k: usize,
-    delta: f64,
-    n: f64,
-    lemma4_min_n: f64,
-    e0: f64,
-    e1: f64,
-    e2: f64,
-    epsilon: f64,
-) -> PyResult<Bound<'py, PyDict>> {
-    let i = inputs(
-        gamma,
-        r_max,
-        c,
-        c_prime,
-        c_second,
-        nu_mu,
-        l,
-        d,
-        k,
-        delta,
-        n,
-        lemma4_min_n,
-        e0,
-        e1,
-        e2,
-        epsilon,
-    );
-    bound_dict(py, &bound::theorem1(&i).py()?)
+#[pyo3(signature = (**kwargs))]
+fn theorem1<'py>(py: Python<'py>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyDict>> {
+    bound_dict(py, &bound::theorem1(&bound_inputs(py, "theorem1", kwargs)?).py()?)
 }
 
 /// Corollary 1: Theorem 1 for LSPI on the average MDP of `tasks` tasks with `n` samples each
-/// (`N → N·T`); the other inputs as for `theorem1` (their `nu_mu`, `e1`, `e2` computed at `N·T`).
+/// (`N → N·T`); the keyword arguments as for `theorem1` (their `nu_mu`, `e1`, `e2` computed at
+/// `N·T`).
 #[pyfunction]
-#[pyo3(signature = (tasks, *, gamma, r_max, c, c_prime, c_second, nu_mu, l, d, k, delta, n, lemma4_min_n=0.0, e0=0.0, e1=0.0, e2=0.0, epsilon=0.0))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (tasks, **kwargs))]
 fn corollary1<'py>(
     py: Python<'py>,
     tasks: f64,
-    gamma: f64,
-    r_max: f64,
-    c: f64,
-    c_prime: f64,
-    c_second: f64,
-    nu_mu: f64,
-    l: f64,
-    d: usize,
-    k: usize,
-    delta: f64,
-    n: f64,
-    lemma4_min_n: f64,
-    e0: f64,
-    e1: f64,
-    e2: f64,
-    epsilon: f64,
+    kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let i = inputs(
-        gamma,
-        r_max,
-        c,
-        c_prime,
-        c_second,
-        nu_mu,
-        l,
-        d,
-        k,
-        delta,
-        n,
-        lemma4_min_n,
-        e0,
-        e1,
-        e2,
-        epsilon,
-    );
-    bound_dict(py, &bound::corollary1(&i, tasks).py()?)
+    bound_dict(
+        py,
+        &bound::corollary1(&bound_inputs(py, "corollary1", kwargs)?, tasks).py()?,
+    )
 }
 
 /// Corollary 2: `{"tasks": C(M, m) or None beyond u128, "log_tasks", "lower_bound": (M/m)^m,

@@ -62,3 +62,9 @@ def test_out_of_range_inputs_name_the_input():
         pimtl.theorem1(**{**inputs, "d": "three"})
     with pytest.raises(TypeError):
         pimtl.theorem1(0.9)  # keyword-only
+    with pytest.raises(TypeError, match="missing required keyword argument 'nu_mu'"):
+        pimtl.theorem1(**{k: v for k, v in inputs.items() if k != "nu_mu"})
+    with pytest.raises(TypeError, match="unexpected keyword argument 'eps'"):
+        pimtl.theorem1(**inputs, eps=0.1)
+    with pytest.raises(TypeError, match="d"):
+        pimtl.corollary1(3, **{**inputs, "d": 2.5})
