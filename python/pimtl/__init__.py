@@ -35,6 +35,13 @@ from ._core import (
 )
 from . import envs  # noqa: E402  (registers the Gymnasium environments)
 
+
+def price_relatives(prices):
+    """The ``(days, assets)`` relatives ``v_n / v_{n-1}`` of a ``(days + 1, assets)`` price array
+    (every price finite and > 0, else a ``ValueError`` naming the row and column): the input of
+    :func:`backtest` and :func:`run_strategy` when what you have are prices."""
+    return PriceSet.from_prices(prices).relatives()
+
 __all__ = [
     "EquivariantPolicy",
     "PortfolioEpisode",
@@ -48,6 +55,7 @@ __all__ = [
     "corollary2",
     "draw_tasks",
     "envs",
+    "price_relatives",
     "run_strategy",
     "strategies",
     "theorem1",

@@ -79,3 +79,13 @@ def test_arrays_in_any_memory_order_give_the_same_result(relatives):
     assert a == pimtl.backtest(y, np.asfortranarray(w))["final_wealth"]
     b = pimtl.backtest(strided, w)["final_wealth"]
     assert b == pimtl.backtest(np.ascontiguousarray(strided), w)["final_wealth"]
+
+
+def test_price_relatives_feed_the_backtest():
+    prices = np.array([[10.0, 5.0], [11.0, 5.0], [9.9, 6.0]])
+    rel = pimtl.price_relatives(prices)
+    np.testing.assert_allclose(rel, [[1.1, 1.0], [0.9, 1.2]], rtol=1e-15)
+    r = pimtl.run_strategy("bah", rel, fee_model="none")
+    assert r["final_wealth"] == pytest.approx(0.5 * 0.99 + 0.5 * 1.2, rel=1e-12)
+    with pytest.raises(ValueError, match="row 1, column 1"):
+        pimtl.price_relatives(np.array([[1.0, 1.0], [1.0, -2.0]]))
