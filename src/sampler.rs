@@ -379,8 +379,16 @@ impl TaskSampler {
         let base = b * BLOCK;
         let q = &self.q[base..base + BLOCK];
         let real = self.tasks.saturating_sub(base).min(BLOCK);
+        let min = if real == BLOCK {
+            // A full block: the same minimum in a fixed tree of comparisons (priorities are
+            // finite and > 0, so the order of `min` cannot change the result).
+            let m = |a: f64, b: f64| a.min(b);
+            m(m(m(q[0], q[1]), m(q[2], q[3])), m(m(q[4], q[5]), m(q[6], q[7])))
+        } else {
+            q[..real].iter().copied().fold(f64::INFINITY, f64::min)
+        };
         self.sum[self.blocks + b] = block_sum(q);
-        self.min[self.blocks + b] = q[..real].iter().copied().fold(f64::INFINITY, f64::min);
+        self.min[self.blocks + b] = min;
     }
 
     /// Writes priority `t` and recomputes its block and the block's ancestors from their
@@ -398,13 +406,21 @@ impl TaskSampler {
         let mut i = self.blocks + b;
         let mut sum = self.sum[i];
         let mut min = self.min[i];
+        // Both trees have 2·blocks entries, a power of two, and every index below is in range:
+        // masking changes nothing and lets the compiler drop the four bounds checks per level.
+        let mask = self.sum.len() - 1;
+        debug_assert_eq!(self.min.len(), self.sum.len());
+        let (sums, mins) = (&mut self.sum[..=mask], &mut self.min[..=mask]);
         while i > 1 {
             let sibling = i ^ 1;
             i >>= 1;
-            sum += self.sum[sibling];
-            min = min.min(self.min[sibling]);
-            self.sum[i] = sum;
-            self.min[i] = min;
+            sum += sums[sibling & mask];
+            // Priorities are never NaN, so a compare-select is `f64::min` without its NaN
+            // handling (one `minsd` instead of five instructions; equal values have equal bits).
+            let other = mins[sibling & mask];
+            min = if other < min { other } else { min };
+            sums[i & mask] = sum;
+            mins[i & mask] = min;
         }
     }
 
