@@ -468,6 +468,45 @@ fn portfolio_protocol_refusals_before_any_work() {
     }
 }
 
+/// The portfolio study with a cash asset end to end on a small planted market (well under a
+/// second in release): it succeeds and Fig. 5's allocation plots show cash as a band of its own
+/// (each allocation row has m + 1 entries, cash last; the plot once refused them).
+#[test]
+fn portfolio_with_cash_draws_cash_band() {
+    let t = TmpDir::new("pf-cash");
+    let out = t.out();
+    let mut args = portfolio_args(&out, Path::new("planted:days=400"));
+    args.extend(
+        [
+            "--cash",
+            "--experiments",
+            "1",
+            "--tasks",
+            "2",
+            "--holdout-tasks",
+            "2",
+        ]
+        .iter()
+        .map(Into::into),
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_pimtl"))
+        .args(&args)
+        .output()
+        .expect("run pimtl");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(config.contains("\"cash\": true"), "{config}");
+    for name in ["mtl", "stl"] {
+        let svg = std::fs::read_to_string(out.join(format!("fig5_weights_{name}.svg"))).unwrap();
+        // The legend entry (plotters writes a text's content on its own line) and the band's
+        // light grey (#C8C8C8), which no instrument uses.
+        assert!(
+            svg.lines().any(|l| l.trim() == "cash") && svg.contains("#C8C8C8"),
+            "fig5_weights_{name}.svg has no cash band"
+        );
+    }
+}
+
 /// The federated experiment end to end on the real data (a tiny budget, a few seconds): it
 /// succeeds, writes every documented file, and two runs with the same seed write the same
 /// results. Skipped when Fashion-MNIST is not installed (CI installs it).
