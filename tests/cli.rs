@@ -661,3 +661,104 @@ fn baselines_runs_end_to_end_and_is_reproducible() {
         "one row per strategy:\n{csv}"
     );
 }
+
+#[test]
+fn baselines_bad_per_side_fees() {
+    let t = TmpDir::new("baselines-per-side-bad");
+    let file = t.path().join("prices.csv");
+    std::fs::write(&file, to_csv(&csv_rows(true))).unwrap();
+    let out = t.out();
+    for (extra, needles) in [
+        (&["--fee-buy", "0.001"][..], &["fee_buy", "per-side"][..]),
+        (
+            &["--fee-model", "additive", "--fee-sell", "0.001"][..],
+            &["fee_sell", "per-side"][..],
+        ),
+        (
+            &["--fee-model", "per-side", "--fee-buy", "-0.001"][..],
+            &["fee_buy", "-0.001", "[0, 1)"][..],
+        ),
+        (
+            &["--fee-model", "per-side", "--fee-sell", "1"][..],
+            &["fee_sell", "[0, 1)"][..],
+        ),
+    ] {
+        let line = expect_error(&baselines_args(&out, &file, extra), &out, needles);
+        eprintln!("{line}");
+    }
+    // A non-finite rate is refused by the argument parser (clap's own message and usage hint),
+    // not read as an absent rate.
+    for extra in [
+        &["--fee-model", "per-side", "--fee-buy", "NaN"][..],
+        &["--fee-model", "per-side", "--fee-sell", "inf"][..],
+        &["--fee", "NaN"][..],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_pimtl"))
+            .args(baselines_args(&out, &file, extra))
+            .output()
+            .expect("run pimtl");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{extra:?} succeeded");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains("finite number in [0, 1)"),
+            "{stderr}"
+        );
+        assert!(!out.exists());
+    }
+}
+
+/// Per-side fees with equal rates charge what the equal-rate exact model charges: every
+/// strategy's final wealth is the same to the bit (the per-side remainder's fixed-point iteration
+/// with `c_s + c_p − c_s c_p` is the same arithmetic as `2c − c²` when the rates are equal).
+#[test]
+fn baselines_per_side_with_equal_rates_is_exact() {
+    let t = TmpDir::new("baselines-per-side");
+    let file = t.path().join("prices.csv");
+    std::fs::write(&file, to_csv(&csv_rows(true))).unwrap();
+    let wealth = |name: &str, extra: &[&str]| -> Vec<(String, f64)> {
+        let out = t.path().join(name);
+        let o = Command::new(env!("CARGO_BIN_EXE_pimtl"))
+            .args(baselines_args(&out, &file, extra))
+            .output()
+            .expect("run pimtl");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+        v["strategies"]
+            .as_array()
+            .expect("results.json has strategies")
+            .iter()
+            .map(|s| {
+                (
+                    s["label"].as_str().unwrap().to_string(),
+                    s["metrics"]["final_wealth"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let c = "0.004";
+    let exact = wealth("exact", &["--fee-model", "exact", "--fee", c]);
+    let sides = wealth(
+        "per-side",
+        &["--fee-model", "per-side", "--fee-buy", c, "--fee-sell", c],
+    );
+    assert_eq!(exact.len(), pimtl::baselines::registry::entries().len());
+    assert_eq!(exact.len(), sides.len());
+    for ((la, a), (lb, b)) in exact.iter().zip(&sides) {
+        assert_eq!(la, lb);
+        assert_eq!(a.to_bits(), b.to_bits(), "{la}: exact {a} vs per-side {b}");
+    }
+    // Different rates do charge differently (and more selling cost costs wealth).
+    let dearer = wealth(
+        "dearer",
+        &["--fee-model", "per-side", "--fee-buy", c, "--fee-sell", "0.01"],
+    );
+    let ucrp = |w: &[(String, f64)]| w.iter().find(|(l, _)| l == "ucrp").unwrap().1;
+    assert!(
+        ucrp(&dearer) < ucrp(&exact),
+        "{} vs {}",
+        ucrp(&dearer),
+        ucrp(&exact)
+    );
+}
