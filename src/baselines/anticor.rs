@@ -25,6 +25,12 @@
 //! the exact value when a window holds one repeated value), so that exact ties of `μ` and zero
 //! variances (an unchanged price over a whole window, frequent in NYSE) come out as in the package;
 //! summing each window afresh changes the NYSE(N) wealth by 2.6 %. O(m²) per day.
+//!
+//! The `m²` rolling means of `rec_i · old_j` and the `m²` entries of `M` are the whole cost (a
+//! division, a square root and a division per pair and day). They are kept structure-of-arrays
+//! and updated by loops over contiguous slices without branches (masks and selects), which the
+//! compiler vectorises; each floating-point operation is the one of the scalar, conditional form,
+//! in the same order, so the allocations are the same bits as a plain per-pair implementation.
 
 use super::{check_assets, check_day, check_out, OnlineStrategy};
 use crate::error::{Error, Result};
@@ -77,8 +83,6 @@ struct Workspace {
     total: Vec<f64>,
     /// |M(i, i)|·[M(i, i) < 0].
     extra: Vec<f64>,
-    /// `x_w(j)²` and `x_2w(j)²` of the day (the older window's entering and leaving values).
-    sq: Vec<f64>,
 }
 
 impl Anticor {
@@ -119,7 +123,6 @@ impl Anticor {
         let x0 = &ring[r0 * m..(r0 + 1) * m];
         let xw = &ring[rw * m..(rw + 1) * m];
         let x2w = &ring[r2w * m..(r2w + 1) * m];
-        let sq = &mut self.work.sq;
         // The recent window: day t enters, day t − w leaves (once the window is full).
         let gone = t >= w;
         self.ex.begin(gone);
@@ -139,9 +142,7 @@ impl Anticor {
         for i in 0..m {
             let (now, old) = (xw[i], x2w[i]);
             self.ey.push(i, now, gone.then_some(old));
-            sq[i] = now * now;
-            sq[m + i] = old * old;
-            self.ey2.push(i, sq[i], gone.then_some(sq[m + i]));
+            self.ey2.push(i, now * now, gone.then_some(old * old));
         }
         // rec_i · old_j: x_t(i) x_{t−w}(j) enters, x_{t−w}(i) x_{t−2w}(j) leaves.
         self.exy.begin(gone);
@@ -245,14 +246,15 @@ fn claim_row(row: &mut [f64], i: usize, mu: &[f64], extra: &[f64]) {
     let (mi, ei) = (mu[i], extra[i]);
     for j in 0..n {
         let mij = row[j];
-        let c = (mij + ei) + extra[j];
-        let c = if c.is_infinite() { f64::MAX } else { c };
-        let keep = (i != j) & (mi > mu[j]) & (mij > 0.0);
+        // A kept claim is > 0, so min(c, MAX) is nan_to_num's +∞ → MAX and leaves others alone.
+        let c = ((mij + ei) + extra[j]).min(f64::MAX);
+        let keep = (mi > mu[j]) & (mij > 0.0);
         row[j] = if keep { c } else { 0.0 };
     }
+    // i → i never claims (μ_i > μ_i is false anyway).
+    row[i] = 0.0;
 }
 
-/// `total[i] += claim[i·m + j]` for every row `i` (one step of each row's sum in order `j`).
 fn add_column(total: &mut [f64], claim: &[f64], j: usize, m: usize) {
     for (i, t) in total.iter_mut().enumerate() {
         *t += claim[i * m + j];
@@ -300,16 +302,47 @@ fn pairwise_sum(a: &[f64]) -> f64 {
     }
 }
 
-/// Kahan-compensated removal of `g · z[j]` from running sums (pandas' `remove_mean`).
-fn remove_row_products(sum: &mut [f64], comp: &mut [f64], g: f64, z: &[f64]) {
-    let n = sum.len();
-    let (comp, z) = (&mut comp[..n], &z[..n]);
+/// One row of a [`RollingMeans`] group, borrowed field by field.
+struct Row<'a> {
+    sum: &'a mut [f64],
+    comp_add: &'a mut [f64],
+    comp_remove: &'a mut [f64],
+    same: &'a mut [f64],
+    prev: &'a mut [f64],
+}
+
+/// Kahan-compensated removal of `g · z[j]` then addition of `a · x[j]` (pandas' `remove_mean`
+/// then `add_mean`, in that order per series), with the run length of repeated values.
+fn replace_row_products(row: Row<'_>, (a, x): (f64, &[f64]), (g, z): (f64, &[f64]), repeat: bool) {
+    let n = row.sum.len();
+    let Row {
+        sum,
+        comp_add,
+        comp_remove,
+        same,
+        prev,
+    } = row;
+    let (add, remove, same, prev) = (
+        &mut comp_add[..n],
+        &mut comp_remove[..n],
+        &mut same[..n],
+        &mut prev[..n],
+    );
+    let (x, z) = (&x[..n], &z[..n]);
     for j in 0..n {
         let s = sum[j];
-        let y = -(g * z[j]) - comp[j];
+        let y = -(g * z[j]) - remove[j];
         let t = s + y;
-        comp[j] = t - s - y;
+        remove[j] = t - s - y;
+        let s = t;
+        let val = a * x[j];
+        let y = val - add[j];
+        let t = s + y;
+        add[j] = t - s - y;
         sum[j] = t;
+        let keep = u64::from(repeat & (val == prev[j])).wrapping_neg();
+        same[j] = f64::from_bits(same[j].to_bits() & keep) + 1.0;
+        prev[j] = val;
     }
 }
 
@@ -333,11 +366,10 @@ fn add_row_products(
         let t = s + y;
         comp[j] = t - s - y;
         sum[j] = t;
-        same[j] = if repeat & (val == prev[j]) {
-            same[j] + 1.0
-        } else {
-            1.0
-        };
+        // The run grows by one on a repeat and restarts at 1 otherwise: the run masked to +0 or
+        // kept, plus 1 (a bit mask rather than a branch, so that the loop vectorises).
+        let keep = u64::from(repeat & (val == prev[j])).wrapping_neg();
+        same[j] = f64::from_bits(same[j].to_bits() & keep) + 1.0;
         prev[j] = val;
     }
 }
@@ -420,19 +452,16 @@ impl RollingMeans {
     /// Series `range` on a day that removes `g · z[j]` and adds `a · x[j]`.
     fn push_row_replacing(&mut self, range: std::ops::Range<usize>, a: f64, x: &[f64], g: f64, z: &[f64]) {
         let repeat = self.nobs > 1;
-        remove_row_products(
-            &mut self.sum[range.clone()],
-            &mut self.comp_remove[range.clone()],
-            g,
-            z,
-        );
-        add_row_products(
-            &mut self.sum[range.clone()],
-            &mut self.comp_add[range.clone()],
-            &mut self.same[range.clone()],
-            &mut self.prev[range],
-            a,
-            x,
+        replace_row_products(
+            Row {
+                sum: &mut self.sum[range.clone()],
+                comp_add: &mut self.comp_add[range.clone()],
+                comp_remove: &mut self.comp_remove[range.clone()],
+                same: &mut self.same[range.clone()],
+                prev: &mut self.prev[range],
+            },
+            (a, x),
+            (g, z),
             repeat,
         );
     }
@@ -446,7 +475,9 @@ impl RollingMeans {
             &self.sum[..out.len()],
         );
         for k in 0..out.len() {
-            out[k] = if same[k] >= n { prev[k] } else { sum[k] / n };
+            let q = sum[k] / n;
+            let full = u64::from(same[k] >= n).wrapping_neg();
+            out[k] = f64::from_bits((prev[k].to_bits() & full) | (q.to_bits() & !full));
         }
     }
 
@@ -495,7 +526,6 @@ impl OnlineStrategy for Anticor {
             next: vec![0.0; m],
             total: vec![0.0; m],
             extra: vec![0.0; m],
-            sq: vec![0.0; 2 * m],
         };
         self.seen = 0;
         Ok(())
