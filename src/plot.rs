@@ -270,8 +270,16 @@ pub fn interval_chart(path: &Path, title: &str, y_label: &str, items: &[Interval
     })
 }
 
+/// The entity name of a cash asset in allocation plots: [`stacked_area`] draws it in its own
+/// neutral colour, outside the palette the instruments cycle through.
+pub const CASH: &str = "cash";
+
+/// The band colour of cash in [`stacked_area`] (a light grey the palette does not use).
+const CASH_COLOUR: RGBColor = RGBColor(200, 200, 200);
+
 /// Draws allocations `weights` (`[step][entity]`, each row on the simplex) as stacked areas over
-/// the steps (Fig. 5's allocation plots) and writes the chart to `path`.
+/// the steps (Fig. 5's allocation plots) and writes the chart to `path`. An entity named
+/// [`CASH`] gets its own light-grey band; the others cycle through the palette.
 ///
 /// # Errors
 /// No steps, a row length that is not `names.len()`, a drawing failure, or an I/O error.
@@ -307,8 +315,13 @@ pub fn stacked_area(
             .draw()
             .map_err(|e| e.to_string())?;
         let mut below = vec![0.0; steps];
+        let mut palette = COLOURS.iter().cycle();
         for (i, name) in names.iter().enumerate() {
-            let colour = COLOURS[i % COLOURS.len()];
+            let colour = if name == CASH {
+                CASH_COLOUR
+            } else {
+                *palette.next().unwrap_or(&COLOURS[0])
+            };
             let above: Vec<f64> = (0..steps)
                 .map(|d| below[d] + weights[d * m + i].max(0.0))
                 .collect();

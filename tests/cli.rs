@@ -468,6 +468,45 @@ fn portfolio_protocol_refusals_before_any_work() {
     }
 }
 
+/// The portfolio study with a cash asset end to end on a small planted market (well under a
+/// second in release): it succeeds and Fig. 5's allocation plots show cash as a band of its own
+/// (each allocation row has m + 1 entries, cash last; the plot once refused them).
+#[test]
+fn portfolio_with_cash_draws_cash_band() {
+    let t = TmpDir::new("pf-cash");
+    let out = t.out();
+    let mut args = portfolio_args(&out, Path::new("planted:days=400"));
+    args.extend(
+        [
+            "--cash",
+            "--experiments",
+            "1",
+            "--tasks",
+            "2",
+            "--holdout-tasks",
+            "2",
+        ]
+        .iter()
+        .map(Into::into),
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_pimtl"))
+        .args(&args)
+        .output()
+        .expect("run pimtl");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(config.contains("\"cash\": true"), "{config}");
+    for name in ["mtl", "stl"] {
+        let svg = std::fs::read_to_string(out.join(format!("fig5_weights_{name}.svg"))).unwrap();
+        // The legend entry (plotters writes a text's content on its own line) and the band's
+        // light grey (#C8C8C8), which no instrument uses.
+        assert!(
+            svg.lines().any(|l| l.trim() == "cash") && svg.contains("#C8C8C8"),
+            "fig5_weights_{name}.svg has no cash band"
+        );
+    }
+}
+
 /// The federated experiment end to end on the real data (a tiny budget, a few seconds): it
 /// succeeds, writes every documented file, and two runs with the same seed write the same
 /// results. Skipped when Fashion-MNIST is not installed (CI installs it).
@@ -620,5 +659,106 @@ fn baselines_runs_end_to_end_and_is_reproducible() {
         csv.lines().count(),
         1 + pimtl::baselines::registry::entries().len(),
         "one row per strategy:\n{csv}"
+    );
+}
+
+#[test]
+fn baselines_bad_per_side_fees() {
+    let t = TmpDir::new("baselines-per-side-bad");
+    let file = t.path().join("prices.csv");
+    std::fs::write(&file, to_csv(&csv_rows(true))).unwrap();
+    let out = t.out();
+    for (extra, needles) in [
+        (&["--fee-buy", "0.001"][..], &["fee_buy", "per-side"][..]),
+        (
+            &["--fee-model", "additive", "--fee-sell", "0.001"][..],
+            &["fee_sell", "per-side"][..],
+        ),
+        (
+            &["--fee-model", "per-side", "--fee-buy", "-0.001"][..],
+            &["fee_buy", "-0.001", "[0, 1)"][..],
+        ),
+        (
+            &["--fee-model", "per-side", "--fee-sell", "1"][..],
+            &["fee_sell", "[0, 1)"][..],
+        ),
+    ] {
+        let line = expect_error(&baselines_args(&out, &file, extra), &out, needles);
+        eprintln!("{line}");
+    }
+    // A non-finite rate is refused by the argument parser (clap's own message and usage hint),
+    // not read as an absent rate.
+    for extra in [
+        &["--fee-model", "per-side", "--fee-buy", "NaN"][..],
+        &["--fee-model", "per-side", "--fee-sell", "inf"][..],
+        &["--fee", "NaN"][..],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_pimtl"))
+            .args(baselines_args(&out, &file, extra))
+            .output()
+            .expect("run pimtl");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{extra:?} succeeded");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains("finite number in [0, 1)"),
+            "{stderr}"
+        );
+        assert!(!out.exists());
+    }
+}
+
+/// Per-side fees with equal rates charge what the equal-rate exact model charges: every
+/// strategy's final wealth is the same to the bit (the per-side remainder's fixed-point iteration
+/// with `c_s + c_p − c_s c_p` is the same arithmetic as `2c − c²` when the rates are equal).
+#[test]
+fn baselines_per_side_with_equal_rates_is_exact() {
+    let t = TmpDir::new("baselines-per-side");
+    let file = t.path().join("prices.csv");
+    std::fs::write(&file, to_csv(&csv_rows(true))).unwrap();
+    let wealth = |name: &str, extra: &[&str]| -> Vec<(String, f64)> {
+        let out = t.path().join(name);
+        let o = Command::new(env!("CARGO_BIN_EXE_pimtl"))
+            .args(baselines_args(&out, &file, extra))
+            .output()
+            .expect("run pimtl");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+        v["strategies"]
+            .as_array()
+            .expect("results.json has strategies")
+            .iter()
+            .map(|s| {
+                (
+                    s["label"].as_str().unwrap().to_string(),
+                    s["metrics"]["final_wealth"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let c = "0.004";
+    let exact = wealth("exact", &["--fee-model", "exact", "--fee", c]);
+    let sides = wealth(
+        "per-side",
+        &["--fee-model", "per-side", "--fee-buy", c, "--fee-sell", c],
+    );
+    assert_eq!(exact.len(), pimtl::baselines::registry::entries().len());
+    assert_eq!(exact.len(), sides.len());
+    for ((la, a), (lb, b)) in exact.iter().zip(&sides) {
+        assert_eq!(la, lb);
+        assert_eq!(a.to_bits(), b.to_bits(), "{la}: exact {a} vs per-side {b}");
+    }
+    // Different rates do charge differently (and more selling cost costs wealth).
+    let dearer = wealth(
+        "dearer",
+        &["--fee-model", "per-side", "--fee-buy", c, "--fee-sell", "0.01"],
+    );
+    let ucrp = |w: &[(String, f64)]| w.iter().find(|(l, _)| l == "ucrp").unwrap().1;
+    assert!(
+        ucrp(&dearer) < ucrp(&exact),
+        "{} vs {}",
+        ucrp(&dearer),
+        ucrp(&exact)
     );
 }

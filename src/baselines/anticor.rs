@@ -25,8 +25,14 @@
 //! the exact value when a window holds one repeated value), so that exact ties of `μ` and zero
 //! variances (an unchanged price over a whole window, frequent in NYSE) come out as in the package;
 //! summing each window afresh changes the NYSE(N) wealth by 2.6 %. O(m²) per day.
+//!
+//! The `m²` rolling means of `rec_i · old_j` and the `m²` entries of `M` are the whole cost (a
+//! division, a square root and a division per pair and day). They are kept structure-of-arrays
+//! and updated by loops over contiguous slices without branches (masks and selects), which the
+//! compiler vectorises; each floating-point operation is the one of the scalar, conditional form,
+//! in the same order, so the allocations are the same bits as a plain per-pair implementation.
 
-use super::{check_assets, check_day, check_out, OnlineStrategy, Window};
+use super::{check_assets, check_day, check_out, OnlineStrategy};
 use crate::error::{Error, Result};
 use serde::Serialize;
 
@@ -41,17 +47,42 @@ pub struct AnticorParams {
 }
 
 /// Anticor with window `w`; see the [module documentation](self).
+///
+/// The hot loop is the update of the `m²` rolling means of `rec_i · old_j` every day; they are
+/// kept structure-of-arrays ([`RollingMeans`]) over a flat ring of the last `2w + 1` days, so a
+/// day costs a few floating-point operations per pair and no allocation.
 #[derive(Clone, Debug)]
 pub struct Anticor {
     window: usize,
+    m: usize,
     b: Vec<f64>,
     seen: usize,
-    recent: Window,
-    ex: Vec<RollingMean>,
-    ex2: Vec<RollingMean>,
-    ey: Vec<RollingMean>,
-    ey2: Vec<RollingMean>,
-    exy: Vec<RollingMean>,
+    /// The last `2w + 1` days, day `t` in row `t mod (2w + 1)`.
+    ring: Vec<f64>,
+    ex: RollingMeans,
+    ex2: RollingMeans,
+    ey: RollingMeans,
+    ey2: RollingMeans,
+    exy: RollingMeans,
+    work: Workspace,
+}
+
+/// Per-day buffers of the transfer step (reused, never reallocated after `reset`).
+#[derive(Clone, Debug, Default)]
+struct Workspace {
+    mu: Vec<f64>,
+    d_rec: Vec<f64>,
+    mu_old: Vec<f64>,
+    d_old: Vec<f64>,
+    diag: Vec<f64>,
+    /// `M(i, j)`, then the claims, `[i][j]`.
+    claim: Vec<f64>,
+    transfer: Vec<f64>,
+    next: Vec<f64>,
+    /// Σ_j claim(i → j) per row.
+    total: Vec<f64>,
+    /// |M(i, i)|·[M(i, i) < 0].
+    extra: Vec<f64>,
 }
 
 impl Anticor {
@@ -65,14 +96,16 @@ impl Anticor {
         }
         Ok(Anticor {
             window,
+            m: 0,
             b: Vec::new(),
             seen: 0,
-            recent: Window::default(),
-            ex: Vec::new(),
-            ex2: Vec::new(),
-            ey: Vec::new(),
-            ey2: Vec::new(),
-            exy: Vec::new(),
+            ring: Vec::new(),
+            ex: RollingMeans::default(),
+            ex2: RollingMeans::default(),
+            ey: RollingMeans::default(),
+            ey2: RollingMeans::default(),
+            exy: RollingMeans::default(),
+            work: Workspace::default(),
         })
     }
 
@@ -81,96 +114,164 @@ impl Anticor {
         AnticorParams { window: self.window }
     }
 
-    /// Feeds day `t = seen − 1` (already pushed into `recent`) to the rolling means.
+    /// Feeds day `t = seen − 1` (already in the ring) to the rolling means.
     fn update_means(&mut self) {
-        let m = self.b.len();
-        let w = self.window;
-        let t = self.seen - 1;
-        let held = self.recent.days();
-        // lag 0 = day t, lag w = day t − w, lag 2w = day t − 2w.
-        let x = |lag: usize, i: usize| self.recent.back(lag, i);
+        let (m, w, t) = (self.m, self.window, self.seen - 1);
+        let cap = 2 * w + 1;
+        let (r0, rw, r2w) = (t % cap, (t + cap - w) % cap, (t + cap - 2 * w) % cap);
+        let ring = &self.ring;
+        let x0 = &ring[r0 * m..(r0 + 1) * m];
+        let xw = &ring[rw * m..(rw + 1) * m];
+        let x2w = &ring[r2w * m..(r2w + 1) * m];
+        // The recent window: day t enters, day t − w leaves (once the window is full).
+        let gone = t >= w;
+        self.ex.begin(gone);
+        self.ex2.begin(gone);
         for i in 0..m {
-            let now = x(0, i);
-            let gone = (t >= w).then(|| x(w, i));
-            self.ex[i].push(now, gone);
-            self.ex2[i].push(now * now, gone.map(|v| v * v));
-            if t >= w {
-                let old = x(w, i);
-                let gone = (t >= 2 * w && held > 2 * w).then(|| x(2 * w, i));
-                self.ey[i].push(old, gone);
-                self.ey2[i].push(old * old, gone.map(|v| v * v));
-            }
+            let (now, old) = (x0[i], xw[i]);
+            self.ex.push(i, now, gone.then_some(old));
+            self.ex2.push(i, now * now, gone.then_some(old * old));
         }
-        if t >= w {
-            for i in 0..m {
-                for j in 0..m {
-                    let now = x(0, i) * x(w, j);
-                    let gone = (t >= 2 * w).then(|| x(w, i) * x(2 * w, j));
-                    self.exy[i * m + j].push(now, gone);
-                }
+        if t < w {
+            return;
+        }
+        // The older window: day t − w enters, day t − 2w leaves.
+        let gone = t >= 2 * w;
+        self.ey.begin(gone);
+        self.ey2.begin(gone);
+        for i in 0..m {
+            let (now, old) = (xw[i], x2w[i]);
+            self.ey.push(i, now, gone.then_some(old));
+            self.ey2.push(i, now * now, gone.then_some(old * old));
+        }
+        // rec_i · old_j: x_t(i) x_{t−w}(j) enters, x_{t−w}(i) x_{t−2w}(j) leaves.
+        self.exy.begin(gone);
+        for i in 0..m {
+            let (a, g) = (x0[i], xw[i]);
+            let range = i * m..(i + 1) * m;
+            if gone {
+                self.exy.push_row_replacing(range, a, xw, g, x2w);
+            } else {
+                self.exy.push_row(range, a, xw);
             }
         }
     }
 
     /// The transfer step from the rolling statistics of the last `2w` observed days.
+    ///
+    /// Written as branch-free passes over whole rows (the compiler vectorises them): every `M(i, j)`
+    /// is computed, and a claim is selected rather than branched to, which gives the same bits as
+    /// the conditional form (`x + 0 = x` for the positive claims, and a row's claims are summed in
+    /// the same order `j = 0, 1, …`, the rows side by side).
     fn step(&mut self) {
-        let m = self.b.len();
-        let mu: Vec<f64> = self.ex.iter().map(RollingMean::mean).collect();
-        let d_rec: Vec<f64> = (0..m).map(|i| self.ex2[i].mean() - mu[i] * mu[i]).collect();
-        let mu_old: Vec<f64> = self.ey.iter().map(RollingMean::mean).collect();
-        let d_old: Vec<f64> = (0..m)
-            .map(|j| self.ey2[j].mean() - mu_old[j] * mu_old[j])
-            .collect();
-        let mut corr = vec![0.0; m * m];
+        let m = self.m;
+        let Workspace {
+            mu,
+            d_rec,
+            mu_old,
+            d_old,
+            diag,
+            claim,
+            transfer,
+            next,
+            total,
+            extra,
+            ..
+        } = &mut self.work;
         for i in 0..m {
-            for j in 0..m {
-                corr[i * m + j] =
-                    (self.exy[i * m + j].mean() - mu[i] * mu_old[j]) / (d_rec[i] * d_old[j]).sqrt();
-            }
+            mu[i] = self.ex.mean(i);
+            d_rec[i] = self.ex2.mean(i) - mu[i] * mu[i];
+            mu_old[i] = self.ey.mean(i);
+            d_old[i] = self.ey2.mean(i) - mu_old[i] * mu_old[i];
         }
-        let mut claim = vec![0.0; m];
-        let mut transfer = vec![0.0; m * m];
+        // M(i, j) for every pair, row by row, into `claim` (overwritten by the claims below).
+        self.exy.means_into(claim);
         for i in 0..m {
-            let mii = corr[i * m + i];
-            for (j, c) in claim.iter_mut().enumerate() {
-                let mij = corr[i * m + j];
-                let mjj = corr[j * m + j];
-                *c = 0.0;
-                if i != j && mu[i] > mu[j] && mij > 0.0 {
-                    *c = mij;
-                    if mii < 0.0 {
-                        *c += mii.abs();
-                    }
-                    if mjj < 0.0 {
-                        *c += mjj.abs();
-                    }
-                }
-                // numpy's nan_to_num.
-                if c.is_nan() {
-                    *c = 0.0;
-                } else if c.is_infinite() {
-                    *c = f64::MAX.copysign(*c);
-                }
-            }
-            let total: f64 = claim.iter().sum();
-            if total != 0.0 && !total.is_nan() {
-                for (t, c) in transfer[i * m..(i + 1) * m].iter_mut().zip(&claim) {
-                    *t = self.b[i] * c / total;
-                }
+            corr_row(&mut claim[i * m..(i + 1) * m], mu[i], d_rec[i], mu_old, d_old);
+        }
+        for i in 0..m {
+            diag[i] = claim[i * m + i];
+            // The diagonal's contribution |M(i, i)|·[M(i, i) < 0] (adding 0 to a positive claim
+            // leaves it unchanged).
+            extra[i] = if diag[i] < 0.0 { diag[i].abs() } else { 0.0 };
+        }
+        // claim(i → j) = M(i, j) + extra_i + extra_j where i ≠ j, μ_i > μ_j and M(i, j) > 0, else
+        // 0; numpy's nan_to_num (a claim is never NaN: M(i, j) > 0).
+        for i in 0..m {
+            claim_row(&mut claim[i * m..(i + 1) * m], i, mu, extra);
+        }
+        // Σ_j claim(i → j) for every row at once, each in the order j = 0, 1, ….
+        total.fill(0.0);
+        for j in 0..m {
+            add_column(total, claim, j, m);
+        }
+        for i in 0..m {
+            let (bi, ti) = (self.b[i], total[i]);
+            let row = &mut transfer[i * m..(i + 1) * m];
+            if ti != 0.0 && !ti.is_nan() {
+                share_row(row, &claim[i * m..(i + 1) * m], bi, ti);
+            } else {
+                row.fill(0.0);
             }
         }
         // b + (column sums) − (row sums), summed in numpy's order (rows one after the other for
         // the column sums, pairwise within a row for the row sums).
-        let mut next = vec![0.0; m];
+        next.fill(0.0);
         for row in transfer.chunks_exact(m) {
-            for (n, t) in next.iter_mut().zip(row) {
-                *n += t;
-            }
+            add_row(next, row);
         }
         for (i, n) in next.iter_mut().enumerate() {
             *n = (self.b[i] + *n) - pairwise_sum(&transfer[i * m..(i + 1) * m]);
         }
-        self.b = next;
+        std::mem::swap(&mut self.b, next);
+    }
+}
+
+/// `row[j] ← (row[j] − μ_i μ_old(j)) / √(D_rec(i) D_old(j))`: a row of `M` from the means of
+/// `rec_i · old_j` (a free function over slices, so that the compiler knows they do not overlap and
+/// vectorises the loop).
+fn corr_row(row: &mut [f64], mi: f64, di: f64, mu_old: &[f64], d_old: &[f64]) {
+    let n = row.len();
+    let (mu_old, d_old) = (&mu_old[..n], &d_old[..n]);
+    for j in 0..n {
+        row[j] = (row[j] - mi * mu_old[j]) / (di * d_old[j]).sqrt();
+    }
+}
+
+/// Row `i` of `M` into claims: `M(i, j) + extra_i + extra_j` (∞ as `f64::MAX`) where `i ≠ j`,
+/// `μ_i > μ_j` and `M(i, j) > 0`, else 0, selected without branches.
+fn claim_row(row: &mut [f64], i: usize, mu: &[f64], extra: &[f64]) {
+    let n = row.len();
+    let (mu, extra) = (&mu[..n], &extra[..n]);
+    let (mi, ei) = (mu[i], extra[i]);
+    for j in 0..n {
+        let mij = row[j];
+        // A kept claim is > 0, so min(c, MAX) is nan_to_num's +∞ → MAX and leaves others alone.
+        let c = ((mij + ei) + extra[j]).min(f64::MAX);
+        let keep = (mi > mu[j]) & (mij > 0.0);
+        row[j] = if keep { c } else { 0.0 };
+    }
+    // i → i never claims (μ_i > μ_i is false anyway).
+    row[i] = 0.0;
+}
+
+fn add_column(total: &mut [f64], claim: &[f64], j: usize, m: usize) {
+    for (i, t) in total.iter_mut().enumerate() {
+        *t += claim[i * m + j];
+    }
+}
+
+/// `row[j] ← b_i · claim[j] / total_i`.
+fn share_row(row: &mut [f64], claim: &[f64], bi: f64, ti: f64) {
+    for (t, c) in row.iter_mut().zip(claim) {
+        *t = bi * c / ti;
+    }
+}
+
+/// `acc[j] += row[j]`.
+fn add_row(acc: &mut [f64], row: &[f64]) {
+    for (a, r) in acc.iter_mut().zip(row) {
+        *a += r;
     }
 }
 
@@ -201,49 +302,192 @@ fn pairwise_sum(a: &[f64]) -> f64 {
     }
 }
 
-/// A fixed-window rolling mean computed as pandas' `rolling(w).mean()` computes it (running sums
-/// with separate Kahan compensations for added and removed values, and the exact last value when
-/// the whole window holds one repeated value), so that ties and zero variances come out as in
-/// universal-portfolios.
-#[derive(Clone, Debug, Default)]
-struct RollingMean {
-    nobs: usize,
-    sum: f64,
-    comp_add: f64,
-    comp_remove: f64,
-    same: usize,
-    prev: f64,
+/// One row of a [`RollingMeans`] group, borrowed field by field.
+struct Row<'a> {
+    sum: &'a mut [f64],
+    comp_add: &'a mut [f64],
+    comp_remove: &'a mut [f64],
+    same: &'a mut [f64],
+    prev: &'a mut [f64],
 }
 
-impl RollingMean {
-    /// Removes `gone` (the value leaving the window, if any), then adds `val`.
-    fn push(&mut self, val: f64, gone: Option<f64>) {
-        if let Some(g) = gone {
-            self.nobs -= 1;
-            let y = -g - self.comp_remove;
-            let t = self.sum + y;
-            self.comp_remove = t - self.sum - y;
-            self.sum = t;
+/// Kahan-compensated removal of `g · z[j]` then addition of `a · x[j]` (pandas' `remove_mean`
+/// then `add_mean`, in that order per series), with the run length of repeated values.
+fn replace_row_products(row: Row<'_>, (a, x): (f64, &[f64]), (g, z): (f64, &[f64]), repeat: bool) {
+    let n = row.sum.len();
+    let Row {
+        sum,
+        comp_add,
+        comp_remove,
+        same,
+        prev,
+    } = row;
+    let (add, remove, same, prev) = (
+        &mut comp_add[..n],
+        &mut comp_remove[..n],
+        &mut same[..n],
+        &mut prev[..n],
+    );
+    let (x, z) = (&x[..n], &z[..n]);
+    for j in 0..n {
+        let s = sum[j];
+        let y = -(g * z[j]) - remove[j];
+        let t = s + y;
+        remove[j] = t - s - y;
+        let s = t;
+        let val = a * x[j];
+        let y = val - add[j];
+        let t = s + y;
+        add[j] = t - s - y;
+        sum[j] = t;
+        let keep = u64::from(repeat & (val == prev[j])).wrapping_neg();
+        same[j] = f64::from_bits(same[j].to_bits() & keep) + 1.0;
+        prev[j] = val;
+    }
+}
+
+/// Kahan-compensated addition of `a · x[j]` to running sums, with the run length of repeated
+/// values (pandas' `add_mean`; `repeat`: the window held a value before).
+fn add_row_products(
+    sum: &mut [f64],
+    comp: &mut [f64],
+    same: &mut [f64],
+    prev: &mut [f64],
+    a: f64,
+    x: &[f64],
+    repeat: bool,
+) {
+    let n = sum.len();
+    let (comp, same, prev, x) = (&mut comp[..n], &mut same[..n], &mut prev[..n], &x[..n]);
+    for j in 0..n {
+        let val = a * x[j];
+        let s = sum[j];
+        let y = val - comp[j];
+        let t = s + y;
+        comp[j] = t - s - y;
+        sum[j] = t;
+        // The run grows by one on a repeat and restarts at 1 otherwise: the run masked to +0 or
+        // kept, plus 1 (a bit mask rather than a branch, so that the loop vectorises).
+        let keep = u64::from(repeat & (val == prev[j])).wrapping_neg();
+        same[j] = f64::from_bits(same[j].to_bits() & keep) + 1.0;
+        prev[j] = val;
+    }
+}
+
+/// Fixed-window rolling means of several series at once, each computed as pandas'
+/// `rolling(w).mean()` computes it (running sums with separate Kahan compensations for added and
+/// removed values, and the exact last value when the whole window holds one repeated value), so
+/// that ties and zero variances come out as in universal-portfolios. Structure-of-arrays: every
+/// series of a group shares its count of observations, and a day's update of a row of series is
+/// a loop over contiguous arrays.
+#[derive(Clone, Debug, Default)]
+struct RollingMeans {
+    /// Observations in the window (the same for every series of the group).
+    nobs: usize,
+    sum: Vec<f64>,
+    comp_add: Vec<f64>,
+    comp_remove: Vec<f64>,
+    /// Length of the run of equal values ending at the last one (a small whole number, kept as
+    /// `f64` so that the update loop vectorises with the sums).
+    same: Vec<f64>,
+    prev: Vec<f64>,
+}
+
+impl RollingMeans {
+    /// `n` empty series.
+    fn new(n: usize) -> RollingMeans {
+        RollingMeans {
+            nobs: 0,
+            sum: vec![0.0; n],
+            comp_add: vec![0.0; n],
+            comp_remove: vec![0.0; n],
+            same: vec![0.0; n],
+            prev: vec![0.0; n],
         }
-        self.nobs += 1;
-        let y = val - self.comp_add;
-        let t = self.sum + y;
-        self.comp_add = t - self.sum - y;
-        self.sum = t;
-        if self.nobs > 1 && val == self.prev {
-            self.same += 1;
-        } else {
-            self.same = 1;
-        }
-        self.prev = val;
     }
 
-    /// The mean of the window (the caller only reads it once the window is full).
-    fn mean(&self) -> f64 {
-        if self.same >= self.nobs {
-            self.prev
+    /// Starts a day on which every series gets one value, and (`replacing`) loses its oldest.
+    fn begin(&mut self, replacing: bool) {
+        if !replacing {
+            self.nobs += 1;
+        }
+    }
+
+    /// Series `k`: removes `gone` (the value leaving the window, if any), then adds `val`.
+    #[inline(always)]
+    fn push(&mut self, k: usize, val: f64, gone: Option<f64>) {
+        let mut sum = self.sum[k];
+        if let Some(g) = gone {
+            let y = -g - self.comp_remove[k];
+            let t = sum + y;
+            self.comp_remove[k] = t - sum - y;
+            sum = t;
+        }
+        let y = val - self.comp_add[k];
+        let t = sum + y;
+        self.comp_add[k] = t - sum - y;
+        self.sum[k] = t;
+        self.same[k] = if self.nobs > 1 && val == self.prev[k] {
+            self.same[k] + 1.0
         } else {
-            self.sum / self.nobs as f64
+            1.0
+        };
+        self.prev[k] = val;
+    }
+
+    /// Series `range` (a row of the `m × m` products) on a day that only adds: `a · x[j]`.
+    fn push_row(&mut self, range: std::ops::Range<usize>, a: f64, x: &[f64]) {
+        let repeat = self.nobs > 1;
+        add_row_products(
+            &mut self.sum[range.clone()],
+            &mut self.comp_add[range.clone()],
+            &mut self.same[range.clone()],
+            &mut self.prev[range],
+            a,
+            x,
+            repeat,
+        );
+    }
+
+    /// Series `range` on a day that removes `g · z[j]` and adds `a · x[j]`.
+    fn push_row_replacing(&mut self, range: std::ops::Range<usize>, a: f64, x: &[f64], g: f64, z: &[f64]) {
+        let repeat = self.nobs > 1;
+        replace_row_products(
+            Row {
+                sum: &mut self.sum[range.clone()],
+                comp_add: &mut self.comp_add[range.clone()],
+                comp_remove: &mut self.comp_remove[range.clone()],
+                same: &mut self.same[range.clone()],
+                prev: &mut self.prev[range],
+            },
+            (a, x),
+            (g, z),
+            repeat,
+        );
+    }
+
+    /// Every series' mean into `out` (the caller only reads them once the windows are full).
+    fn means_into(&self, out: &mut [f64]) {
+        let n = self.nobs as f64;
+        let (same, prev, sum) = (
+            &self.same[..out.len()],
+            &self.prev[..out.len()],
+            &self.sum[..out.len()],
+        );
+        for k in 0..out.len() {
+            let q = sum[k] / n;
+            let full = u64::from(same[k] >= n).wrapping_neg();
+            out[k] = f64::from_bits((prev[k].to_bits() & full) | (q.to_bits() & !full));
+        }
+    }
+
+    /// The mean of series `k`'s window (the caller only reads it once the window is full).
+    #[inline(always)]
+    fn mean(&self, k: usize) -> f64 {
+        if self.same[k] >= self.nobs as f64 {
+            self.prev[k]
+        } else {
+            self.sum[k] / self.nobs as f64
         }
     }
 }
@@ -251,17 +495,7 @@ impl RollingMean {
 impl Default for Anticor {
     /// `w = 30` (universal-portfolios 0.4.17).
     fn default() -> Anticor {
-        Anticor {
-            window: ANTICOR_DEFAULT_WINDOW,
-            b: Vec::new(),
-            seen: 0,
-            recent: Window::default(),
-            ex: Vec::new(),
-            ex2: Vec::new(),
-            ey: Vec::new(),
-            ey2: Vec::new(),
-            exy: Vec::new(),
-        }
+        Anticor::new(ANTICOR_DEFAULT_WINDOW).expect("the default window is valid")
     }
 }
 
@@ -272,13 +506,27 @@ impl OnlineStrategy for Anticor {
 
     fn reset(&mut self, assets: usize) -> Result<()> {
         check_assets(assets)?;
-        self.b = crate::simplex::uniform(assets);
-        self.recent = Window::new(assets, 2 * self.window + 1);
-        self.ex = vec![RollingMean::default(); assets];
-        self.ex2 = vec![RollingMean::default(); assets];
-        self.ey = vec![RollingMean::default(); assets];
-        self.ey2 = vec![RollingMean::default(); assets];
-        self.exy = vec![RollingMean::default(); assets * assets];
+        let m = assets;
+        self.m = m;
+        self.b = crate::simplex::uniform(m);
+        self.ring = vec![0.0; (2 * self.window + 1) * m];
+        self.ex = RollingMeans::new(m);
+        self.ex2 = RollingMeans::new(m);
+        self.ey = RollingMeans::new(m);
+        self.ey2 = RollingMeans::new(m);
+        self.exy = RollingMeans::new(m * m);
+        self.work = Workspace {
+            mu: vec![0.0; m],
+            d_rec: vec![0.0; m],
+            mu_old: vec![0.0; m],
+            d_old: vec![0.0; m],
+            diag: vec![0.0; m],
+            claim: vec![0.0; m * m],
+            transfer: vec![0.0; m * m],
+            next: vec![0.0; m],
+            total: vec![0.0; m],
+            extra: vec![0.0; m],
+        };
         self.seen = 0;
         Ok(())
     }
@@ -291,8 +539,9 @@ impl OnlineStrategy for Anticor {
 
     fn observe(&mut self, y: &[f64]) -> Result<()> {
         check_day(y, self.b.len(), self.seen)?;
+        let r = self.seen % (2 * self.window + 1);
+        self.ring[r * self.m..(r + 1) * self.m].copy_from_slice(y);
         self.seen += 1;
-        self.recent.push(y);
         self.update_means();
         if self.seen >= 2 * self.window {
             self.step();

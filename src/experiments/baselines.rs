@@ -31,6 +31,9 @@ pub enum FeeModel {
     Linear,
     /// universal-portfolios' `r = a·y − c·turnover` (to compare with its figures).
     Additive,
+    /// Exact remainder μ with a buying rate `--fee-buy` and a selling rate `--fee-sell` (each
+    /// `--fee` when not given); equal rates charge what `exact` charges.
+    PerSide,
 }
 
 /// Every setting of `pimtl baselines`: the command line (each `default_value` is the full
@@ -44,12 +47,22 @@ pub struct BaselinesConfig {
     /// Folder of the known data sets [default: the search path of `pimtl data`].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Commission rate c on each side of a trade (0.0025 = 0.25 %).
-    #[arg(long, default_value_t = 0.0025, allow_negative_numbers = true)]
+    /// Commission rate c on each side of a trade (0.0025 = 0.25 %); under `--fee-model per-side`,
+    /// the rate of a side without its own `--fee-buy` / `--fee-sell`.
+    #[arg(long, default_value_t = 0.0025, allow_negative_numbers = true, value_parser = finite)]
     pub fee: f64,
-    /// How the commission reduces wealth.
+    /// How the commission reduces wealth (`per-side`: the exact remainder with separate buying and
+    /// selling rates, `--fee-buy` and `--fee-sell`).
     #[arg(long, value_enum, default_value_t = FeeModel::Exact)]
     pub fee_model: FeeModel,
+    /// Commission rate on the value bought, in [0, 1); only with `--fee-model per-side`
+    /// [default: --fee].
+    #[arg(long, allow_negative_numbers = true, value_parser = finite)]
+    pub fee_buy: Option<f64>,
+    /// Commission rate on the value sold, in [0, 1); only with `--fee-model per-side`
+    /// [default: --fee].
+    #[arg(long, allow_negative_numbers = true, value_parser = finite)]
+    pub fee_sell: Option<f64>,
     /// Strategies to run, `NAME` or `NAME:KEY=VALUE:…` (repeat the option) [default: all;
     /// `pimtl baselines --list` prints them with their parameters].
     #[arg(long = "strategy")]
@@ -61,6 +74,17 @@ pub struct BaselinesConfig {
     /// Seed of the randomised strategies (universal portfolio's sampling).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+/// A finite number from the command line. JSON has no NaN or infinity, so a non-finite rate would
+/// reach the configuration as `null` (an absent per-side rate, silently `--fee`); it is refused
+/// here instead.
+fn finite(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        Ok(_) => Err("a commission rate must be a finite number in [0, 1)".to_string()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl ExperimentConfig for BaselinesConfig {
@@ -83,19 +107,47 @@ impl ExperimentConfig for BaselinesConfig {
 }
 
 impl BaselinesConfig {
-    /// The fee of the back-tests.
+    /// The fee of the back-tests: [`Fee::None`] when every rate is 0; under
+    /// [`FeeModel::PerSide`], [`Fee::PerSide`] with `fee_buy` and `fee_sell` (each `fee` when
+    /// absent).
     ///
     /// # Errors
-    /// A rate outside `[0, 1)`.
+    /// [`Error::InvalidParameter`] naming the setting (`fee`, `fee_buy`, `fee_sell`) for a rate
+    /// that is NaN, negative or ≥ 1, and for `fee_buy` or `fee_sell` given with another model
+    /// than `per-side` (they would be ignored).
     pub fn fee_of(&self) -> Result<Fee> {
-        let c = self.fee;
-        let fee = if c == 0.0 {
-            Fee::None
-        } else {
-            match self.fee_model {
-                FeeModel::Exact => Fee::Exact(c),
-                FeeModel::Linear => Fee::Linear(c),
-                FeeModel::Additive => Fee::Additive(c),
+        let check = |name: &'static str, c: f64| -> Result<f64> {
+            if c.is_finite() && (0.0..1.0).contains(&c) {
+                Ok(c)
+            } else {
+                Err(Error::param(name, c, "the commission rate must lie in [0, 1)"))
+            }
+        };
+        let c = check("fee", self.fee)?;
+        if self.fee_model != FeeModel::PerSide {
+            for (name, rate) in [("fee_buy", self.fee_buy), ("fee_sell", self.fee_sell)] {
+                if let Some(r) = rate {
+                    return Err(Error::param(
+                        name,
+                        r,
+                        "a per-side rate needs --fee-model per-side (fee_model \"per-side\")",
+                    ));
+                }
+            }
+        }
+        let fee = match self.fee_model {
+            FeeModel::Exact | FeeModel::Linear | FeeModel::Additive if c == 0.0 => Fee::None,
+            FeeModel::Exact => Fee::Exact(c),
+            FeeModel::Linear => Fee::Linear(c),
+            FeeModel::Additive => Fee::Additive(c),
+            FeeModel::PerSide => {
+                let buy = check("fee_buy", self.fee_buy.unwrap_or(c))?;
+                let sell = check("fee_sell", self.fee_sell.unwrap_or(c))?;
+                if buy == 0.0 && sell == 0.0 {
+                    Fee::None
+                } else {
+                    Fee::PerSide { buy, sell }
+                }
             }
         };
         fee.validate()?;
@@ -479,5 +531,93 @@ mod tests {
         assert!(c.validate().is_err());
         c.fee = f64::NAN;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn per_side_fees() {
+        let with = |model: FeeModel, fee: f64, buy: Option<f64>, sell: Option<f64>| {
+            let mut c = cfg();
+            (c.fee_model, c.fee, c.fee_buy, c.fee_sell) = (model, fee, buy, sell);
+            c.fee_of()
+        };
+        let per = FeeModel::PerSide;
+        assert_eq!(
+            with(per, 0.0025, Some(0.001), Some(0.003)).unwrap(),
+            Fee::PerSide {
+                buy: 0.001,
+                sell: 0.003
+            }
+        );
+        // A side without its own rate takes --fee; no rate at all is no fee.
+        assert_eq!(
+            with(per, 0.002, Some(0.001), None).unwrap(),
+            Fee::PerSide {
+                buy: 0.001,
+                sell: 0.002
+            }
+        );
+        assert_eq!(
+            with(per, 0.002, None, None).unwrap(),
+            Fee::PerSide {
+                buy: 0.002,
+                sell: 0.002
+            }
+        );
+        assert_eq!(with(per, 0.0, None, Some(0.0)).unwrap(), Fee::None);
+        assert_eq!(
+            with(per, 0.0, Some(0.0), Some(0.001)).unwrap(),
+            Fee::PerSide {
+                buy: 0.0,
+                sell: 0.001
+            }
+        );
+        // Out of range, named by the setting.
+        for (buy, sell, name) in [
+            (Some(-0.001), None, "fee_buy"),
+            (Some(1.0), None, "fee_buy"),
+            (Some(f64::NAN), None, "fee_buy"),
+            (None, Some(1.5), "fee_sell"),
+            (None, Some(f64::INFINITY), "fee_sell"),
+            (None, Some(-0.0001), "fee_sell"),
+        ] {
+            let e = with(per, 0.0025, buy, sell).unwrap_err().to_string();
+            assert!(e.contains(name) && e.contains("[0, 1)"), "{e}");
+        }
+        let e = with(per, -0.1, Some(0.001), Some(0.001)).unwrap_err().to_string();
+        assert!(e.contains("fee") && e.contains("[0, 1)"), "{e}");
+        // Per-side rates with another model are refused, not ignored.
+        for model in [FeeModel::Exact, FeeModel::Linear, FeeModel::Additive] {
+            let e = with(model, 0.0025, Some(0.001), None).unwrap_err().to_string();
+            assert!(e.contains("fee_buy") && e.contains("per-side"), "{e}");
+            let e = with(model, 0.0, None, Some(0.001)).unwrap_err().to_string();
+            assert!(e.contains("fee_sell") && e.contains("per-side"), "{e}");
+            assert!(with(model, 0.0025, None, None).is_ok());
+        }
+        let mut c = cfg();
+        (c.fee_model, c.fee_buy) = (FeeModel::Linear, Some(0.001));
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn per_side_settings_round_trip_through_config_json() {
+        let mut c = cfg();
+        (c.fee_model, c.fee_buy, c.fee_sell) = (FeeModel::PerSide, Some(0.0025), Some(0.0035));
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["fee_model"], "per-side");
+        let back: BaselinesConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(
+            back.fee_of().unwrap(),
+            Fee::PerSide {
+                buy: 0.0025,
+                sell: 0.0035
+            }
+        );
+        // A config.json written before the per-side settings existed still reads.
+        let mut old = serde_json::to_value(cfg()).unwrap();
+        let o = old.as_object_mut().unwrap();
+        o.remove("fee_buy");
+        o.remove("fee_sell");
+        let back: BaselinesConfig = serde_json::from_value(old).unwrap();
+        assert_eq!(back.fee_of().unwrap(), Fee::Exact(0.0025));
     }
 }

@@ -556,12 +556,27 @@ pub struct ExampleTask {
     pub task: usize,
     /// Instrument names.
     pub assets: Vec<String>,
+    /// Whether the study has a cash asset: then each allocation row has `assets.len() + 1`
+    /// entries, cash last (see [`ExampleTask::entities`]).
+    pub cash: bool,
     /// Wealth per test day: (MTL, STL, Equal CRP).
     pub wealth: Vec<(f64, f64, f64)>,
-    /// MTL allocations `[day][asset]`.
+    /// MTL allocations `[day][entity]` (the entities of [`ExampleTask::entities`]).
     pub mtl_weights: Vec<f64>,
-    /// STL allocations `[day][asset]`.
+    /// STL allocations `[day][entity]` (the entities of [`ExampleTask::entities`]).
     pub stl_weights: Vec<f64>,
+}
+
+impl ExampleTask {
+    /// The names of one allocation row's entries: the instruments, then
+    /// [`crate::plot::CASH`] when the study has a cash asset.
+    pub fn entities(&self) -> Vec<String> {
+        let mut names = self.assets.clone();
+        if self.cash {
+            names.push(crate::plot::CASH.to_string());
+        }
+        names
+    }
 }
 
 struct Run {
@@ -1118,6 +1133,7 @@ pub fn run_in(
                 example = Some(ExampleTask {
                     task: j,
                     assets: assets.iter().map(|&i| data.assets[i].clone()).collect(),
+                    cash: cfg.cash,
                     wealth: (0..a.wealth.len())
                         .map(|d| (a.wealth[d], s.wealth[d], q.wealth[d]))
                         .collect(),
@@ -1646,12 +1662,13 @@ pub fn write_results(res: &PortfolioResults, out: &Path) -> Result<()> {
                 Series::new("STL", w(|w| 100.0 * (w.1 / w.2 - 1.0))),
             ],
         )?;
+        let entities = ex.entities();
         for (name, weights) in [("mtl", &ex.mtl_weights), ("stl", &ex.stl_weights)] {
             crate::plot::stacked_area(
                 &out.join(format!("fig5_weights_{name}.svg")),
                 &format!("{} allocations over the test period", name.to_uppercase()),
                 "test day",
-                &ex.assets,
+                &entities,
                 weights,
             )?;
         }
