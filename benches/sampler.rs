@@ -6,8 +6,11 @@
 //!   amortised). Throughput: pairs per second (`Elements(1)` per pair).
 //! * `task_sampler/draw_weight/T`: draw plus IS weight, no update.
 //! * `task_sampler_batch256/draw_update/T`: 256 draws at once (`sample_many`, the same tasks as
-//!   256 `sample` calls) and then their 256 updates, as cpprb is measured (throughput: pairs);
-//!   `task_sampler_batch256/draw/T`: the batched draws alone.
+//!   256 `sample` calls) and then their 256 updates one by one (throughput: pairs);
+//!   `task_sampler_batch256/draw_weight_update_many/T`: cpprb's workload exactly — 256 draws with
+//!   their IS weights (`sample_many_with_weights`), then one batched update (`update_many`, the
+//!   same bits as 256 `update` calls); `task_sampler_batch256/draw/T`: the batched draws alone.
+//!   The draws run on the process's kernel path (`PIMTL_ISA=portable|avx2|avx512` forces one).
 //! * `replay/geometric_start`: one minibatch start `n_b` (truncated geometric, PGPortfolio's
 //!   bias 5e-5, B = 50 over 5 000 indices).
 //! * `replay/pvm_set_batch`: writing a B = 50, m = 10 block into the portfolio-vector memory.
@@ -63,6 +66,26 @@ fn bench_task_sampler(c: &mut Criterion) {
                 }
             })
         });
+        // cpprb's exact workload: a batch with its IS weights, then one batched priority update.
+        let mut weights = vec![0.0f64; 256];
+        let mut scores = vec![0.0f64; 256];
+        let mut smoothed = vec![0.0f64; 256];
+        group.bench_with_input(
+            BenchmarkId::new("draw_weight_update_many", tasks),
+            &tasks,
+            |b, _| {
+                b.iter(|| {
+                    sampler.sample_many_with_weights(&mut rng, &mut drawn, &mut weights);
+                    for s in scores.iter_mut() {
+                        *s = rng.random::<f64>() * 10.0;
+                    }
+                    sampler
+                        .update_many(&drawn, &scores, &mut smoothed)
+                        .expect("finite scores");
+                    black_box((&weights, &smoothed));
+                })
+            },
+        );
         group.bench_with_input(BenchmarkId::new("draw", tasks), &tasks, |b, _| {
             b.iter(|| {
                 sampler.sample_many(&mut rng, &mut drawn);

@@ -196,6 +196,38 @@ proptest! {
         prop_assert!(rel_close(fast.total_priority(), slow.total_priority(), 1e-12));
     }
 
+    /// A batch of updates (repeats included) leaves the sampler equal, field for field and bit
+    /// for bit, to the same updates made one by one, and reports the same smoothed scores. A
+    /// batch that recomputed a node too few times (a path that meets another, a repeated task)
+    /// or in the wrong order would leave a stale node and fail here.
+    #[test]
+    fn a_batch_of_updates_is_the_same_updates_one_by_one(
+        tasks in 1usize..3000,
+        alpha in alpha_strategy(),
+        beta in beta_strategy(),
+        updates in prop::collection::vec(
+            (any::<prop::sample::Index>(), prop_oneof![Just(0.0), -10.0..0.0f64, 0.0..100.0f64]),
+            0..300,
+        ),
+        narrow in any::<bool>(),
+        rebuild_every in prop_oneof![Just(0u64), 1u64..50],
+    ) {
+        let cfg = SamplerConfig { rebuild_every, ..config(alpha, beta) };
+        let mut one = TaskSampler::new(tasks, cfg).unwrap();
+        // Some batches hit few tasks, so repeats and shared paths are common.
+        let span = if narrow { tasks.min(5) } else { tasks };
+        let ts: Vec<usize> = updates.iter().map(|(i, _)| i.index(span)).collect();
+        let scores: Vec<f64> = updates.iter().map(|&(_, s)| s).collect();
+        let mut many = one.clone();
+        let want: Vec<f64> = ts.iter().zip(&scores).map(|(&t, &s)| one.update(t, s).unwrap()).collect();
+        let mut got = vec![f64::NAN; ts.len()];
+        many.update_many(&ts, &scores, &mut got).unwrap();
+        prop_assert_eq!(&got, &want);
+        prop_assert_eq!(many.total_priority().to_bits(), one.total_priority().to_bits());
+        prop_assert_eq!(many.min_priority().to_bits(), one.min_priority().to_bits());
+        prop_assert!(many == one, "trees differ after a batch of {}", ts.len());
+    }
+
     #[test]
     fn uniform_subsets_are_sorted_distinct_and_in_range(
         big_m in 1usize..3000,
@@ -380,6 +412,46 @@ fn same_seed_same_draws() {
         task_from_seed(50, 10, 42, 7).unwrap(),
         task_from_seed(50, 10, 42, 7).unwrap()
     );
+}
+
+#[test]
+fn a_failing_batch_of_updates_changes_nothing() {
+    let cfg = SamplerConfig {
+        alpha: 1.0,
+        ..SamplerConfig::default()
+    };
+    let mut s = TaskSampler::new(20, cfg).unwrap();
+    s.update_many(&[1, 2, 3], &[4.0, 5.0, 6.0], &mut [0.0; 3])
+        .unwrap();
+    let before = s.clone();
+    let mut out = [0.0; 4];
+    // A bad index, then a bad score, after good updates of the same tasks.
+    match s.update_many(&[2, 3, 2, 20], &[9.0, 9.0, 1.0, 1.0], &mut out) {
+        Err(Error::InvalidParameter { name: "task", .. }) => {}
+        other => panic!("index 20 of 20 tasks: {other:?}"),
+    }
+    assert_eq!(s, before);
+    match s.update_many(&[2, 3, 2, 5], &[9.0, 9.0, 1.0, f64::NAN], &mut out) {
+        Err(Error::NonFinite {
+            what: "score",
+            index: 5,
+            ..
+        }) => {}
+        other => panic!("NaN score: {other:?}"),
+    }
+    assert_eq!(s, before);
+    // Each priority finite, their sum not: the whole batch is refused.
+    let huge = f64::MAX * 0.5625;
+    match s.update_many(&[7, 8, 9], &[huge, huge, huge], &mut [0.0; 3]) {
+        Err(Error::Overflow { .. }) => {}
+        other => panic!("overflowing total: {other:?}"),
+    }
+    assert_eq!(s, before);
+    assert!(matches!(
+        s.update_many(&[1, 2], &[1.0], &mut [0.0; 2]),
+        Err(Error::InvalidParameter { .. })
+    ));
+    assert_eq!(s, before);
 }
 
 #[test]
