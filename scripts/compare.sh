@@ -74,8 +74,11 @@ for round in $(seq "$ROUNDS"); do
         (cd benches/compare && pin "$PY" cnn_torch.py) | tee -a "$LOG"
     fi
     if want sampler; then
-        crit sampler 'task_sampler/draw_update' task_sampler/draw_update/100000 task_sampler/draw_update/10000000
+        crit sampler 'task_sampler(_batch256)?/draw_(weight_)?update' \
+            task_sampler/draw_update/100000 task_sampler/draw_update/10000000 \
+            task_sampler_batch256/draw_weight_update_many/100000 task_sampler_batch256/draw_weight_update_many/10000000
         (cd benches/compare && pin "$PY" sampler_cpprb.py) | tee -a "$LOG"
+        (cd benches/compare && pin "$PY" sampler_cpprb.py --tasks 10000000 --batches 256) | tee -a "$LOG"
     fi
     if want olps; then
         for up in ${OLPS//,/ }; do

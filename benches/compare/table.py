@@ -50,7 +50,8 @@ def main():
         print(f"PIMTL {sys.argv[3]} {criterion_ms(sys.argv[2], sys.argv[3]):.6f}")
         return
     best = load(sys.argv[1])
-    pim = {k[1]: v for k, v in best.items() if k[0] == "PIMTL"}
+    # Criterion times one iteration; a batch256 iteration is 256 draw+update pairs.
+    pim = {k[1]: v / (256 if k[1].startswith("task_sampler_batch256/") else 1) for k, v in best.items() if k[0] == "PIMTL"}
     rows = []
 
     def pair(label, pimtl_id, ref, target):
@@ -72,6 +73,8 @@ def main():
     pair("CNN client forward+backward, batch 20", "client/cnn_fwd_bwd_b20", fastest(best, "cnn/fwd_bwd_b20", ""), 2.0)
     pair("CNN evaluation forward, 1000 images", "client/cnn_fwd_b1000", fastest(best, "cnn/fwd_b1000", ""), None)
     pair("sampler draw+update, T = 1e5 (per pair)", "task_sampler/draw_update/100000", fastest(best, "sampler/cpprb/100000/batch256", ""), 8.0)
+    pair("sampler batch 256 draw+w+update, T = 1e5", "task_sampler_batch256/draw_weight_update_many/100000", fastest(best, "sampler/cpprb/100000/batch256", ""), 8.0)
+    pair("sampler batch 256 draw+w+update, T = 1e7", "task_sampler_batch256/draw_weight_update_many/10000000", fastest(best, "sampler/cpprb/10000000/batch256", ""), None)
 
     # OLPS family (issue #14): pimtl's criterion `olps/<name>/nyse_o` against universal-portfolios'
     # `algo.run(S)` on NYSE(O) (RESULT olps/<NAME> lines, from olps_universal.py's `seconds`).
@@ -94,6 +97,10 @@ def main():
     s7 = pim.get("task_sampler/draw_update/10000000")
     if s7:
         print(f"sampler draw+update at T = 1e7: {1e-3 / s7:.2f} M pairs/s")
+    for t in ("100000", "10000000"):
+        sb = pim.get(f"task_sampler_batch256/draw_weight_update_many/{t}")
+        if sb:
+            print(f"sampler batched draw+weight+update_many at T = {t}: {1e-3 / sb:.2f} M pairs/s")
     peak = [v for k, v in best.items() if k[0] == "RESULT" and k[1].startswith("sgemm/")]
     fwd = pim.get("policy_f32/infer/paper_b50_m10")
     if peak and fwd:

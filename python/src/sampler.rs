@@ -90,10 +90,8 @@ impl PyTaskSampler {
     fn sample_with_weights<'py>(&mut self, py: Python<'py>, n: usize) -> PyResult<TasksAndWeights<'py>> {
         let mut out = try_vec(n, 0usize, "n")?;
         let mut w = try_vec(n, 0.0f64, "n")?;
-        self.inner.sample_many(&mut self.rng, &mut out);
-        for (w, &t) in w.iter_mut().zip(&out) {
-            *w = self.inner.weight(t).unwrap_or(f64::NAN);
-        }
+        let (inner, rng) = (&self.inner, &mut self.rng);
+        py.detach(|| inner.sample_many_with_weights(rng, &mut out, &mut w));
         let t: Vec<i64> = out.into_iter().map(|t| t as i64).collect();
         Ok((PyArray1::from_vec(py, t), PyArray1::from_vec(py, w)))
     }
@@ -129,10 +127,10 @@ impl PyTaskSampler {
                 "scores: non-finite value {s} at index {i}"
             )));
         }
-        let mut out = Vec::with_capacity(idx.len());
-        for (t, s) in idx.into_iter().zip(scores) {
-            out.push(self.inner.update(t, s).py()?);
-        }
+        // All or nothing (`TaskSampler::update_many`): a batch whose total would overflow
+        // leaves the sampler as it was.
+        let mut out = try_vec(idx.len(), 0.0f64, "tasks")?;
+        self.inner.update_many(&idx, &scores, &mut out).py()?;
         Ok(PyArray1::from_vec(py, out).into_any())
     }
 

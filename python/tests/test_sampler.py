@@ -76,6 +76,19 @@ def test_bad_arguments_are_errors_and_leave_the_sampler_unchanged():
         s.set_score(0, 0.0)
 
 
+def test_a_batch_whose_total_overflows_changes_nothing():
+    # alpha = 2: each score 1e154 alone gives a finite priority 1e308, two overflow the total.
+    s = pimtl.TaskSampler(4, alpha=2.0, smoothing=0.0, seed=1)
+    s.update(np.array([0, 3]), np.array([2.0, 3.0]))
+    before_scores, before_p = s.scores().copy(), s.probabilities().copy()
+    with pytest.raises(ArithmeticError, match="overflow"):
+        s.update(np.array([1, 2]), np.array([1e154, 1e154]))
+    np.testing.assert_array_equal(s.scores(), before_scores)
+    np.testing.assert_array_equal(s.probabilities(), before_p)
+    # The same sampler then accepts one of them (its total stays finite).
+    assert s.update(1, 1e154) == 1e154
+
+
 def test_draw_tasks_gives_distinct_subsets_reproducibly():
     t = pimtl.draw_tasks(12, 4, 30, seed=3)
     assert t == pimtl.draw_tasks(12, 4, 30, seed=3)
