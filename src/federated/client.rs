@@ -544,12 +544,20 @@ impl ConvNet {
         let (w, cin, ks) = (self.width, self.in_channels, self.kernel);
         let kk = self.patch_len();
         let seg = ks * cin;
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let row = &mut patches[(oy * ow + ox) * kk..(oy * ow + ox + 1) * kk];
-                for dy in 0..ks {
-                    let src = ((oy + dy) * w + ox) * cin;
-                    row[dy * seg..(dy + 1) * seg].copy_from_slice(&img[src..src + seg]);
+        // A window row of known length is copied by moves, not by a `memcpy` call per row (which
+        // took an eighth of the client's training step for the paper's 5 × 5 × 1 kernel).
+        match seg {
+            5 => im2col_rows::<T, 5>(img, patches, (oh, ow, w, cin, ks)),
+            3 => im2col_rows::<T, 3>(img, patches, (oh, ow, w, cin, ks)),
+            _ => {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let row = &mut patches[(oy * ow + ox) * kk..(oy * ow + ox + 1) * kk];
+                        for dy in 0..ks {
+                            let src = ((oy + dy) * w + ox) * cin;
+                            row[dy * seg..(dy + 1) * seg].copy_from_slice(&img[src..src + seg]);
+                        }
+                    }
                 }
             }
         }
@@ -561,6 +569,27 @@ impl ConvNet {
         ws.patches.resize(n * oh * ow * self.patch_len(), T::zero());
         ws.features.resize(n * self.features(), T::zero());
         ws.logits.resize(n * self.classes, T::zero());
+    }
+}
+
+/// [`ConvNet::im2col`] for window rows of `SEG = k · c_in` values: the same copies.
+#[inline(always)]
+fn im2col_rows<T: Scalar, const SEG: usize>(
+    img: &[T],
+    patches: &mut [T],
+    (oh, ow, w, cin, ks): (usize, usize, usize, usize, usize),
+) {
+    let kk = ks * SEG;
+    for (r, row) in patches.chunks_exact_mut(kk).take(oh * ow).enumerate() {
+        let (oy, ox) = (r / ow, r % ow);
+        for (dy, dst) in row.chunks_exact_mut(SEG).enumerate() {
+            let src = ((oy + dy) * w + ox) * cin;
+            let dst: &mut [T; SEG] = dst.try_into().expect("a window row of SEG values");
+            let src: &[T; SEG] = img[src..src + SEG]
+                .try_into()
+                .expect("a window row of SEG values");
+            *dst = *src;
+        }
     }
 }
 

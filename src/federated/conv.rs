@@ -493,7 +493,14 @@ pub(crate) unsafe fn dense_backward_batch<T: Scalar, V: Lanes<E = f32>>(
         if classes <= 16 && f.is_multiple_of(V::N) {
             assert!(w32.len() >= classes * f && a32.len() >= n * f && g32.len() >= n * classes);
             assert!(dw32.len() >= classes * f && du32.len() >= n * f);
-            dense_backward_lanes::<V>((w32, a32, g32), dw32, du32, (n, f, classes));
+            // The paper's 10 classes as a constant: the loops over classes unroll and the 10
+            // accumulators stay in registers (with a run-time count they lived on the stack, a
+            // load and a store per multiply-add).
+            if classes == CLASS_BLOCK {
+                dense_backward_lanes::<V, CLASS_BLOCK>((w32, a32, g32), dw32, du32, (n, f, classes));
+            } else {
+                dense_backward_lanes::<V, 16>((w32, a32, g32), dw32, du32, (n, f, classes));
+            }
             return;
         }
     }
@@ -554,9 +561,10 @@ pub(crate) unsafe fn dense_backward_batch<T: Scalar, V: Lanes<E = f32>>(
 }
 
 /// The `f32` body of [`dense_backward_batch`] on the vectors `V`: per chunk of `N` features, the
-/// `dW` rows of every class in registers while the images pass, then each image's `du`.
+/// `dW` rows of every class in registers while the images pass, then each image's `du`. `C` is
+/// the number of classes when it equals `classes` (loops fully unrolled), or an upper bound.
 #[inline(always)]
-unsafe fn dense_backward_lanes<V: Lanes<E = f32>>(
+unsafe fn dense_backward_lanes<V: Lanes<E = f32>, const C: usize>(
     (w, feats, g): (&[f32], &[f32], &[f32]),
     dw: &mut [f32],
     du: &mut [f32],
@@ -570,9 +578,11 @@ unsafe fn dense_backward_lanes<V: Lanes<E = f32>>(
         dw.as_mut_ptr(),
         du.as_mut_ptr(),
     );
+    debug_assert!(classes <= C);
+    let classes = if classes == C { C } else { classes };
     let zero = V::zero();
     for f0 in (0..f).step_by(nl) {
-        let mut acc = [zero; 16];
+        let mut acc = [zero; C];
         for c in 0..classes {
             acc[c] = V::load(dwp.add(c * f + f0));
         }
@@ -585,7 +595,7 @@ unsafe fn dense_backward_lanes<V: Lanes<E = f32>>(
         for c in 0..classes {
             V::store(dwp.add(c * f + f0), acc[c]);
         }
-        let mut wv = [zero; 16];
+        let mut wv = [zero; C];
         for c in 0..classes {
             wv[c] = V::load(wp.add(c * f + f0));
         }
