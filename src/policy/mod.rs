@@ -31,6 +31,7 @@ pub mod check;
 pub mod config;
 mod elman;
 mod encoder;
+mod gru;
 mod head;
 pub mod isa;
 pub(crate) mod lanes;
