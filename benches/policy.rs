@@ -9,6 +9,10 @@
 //! * 100-entity case (B = 256, m = 100, W = 50, F = 3, H = 25): 25 600 · 50 · 1400 =
 //!   **1.79 GFLOP** forward, **5.38 GFLOP** forward + backward.
 //!
+//! * GRU (the paper network with a GRU cell, `policy_{f32,f64}_gru`): forward
+//!   `R · W · 6H(F + H)`, 3× the Elman count: **105 MFLOP** for the paper shape (gates and
+//!   activations not counted), **315 MFLOP** forward + backward.
+//!
 //! `forward` records the states for a backward pass (as training does); `infer` is the same
 //! forward pass without recording (evaluation and back-tests; PyTorch's `torch.no_grad()`
 //! forward is its counterpart in `benches/compare/policy_torch.py`), same FLOP count.
@@ -17,6 +21,7 @@
 //! GFLOP/s = FLOP count / time.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use pimtl::policy::config::{Cell, EncoderConfig};
 use pimtl::policy::{EquivariantPolicy, Input, PolicyConfig, Scalar, Shape, Workspace};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -30,8 +35,14 @@ struct Case<T> {
     shape: Shape,
 }
 
-fn case<T: Scalar>(batch: usize, entities: usize) -> Case<T> {
-    let policy = EquivariantPolicy::<f64>::new(PolicyConfig::paper_portfolio(3), 0)
+fn case<T: Scalar>(batch: usize, entities: usize, cell: Cell) -> Case<T> {
+    let mut config = PolicyConfig::paper_portfolio(3);
+    config.encoder = EncoderConfig::Recurrent {
+        cell,
+        features: 3,
+        hidden: 25,
+    };
+    let policy = EquivariantPolicy::<f64>::new(config, 0)
         .expect("valid config")
         .cast::<T>();
     let shape = Shape::new(batch, entities, 50);
@@ -53,9 +64,14 @@ fn case<T: Scalar>(batch: usize, entities: usize) -> Case<T> {
 }
 
 fn bench_type<T: Scalar>(c: &mut Criterion, type_name: &str) {
-    for &(batch, entities, label) in &[(50usize, 10usize, "paper_b50_m10"), (256, 100, "b256_m100")] {
-        let k = case::<T>(batch, entities);
-        let mut group = c.benchmark_group(format!("policy_{type_name}"));
+    let cases = [
+        (50usize, 10usize, "paper_b50_m10", Cell::Elman, ""),
+        (256, 100, "b256_m100", Cell::Elman, ""),
+        (50, 10, "paper_b50_m10", Cell::Gru, "_gru"),
+    ];
+    for &(batch, entities, label, cell, suffix) in &cases {
+        let k = case::<T>(batch, entities, cell);
+        let mut group = c.benchmark_group(format!("policy_{type_name}{suffix}"));
         group.throughput(Throughput::Elements(batch as u64));
         if batch * entities > 10_000 {
             group.sample_size(10);

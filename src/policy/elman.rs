@@ -53,7 +53,7 @@ pub(crate) struct ElmanDims {
 
 impl ElmanDims {
     /// Groups of `n` rows.
-    fn groups(&self, n: usize) -> usize {
+    pub(super) fn groups(&self, n: usize) -> usize {
         self.rows.div_ceil(n)
     }
 }
@@ -141,7 +141,7 @@ pub(crate) fn infer_h_lanes_len(d: ElmanDims, n: usize) -> usize {
 }
 
 /// Groups whose dpre buffers [`backward`] keeps at once (the largest [`Lanes::GROUPS`]).
-const MAX_GROUPS: usize = 2;
+pub(super) const MAX_GROUPS: usize = 2;
 
 /// Scratch length of [`backward`]: `Whᵀ` (H×H), `Wxᵀ` (H×F), the lane sums of `[dWh; dWx; db]`
 /// (`(H + F + 1)·H·N`), dpre of every step of two groups (`2·W·H·N`), one step's dx (`F·N`) and a
@@ -219,18 +219,20 @@ macro_rules! by_width {
 /// One term `Σ_k src[k] · w[k, j]` of a block: `K` source vectors (`N` lanes each, consecutive)
 /// per group and a `K`×`cols` row-major weight matrix.
 #[derive(Clone, Copy)]
-struct Term<E, const G: usize> {
-    src: [*const E; G],
-    w: *const E,
-    k: usize,
-    cols: usize,
+pub(super) struct Term<E, const G: usize> {
+    pub(super) src: [*const E; G],
+    pub(super) w: *const E,
+    pub(super) k: usize,
+    pub(super) cols: usize,
 }
 
 /// What a block starts from and does before storing.
 #[derive(Clone, Copy)]
-enum Edge<E, const G: usize> {
+pub(super) enum Edge<E, const G: usize> {
     /// Start from the bias, store `tanh` (a forward step).
     BiasTanh(*const E),
+    /// Start from the bias, store as is (the GRU's gate pre-activations).
+    Bias(*const E),
     /// Start from 0, multiply by `1 − h²` with `h` read at the given vectors (the recursion).
     ZeroTimesOneMinusSq([*const E; G]),
     /// Start from 0, store as is.
@@ -248,7 +250,7 @@ unsafe fn block<V: Lanes, const J: usize, const G: usize>(
 ) {
     let n = V::N;
     let mut acc = [[V::zero(); J]; G];
-    if let Edge::BiasTanh(b) = edge {
+    if let Edge::BiasTanh(b) | Edge::Bias(b) = edge {
         for jj in 0..J {
             let bv = V::splat(*b.add(j0 + jj));
             for g in 0..G {
@@ -289,7 +291,7 @@ unsafe fn block<V: Lanes, const J: usize, const G: usize>(
                 }
             }
         }
-        Edge::Zero => {
+        Edge::Zero | Edge::Bias(_) => {
             for g in 0..G {
                 for jj in 0..J {
                     V::store(out[g].add((j0 + jj) * n), acc[g][jj]);
@@ -300,8 +302,13 @@ unsafe fn block<V: Lanes, const J: usize, const G: usize>(
 }
 
 /// All `cols` outputs of `G` groups, in register blocks of at most [`Lanes::BLOCK`].
+///
+/// # Safety
+/// `V`'s instruction set must be available; every term's sources hold `k` vectors and its weights
+/// `k`×`cols` values, the edge's bias `cols` values (its `h` vectors `cols` vectors), and every
+/// `out[g]` has room for `cols` vectors.
 #[inline(always)]
-unsafe fn row_of_blocks<V: Lanes, const G: usize>(
+pub(super) unsafe fn row_of_blocks<V: Lanes, const G: usize>(
     terms: &[Term<V::E, G>],
     edge: Edge<V::E, G>,
     cols: usize,
@@ -314,7 +321,12 @@ unsafe fn row_of_blocks<V: Lanes, const G: usize>(
 
 /// Rows `g·N … g·N + N` of a row-major `R`×`width` matrix into `N` lanes per column:
 /// `dst[c·N + l] = src[(g·N + l)·width + c]`, padding rows 0. Reads whole rows in order.
-fn rows_to_lanes<E: Scalar>(dst: &mut [E], src: &[E], (g, n, rows): (usize, usize, usize), width: usize) {
+pub(super) fn rows_to_lanes<E: Scalar>(
+    dst: &mut [E],
+    src: &[E],
+    (g, n, rows): (usize, usize, usize),
+    width: usize,
+) {
     for l in 0..n {
         let r = g * n + l;
         let lanes = dst[..width * n].chunks_exact_mut(n);
@@ -331,7 +343,7 @@ fn rows_to_lanes<E: Scalar>(dst: &mut [E], src: &[E], (g, n, rows): (usize, usiz
 }
 
 /// Lanes back to rows, for the rows that exist: `dst[(g·N + l)·stride + off + c] = src[c·N + l]`.
-fn from_lanes<E: Scalar>(
+pub(super) fn from_lanes<E: Scalar>(
     dst: &mut [E],
     src: &[E],
     g: usize,

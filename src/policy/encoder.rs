@@ -6,6 +6,7 @@
 
 use super::config::{DenseOffsets, EncoderLayout};
 use super::elman::{self, ElmanDims, LaneScalar};
+use super::gru::{self, GruLanes};
 use super::isa::Isa;
 use super::scalar::{col_sum_acc, matmul_acc, matmul_at_b_acc, transpose_into, zeroed, Scalar};
 use super::Workspace;
@@ -335,6 +336,92 @@ pub(crate) fn elman_backward<T: Scalar, const FMA: bool>(
 // gx = x_t Wx + bx, gh = h Wh + bh, r = σ(gx_r + gh_r), z = σ(gx_z + gh_z),
 // n = tanh(gx_n + r ⊙ gh_n), h' = (1 − z) ⊙ n + z ⊙ h.
 
+/// The GRU forward pass on the lane kernels of `gru` when `T` is `E`; returns whether it ran.
+/// Inference leaves the embedding in `ws.emb`. A recording pass scatters the states, gates and
+/// `gh_n` back to the row-major `ws.hs`, `ws.gates`, `ws.ghn` (and the inputs to `ws.x`) that
+/// [`gru_backward`] reads.
+#[inline(always)]
+fn gru_forward_lanes<T: Scalar, E: GruLanes>(
+    theta: &[T],
+    (wx, wh, bx, bh): (usize, usize, usize, usize),
+    ws: &mut Workspace<T>,
+    (x, dims, isa): (&[T], Dims, Isa),
+    (cast, cast_mut): (Cast<T, E>, CastMut<T, E>),
+) -> bool {
+    let Some(th) = cast(theta) else {
+        return false;
+    };
+    let (rows, window, f, h) = (dims.rows, dims.window, dims.features, dims.hidden);
+    let g3 = 3 * h;
+    let kd = lane_dims(dims);
+    let record = ws.record;
+    let len = gru::lens(kd, E::N, record);
+    ws.xl.resize(len.xl, T::zero());
+    ws.hl.resize(len.hl, T::zero());
+    ws.gx.resize(len.gl, T::zero());
+    ws.gh.resize(len.nl, T::zero());
+    ws.tmp.resize(len.scratch, T::zero());
+    ws.emb.resize(rows * h, T::zero());
+    let (Some(xs), Some(xl), Some(hl), Some(gl), Some(nl), Some(scratch), Some(emb)) = (
+        cast(x),
+        cast_mut(&mut ws.xl),
+        cast_mut(&mut ws.hl),
+        cast_mut(&mut ws.gx),
+        cast_mut(&mut ws.gh),
+        cast_mut(&mut ws.tmp),
+        cast_mut(&mut ws.emb),
+    ) else {
+        return false;
+    };
+    let weights = (
+        &th[wx..wx + f * g3],
+        &th[wh..wh + h * g3],
+        &th[bx..bx + g3],
+        &th[bh..bh + g3],
+    );
+    // SAFETY: `isa` comes from `Workspace::isa`, which only yields available paths.
+    unsafe {
+        E::gru_forward_on(
+            isa,
+            gru::Forward {
+                x: xs,
+                weights,
+                xl,
+                hl,
+                gl,
+                nl,
+                scratch,
+                emb,
+                record,
+                dims: kd,
+            },
+        )
+    };
+    if record {
+        // Back to the rows the scalar backward pass reads.
+        ws.x.clear();
+        ws.x.extend_from_slice(x);
+        zeroed(&mut ws.hs, (window + 1) * rows * h);
+        zeroed(&mut ws.gates, window * rows * g3);
+        zeroed(&mut ws.ghn, window * rows * h);
+        let n = E::N;
+        for g in 0..rows.div_ceil(n) {
+            for t in 0..window {
+                let at = (g * window + t) * n;
+                let hs = &mut ws.hs[(t + 1) * rows * h..];
+                elman::from_lanes(hs, &ws.hl[at * h..(at + n) * h], g, n, rows, (h, 0, h));
+                let gt = &mut ws.gates[t * rows * g3..];
+                elman::from_lanes(gt, &ws.gx[at * g3..(at + n) * g3], g, n, rows, (g3, 0, g3));
+                let gn = &mut ws.ghn[t * rows * h..];
+                elman::from_lanes(gn, &ws.gh[at * h..(at + n) * h], g, n, rows, (h, 0, h));
+            }
+        }
+        zeroed(&mut ws.gx, rows * g3);
+        zeroed(&mut ws.gh, rows * g3);
+    }
+    true
+}
+
 #[inline(always)]
 pub(crate) fn gru_forward<T: Scalar, const FMA: bool>(
     theta: &[T],
@@ -514,6 +601,25 @@ pub(crate) fn forward<T: Scalar, const FMA: bool>(
             (x, dims, isa),
             (T::as_f64_slice, T::as_f64_slice_mut),
         ) {
+            return true;
+        }
+    }
+    if let EncoderLayout::Gru { wx, wh, bx, bh } = layout {
+        let offsets = (*wx, *wh, *bx, *bh);
+        if gru_forward_lanes::<T, f32>(
+            theta,
+            offsets,
+            ws,
+            (x, dims, isa),
+            (T::as_f32_slice, T::as_f32_slice_mut),
+        ) || gru_forward_lanes::<T, f64>(
+            theta,
+            offsets,
+            ws,
+            (x, dims, isa),
+            (T::as_f64_slice, T::as_f64_slice_mut),
+        ) {
+            // Both modes write the embedding (a recording pass also scatters it into `ws.hs`).
             return true;
         }
     }

@@ -31,6 +31,7 @@ pub mod check;
 pub mod config;
 mod elman;
 mod encoder;
+mod gru;
 mod head;
 pub mod isa;
 pub(crate) mod lanes;
@@ -400,10 +401,10 @@ impl<T: Scalar> EquivariantPolicy<T> {
     /// The forward pass for inference: the same allocations as [`forward`](Self::forward), bit for
     /// bit, without recording the hidden states for a backward pass.
     ///
-    /// With the Elman encoder on the lane kernels (`f32`, `f64`) the states of each group of rows
-    /// live in a ring of two steps that stays in L1, instead of the `W·R·H` values `forward`
-    /// writes (128 MB for B = 256, m = 100, W = 50, H = 25 in `f32`); the other encoders record
-    /// as `forward` does. A [`backward`](Self::backward) after `infer` is an error.
+    /// With the Elman or GRU encoder on the lane kernels (`f32`, `f64`) the states of each group
+    /// of rows live in a ring of two steps that stays in L1 (and the GRU's gates in one step),
+    /// instead of the `W·R·H` values `forward` writes (128 MB for B = 256, m = 100, W = 50,
+    /// H = 25 in `f32`); the MLP encoder records as `forward` does. A [`backward`](Self::backward) after `infer` is an error.
     ///
     /// # Errors
     /// See [`validate_input`](Self::validate_input).
