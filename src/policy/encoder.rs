@@ -604,7 +604,13 @@ pub(crate) fn forward<T: Scalar, const FMA: bool>(
             return true;
         }
     }
-    if let EncoderLayout::Gru { wx, wh, bx, bh } = layout {
+    // The GRU lane kernels serve inference on the SIMD paths only. A recording pass on them
+    // scattered its record back to rows for the scalar backward pass and measured slower than
+    // the scalar forward (44 against 19.5 ms at the paper batch, loaded machine), and the
+    // portable lane path was far slower still; both keep the scalar code until the lane
+    // backward lands. The lane kernels are bitwise the scalar FMA code on every path (tested in
+    // `gru`), so which one runs changes no result.
+    if let (EncoderLayout::Gru { wx, wh, bx, bh }, false, false) = (layout, ws.record, isa == Isa::Portable) {
         let offsets = (*wx, *wh, *bx, *bh);
         if gru_forward_lanes::<T, f32>(
             theta,

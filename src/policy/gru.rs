@@ -99,6 +99,9 @@ pub(crate) fn lens(d: ElmanDims, n: usize, record: bool) -> Lens {
     }
 }
 
+/// The GRU's weights `(Wx, Wh, bx, bh)`, as in [`Forward::weights`].
+type Weights<'a, E> = (&'a [E], &'a [E], &'a [E], &'a [E]);
+
 /// One step of `G` groups: `gx` into the gate slots, `gh` into `ghs`, then the gates and state.
 ///
 /// # Safety
@@ -108,7 +111,7 @@ pub(crate) fn lens(d: ElmanDims, n: usize, record: bool) -> Lens {
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn step<V: Lanes, const G: usize>(
-    (wx, wh, bx, bh): (&[V::E], &[V::E], &[V::E], &[V::E]),
+    (wx, wh, bx, bh): Weights<'_, V::E>,
     (f, h): (usize, usize),
     xs: [*const V::E; G],
     hp: Option<[*const V::E; G]>,
