@@ -141,11 +141,77 @@ impl Account {
                 y.len(),
             ));
         }
-        crate::simplex::validate_allocation(a, self.tolerance).map_err(|e| Error::InvalidAllocation {
-            reason: format!("{} on day {}: {e}", self.name, self.days),
-        })?;
-        check_rows(y, m, self.days)?;
-        let day = cost::period_return(self.fee, &self.drifted, a, y, self.days == 0)?;
+        if let Err(e) = check_rows(y, m, self.days) {
+            // An invalid allocation is reported first, as before the fused check.
+            crate::simplex::validate_allocation(a, self.tolerance).map_err(|e| Error::InvalidAllocation {
+                reason: format!("{} on day {}: {e}", self.name, self.days),
+            })?;
+            return Err(e);
+        }
+        self.step(a, y)
+    }
+
+    /// [`trade`](Self::trade) for relatives already checked (lengths equal, every entry finite
+    /// and `> 0`): one fused pass computes the growth `a·y`, the turnover and the simplex check
+    /// of `a` (the same sums in the same order as [`cost::growth`], [`cost::turnover`] and
+    /// [`crate::simplex::validate_allocation`], so the results are bit for bit those of the
+    /// separate passes); a failed check is reported by `validate_allocation` itself.
+    fn step(&mut self, a: &[f64], y: &[f64]) -> Result<TradingDay> {
+        let tol = self.tolerance;
+        let (hi, lo) = (1.0 + tol, -tol);
+        let mut growth = -0.0_f64;
+        let mut turnover = -0.0_f64;
+        let mut sum = 0.0_f64;
+        let mut ok = true;
+        for ((&ai, &yi), &wi) in a.iter().zip(y).zip(&self.drifted) {
+            growth += ai * yi;
+            turnover += (wi - ai).abs();
+            sum += ai;
+            // NaN fails both comparisons and ±∞ one of them: this is also the finite check.
+            ok &= (ai >= lo) & (ai <= hi);
+        }
+        if !(ok && (sum - 1.0).abs() <= tol) {
+            crate::simplex::validate_allocation(a, tol).map_err(|e| Error::InvalidAllocation {
+                reason: format!("{} on day {}: {e}", self.name, self.days),
+            })?;
+        }
+        let day = match self.fee {
+            _ if self.days == 0 => TradingDay {
+                growth,
+                remainder: 1.0,
+                additive_fee: 0.0,
+                turnover: 0.0,
+                period_return: growth,
+            },
+            Fee::None => TradingDay {
+                growth,
+                remainder: 1.0,
+                additive_fee: 0.0,
+                turnover,
+                period_return: growth,
+            },
+            Fee::Additive(c) => {
+                let additive_fee = c * turnover;
+                TradingDay {
+                    growth,
+                    remainder: 1.0,
+                    additive_fee,
+                    turnover,
+                    period_return: (growth - additive_fee).max(0.0),
+                }
+            }
+            Fee::Linear(c) => {
+                let remainder = (1.0 - c * turnover).max(0.0);
+                TradingDay {
+                    growth,
+                    remainder,
+                    additive_fee: 0.0,
+                    turnover,
+                    period_return: remainder * growth,
+                }
+            }
+            Fee::Exact(_) | Fee::PerSide { .. } => cost::period_return(self.fee, &self.drifted, a, y, false)?,
+        };
         self.wealth *= day.period_return;
         cost::drift_by(a, y, day.growth, &mut self.drifted);
         self.days += 1;
@@ -211,9 +277,19 @@ pub fn simulate(
     let mut account = Account::new(m, fee)?.named(strategy.name());
     let mut out = Backtest::with_capacity(days, m);
     let mut a = vec![0.0; m];
+    if strategy.constant_allocation() {
+        // The allocation never changes and observing only checks the (already checked) days:
+        // ask once; every day is still checked in the fused pass of the trade.
+        strategy.weights(&mut a)?;
+        for y in relatives.chunks_exact(m) {
+            let day = account.step(&a, y)?;
+            out.push(&a, &day, account.wealth());
+        }
+        return Ok(out);
+    }
     for y in relatives.chunks_exact(m) {
         strategy.weights(&mut a)?;
-        let day = account.trade(&a, y)?;
+        let day = account.step(&a, y)?;
         out.push(&a, &day, account.wealth());
         strategy.observe(y)?;
     }
