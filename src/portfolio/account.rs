@@ -355,6 +355,34 @@ mod tests {
     }
 
     #[test]
+    fn fused_step_is_bit_for_bit_the_separate_passes() {
+        let (days, m) = (60, 5);
+        let y = relatives(days, m);
+        let fees = [
+            Fee::None,
+            Fee::Linear(0.01),
+            Fee::Exact(0.01),
+            Fee::Additive(0.0025),
+        ];
+        for fee in fees {
+            let mut s = Olmar::new(4, 10.0).unwrap();
+            let bt = simulate(&mut s, &y, m, fee).unwrap();
+            let mut drifted = crate::simplex::uniform(m);
+            let mut wealth = 1.0_f64;
+            for (n, yn) in y.chunks_exact(m).enumerate() {
+                let a = &bt.weights[n * m..(n + 1) * m];
+                crate::simplex::validate_allocation(a, ALLOCATION_TOLERANCE).unwrap();
+                let day = cost::period_return(fee, &drifted, a, yn, n == 0).unwrap();
+                wealth *= day.period_return;
+                cost::drift_by(a, yn, day.growth, &mut drifted);
+                assert_eq!(day.period_return.to_bits(), bt.period_returns[n].to_bits());
+                assert_eq!(day.turnover.to_bits(), bt.turnover[n].to_bits());
+                assert_eq!(wealth.to_bits(), bt.wealth[n].to_bits());
+            }
+        }
+    }
+
+    #[test]
     fn per_side_with_equal_rates_simulates_like_exact() {
         let y = relatives(30, 4);
         let mut s = Olmar::new(3, 10.0).unwrap();
