@@ -43,6 +43,10 @@ impl OnlineStrategy for EqualCrp {
     fn observe(&mut self, relatives: &[f64]) -> Result<()> {
         check_day(relatives, relatives.len(), 0)
     }
+
+    fn constant_allocation(&self) -> bool {
+        true
+    }
 }
 
 /// A constant rebalanced portfolio with given weights `b`: `a_n = b` every day.
@@ -96,6 +100,10 @@ impl OnlineStrategy for Crp {
 
     fn observe(&mut self, relatives: &[f64]) -> Result<()> {
         check_day(relatives, self.weights.len(), 0)
+    }
+
+    fn constant_allocation(&self) -> bool {
+        true
     }
 }
 
@@ -197,6 +205,10 @@ impl OnlineStrategy for BestAsset {
 
     fn observe(&mut self, relatives: &[f64]) -> Result<()> {
         check_day(relatives, self.assets, 0)
+    }
+
+    fn constant_allocation(&self) -> bool {
+        true
     }
 }
 
@@ -506,5 +518,9 @@ impl OnlineStrategy for Bcrp {
 
     fn observe(&mut self, relatives: &[f64]) -> Result<()> {
         check_day(relatives, self.weights.len(), 0)
+    }
+
+    fn constant_allocation(&self) -> bool {
+        true
     }
 }

@@ -141,11 +141,77 @@ impl Account {
                 y.len(),
             ));
         }
-        crate::simplex::validate_allocation(a, self.tolerance).map_err(|e| Error::InvalidAllocation {
-            reason: format!("{} on day {}: {e}", self.name, self.days),
-        })?;
-        check_rows(y, m, self.days)?;
-        let day = cost::period_return(self.fee, &self.drifted, a, y, self.days == 0)?;
+        if let Err(e) = check_rows(y, m, self.days) {
+            // An invalid allocation is reported first, as before the fused check.
+            crate::simplex::validate_allocation(a, self.tolerance).map_err(|e| Error::InvalidAllocation {
+                reason: format!("{} on day {}: {e}", self.name, self.days),
+            })?;
+            return Err(e);
+        }
+        self.step(a, y)
+    }
+
+    /// [`trade`](Self::trade) for relatives already checked (lengths equal, every entry finite
+    /// and `> 0`): one fused pass computes the growth `a·y`, the turnover and the simplex check
+    /// of `a` (the same sums in the same order as [`cost::growth`], [`cost::turnover`] and
+    /// [`crate::simplex::validate_allocation`], so the results are bit for bit those of the
+    /// separate passes); a failed check is reported by `validate_allocation` itself.
+    fn step(&mut self, a: &[f64], y: &[f64]) -> Result<TradingDay> {
+        let tol = self.tolerance;
+        let (hi, lo) = (1.0 + tol, -tol);
+        let mut growth = -0.0_f64;
+        let mut turnover = -0.0_f64;
+        let mut sum = 0.0_f64;
+        let mut ok = true;
+        for ((&ai, &yi), &wi) in a.iter().zip(y).zip(&self.drifted) {
+            growth += ai * yi;
+            turnover += (wi - ai).abs();
+            sum += ai;
+            // NaN fails both comparisons and ±∞ one of them: this is also the finite check.
+            ok &= (ai >= lo) & (ai <= hi);
+        }
+        if !(ok && (sum - 1.0).abs() <= tol) {
+            crate::simplex::validate_allocation(a, tol).map_err(|e| Error::InvalidAllocation {
+                reason: format!("{} on day {}: {e}", self.name, self.days),
+            })?;
+        }
+        let day = match self.fee {
+            _ if self.days == 0 => TradingDay {
+                growth,
+                remainder: 1.0,
+                additive_fee: 0.0,
+                turnover: 0.0,
+                period_return: growth,
+            },
+            Fee::None => TradingDay {
+                growth,
+                remainder: 1.0,
+                additive_fee: 0.0,
+                turnover,
+                period_return: growth,
+            },
+            Fee::Additive(c) => {
+                let additive_fee = c * turnover;
+                TradingDay {
+                    growth,
+                    remainder: 1.0,
+                    additive_fee,
+                    turnover,
+                    period_return: (growth - additive_fee).max(0.0),
+                }
+            }
+            Fee::Linear(c) => {
+                let remainder = (1.0 - c * turnover).max(0.0);
+                TradingDay {
+                    growth,
+                    remainder,
+                    additive_fee: 0.0,
+                    turnover,
+                    period_return: remainder * growth,
+                }
+            }
+            Fee::Exact(_) | Fee::PerSide { .. } => cost::period_return(self.fee, &self.drifted, a, y, false)?,
+        };
         self.wealth *= day.period_return;
         cost::drift_by(a, y, day.growth, &mut self.drifted);
         self.days += 1;
@@ -211,9 +277,19 @@ pub fn simulate(
     let mut account = Account::new(m, fee)?.named(strategy.name());
     let mut out = Backtest::with_capacity(days, m);
     let mut a = vec![0.0; m];
+    if strategy.constant_allocation() {
+        // The allocation never changes and observing only checks the (already checked) days:
+        // ask once; every day is still checked in the fused pass of the trade.
+        strategy.weights(&mut a)?;
+        for y in relatives.chunks_exact(m) {
+            let day = account.step(&a, y)?;
+            out.push(&a, &day, account.wealth());
+        }
+        return Ok(out);
+    }
     for y in relatives.chunks_exact(m) {
         strategy.weights(&mut a)?;
-        let day = account.trade(&a, y)?;
+        let day = account.step(&a, y)?;
         out.push(&a, &day, account.wealth());
         strategy.observe(y)?;
     }
@@ -274,6 +350,34 @@ mod tests {
                 }
                 assert_eq!(account.days(), days);
                 assert_eq!(account.wealth(), bt.final_wealth());
+            }
+        }
+    }
+
+    #[test]
+    fn fused_step_is_bit_for_bit_the_separate_passes() {
+        let (days, m) = (60, 5);
+        let y = relatives(days, m);
+        let fees = [
+            Fee::None,
+            Fee::Linear(0.01),
+            Fee::Exact(0.01),
+            Fee::Additive(0.0025),
+        ];
+        for fee in fees {
+            let mut s = Olmar::new(4, 10.0).unwrap();
+            let bt = simulate(&mut s, &y, m, fee).unwrap();
+            let mut drifted = crate::simplex::uniform(m);
+            let mut wealth = 1.0_f64;
+            for (n, yn) in y.chunks_exact(m).enumerate() {
+                let a = &bt.weights[n * m..(n + 1) * m];
+                crate::simplex::validate_allocation(a, ALLOCATION_TOLERANCE).unwrap();
+                let day = cost::period_return(fee, &drifted, a, yn, n == 0).unwrap();
+                wealth *= day.period_return;
+                cost::drift_by(a, yn, day.growth, &mut drifted);
+                assert_eq!(day.period_return.to_bits(), bt.period_returns[n].to_bits());
+                assert_eq!(day.turnover.to_bits(), bt.turnover[n].to_bits());
+                assert_eq!(wealth.to_bits(), bt.wealth[n].to_bits());
             }
         }
     }

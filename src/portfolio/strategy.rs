@@ -47,6 +47,15 @@ pub trait OnlineStrategy {
     /// [`Error::InvalidParameter`] (naming the day and asset) for a non-finite or non-positive
     /// relative.
     fn observe(&mut self, relatives: &[f64]) -> Result<()>;
+
+    /// `true` when [`weights`](Self::weights) writes the same allocation on every day and
+    /// [`observe`](Self::observe) only checks its argument (a fixed portfolio: CRP, BCRP, the
+    /// best asset). [`simulate`](super::simulate) then asks for the allocation once and does not
+    /// call `observe` on the days it has already checked; the allocation is still checked on
+    /// every day it trades. Default `false`.
+    fn constant_allocation(&self) -> bool {
+        false
+    }
 }
 
 /// Checks `assets ≥ 1` (the shared argument check of [`OnlineStrategy::reset`]).
