@@ -181,48 +181,51 @@ mod x86 {
         o
     }
 
-    /// [`fast_tanh_f32`] on 8 lanes, operation for operation (plain multiplies and adds, no
-    /// contraction), so the result is bitwise the scalar function's. The tail branch (|x| ≥ 4) is
+    /// [`fast_tanh_f32`] on 8 lanes, operation for operation (its Horner steps as fused
+    /// multiply-adds, every other operation rounded alone), so the result is bitwise the scalar
+    /// function's. The tail branch (|x| ≥ 4) is
     /// evaluated only when some lane needs it; the selected values are the same either way.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     pub(crate) unsafe fn tanh8(x: __m256) -> __m256 {
         let c = _mm256_set1_ps;
-        let (mul, add) = (_mm256_mul_ps, _mm256_add_ps);
+        let (mul, fma) = (_mm256_mul_ps, _mm256_fmadd_ps);
         // `clamp` as f32::clamp does it: max/min return their second operand when one is NaN, so
         // NaN passes through.
         let xs = _mm256_min_ps(c(4.0), _mm256_max_ps(c(-4.0), x));
         let x2 = mul(xs, xs);
-        let p = add(mul(x2, c(-2.760_768_5e-16)), c(2.000_188e-13));
-        let p = add(mul(x2, p), c(-8.604_672e-11));
-        let p = add(mul(x2, p), c(5.122_297e-8));
-        let p = add(mul(x2, p), c(1.485_722_4e-5));
-        let p = add(mul(x2, p), c(6.372_619_3e-4));
-        let p = add(mul(x2, p), c(4.893_524_6e-3));
+        let p = fma(x2, c(-2.760_768_5e-16), c(2.000_188e-13));
+        let p = fma(x2, p, c(-8.604_672e-11));
+        let p = fma(x2, p, c(5.122_297e-8));
+        let p = fma(x2, p, c(1.485_722_4e-5));
+        let p = fma(x2, p, c(6.372_619_3e-4));
+        let p = fma(x2, p, c(4.893_524_6e-3));
         let p = mul(xs, p);
-        let q = add(mul(x2, c(1.198_258_4e-6)), c(1.185_347_1e-4));
-        let q = add(mul(x2, q), c(2.268_434_6e-3));
-        let q = add(mul(x2, q), c(4.893_525e-3));
-        let sign = c(-0.0);
-        let ax = _mm256_andnot_ps(sign, x);
-        let ax = _mm256_min_ps(c(9.5), _mm256_max_ps(c(0.0), ax));
-        let tail = _mm256_cmp_ps::<_CMP_GE_OQ>(ax, c(4.0));
+        let q = fma(x2, c(1.198_258_4e-6), c(1.185_347_1e-4));
+        let q = fma(x2, q, c(2.268_434_6e-3));
+        let q = fma(x2, q, c(4.893_525e-3));
+        // |x| ≥ 4 exactly when the clamped square is 16 (the largest f32 below 4 squares to
+        // 16 − 2 ulp); NaN compares false, as in the scalar code.
+        let tail = _mm256_cmp_ps::<_CMP_GE_OQ>(x2, c(16.0));
         if _mm256_movemask_ps(tail) == 0 {
             return _mm256_div_ps(p, q);
         }
+        let sign = c(-0.0);
+        let ax = _mm256_andnot_ps(sign, x);
+        let ax = _mm256_min_ps(c(9.5), _mm256_max_ps(c(0.0), ax));
         let d = mul(_mm256_sub_ps(ax, c(6.5)), c(0.125));
-        let v = add(mul(d, c(1.0 / 120.0)), c(1.0 / 24.0));
-        let v = add(mul(d, v), c(1.0 / 6.0));
-        let v = add(mul(d, v), c(0.5));
-        let v = add(mul(d, v), c(1.0));
-        let v = add(mul(d, v), c(1.0));
+        let v = fma(d, c(1.0 / 120.0), c(1.0 / 24.0));
+        let v = fma(d, v, c(1.0 / 6.0));
+        let v = fma(d, v, c(0.5));
+        let v = fma(d, v, c(1.0));
+        let v = fma(d, v, c(1.0));
         let v = mul(v, c(2.253_534_8));
         let v2 = mul(v, v);
         let v4 = mul(v2, v2);
         let v8 = mul(v4, v4);
         let v16 = mul(v8, v8);
         let num = _mm256_blendv_ps(p, c(2.0), tail);
-        let den = _mm256_blendv_ps(q, add(c(1.0), v16), tail);
+        let den = _mm256_blendv_ps(q, _mm256_add_ps(c(1.0), v16), tail);
         let r = _mm256_div_ps(num, den);
         let t = _mm256_or_ps(
             _mm256_andnot_ps(sign, _mm256_sub_ps(c(1.0), r)),
@@ -236,38 +239,40 @@ mod x86 {
     #[inline]
     pub(crate) unsafe fn tanh16(x: __m512) -> __m512 {
         let c = _mm512_set1_ps;
-        let (mul, add) = (_mm512_mul_ps, _mm512_add_ps);
+        let (mul, fma) = (_mm512_mul_ps, _mm512_fmadd_ps);
         let xs = _mm512_min_ps(c(4.0), _mm512_max_ps(c(-4.0), x));
         let x2 = mul(xs, xs);
-        let p = add(mul(x2, c(-2.760_768_5e-16)), c(2.000_188e-13));
-        let p = add(mul(x2, p), c(-8.604_672e-11));
-        let p = add(mul(x2, p), c(5.122_297e-8));
-        let p = add(mul(x2, p), c(1.485_722_4e-5));
-        let p = add(mul(x2, p), c(6.372_619_3e-4));
-        let p = add(mul(x2, p), c(4.893_524_6e-3));
+        let p = fma(x2, c(-2.760_768_5e-16), c(2.000_188e-13));
+        let p = fma(x2, p, c(-8.604_672e-11));
+        let p = fma(x2, p, c(5.122_297e-8));
+        let p = fma(x2, p, c(1.485_722_4e-5));
+        let p = fma(x2, p, c(6.372_619_3e-4));
+        let p = fma(x2, p, c(4.893_524_6e-3));
         let p = mul(xs, p);
-        let q = add(mul(x2, c(1.198_258_4e-6)), c(1.185_347_1e-4));
-        let q = add(mul(x2, q), c(2.268_434_6e-3));
-        let q = add(mul(x2, q), c(4.893_525e-3));
+        let q = fma(x2, c(1.198_258_4e-6), c(1.185_347_1e-4));
+        let q = fma(x2, q, c(2.268_434_6e-3));
+        let q = fma(x2, q, c(4.893_525e-3));
+        // |x| ≥ 4 exactly when the clamped square is 16 (see `tanh8`).
+        let tail = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x2, c(16.0));
+        if tail == 0 {
+            return _mm512_div_ps(p, q);
+        }
         let sign = _mm512_set1_epi32(i32::MIN);
         let xi = _mm512_castps_si512(x);
         let ax = _mm512_castsi512_ps(_mm512_andnot_si512(sign, xi));
         let ax = _mm512_min_ps(c(9.5), _mm512_max_ps(c(0.0), ax));
-        let tail = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(ax, c(4.0));
-        if tail == 0 {
-            return _mm512_div_ps(p, q);
-        }
         let d = mul(_mm512_sub_ps(ax, c(6.5)), c(0.125));
-        let v = add(mul(d, c(1.0 / 120.0)), c(1.0 / 24.0));
-        let v = add(mul(d, v), c(1.0 / 6.0));
-        let v = add(mul(d, v), c(0.5));
-        let v = add(mul(d, v), c(1.0));
-        let v = add(mul(d, v), c(1.0));
+        let v = fma(d, c(1.0 / 120.0), c(1.0 / 24.0));
+        let v = fma(d, v, c(1.0 / 6.0));
+        let v = fma(d, v, c(0.5));
+        let v = fma(d, v, c(1.0));
+        let v = fma(d, v, c(1.0));
         let v = mul(v, c(2.253_534_8));
         let v2 = mul(v, v);
         let v4 = mul(v2, v2);
         let v8 = mul(v4, v4);
         let v16 = mul(v8, v8);
+        let add = _mm512_add_ps;
         let num = _mm512_mask_blend_ps(tail, p, c(2.0));
         let den = _mm512_mask_blend_ps(tail, q, add(c(1.0), v16));
         let r = _mm512_div_ps(num, den);

@@ -128,9 +128,12 @@ impl Scalar for autodiff::F1 {
 ///   `v ≈ e^{|x|/8}` a degree-5 Taylor polynomial about |x| = 6.5 (relative error < 4e-6 on
 ///   [4, 9.5]); |x| is clamped at 9.5, where `1 − t` rounds to 1.
 ///
-/// Absolute error below 1e-6 on all of ℝ (2.5e-7 worst on a 1e-3 grid over [−20, 20]); odd;
+/// Absolute error below 1e-6 on all of ℝ (2.4e-7 worst on a 1e-3 grid over [−20, 20]); odd;
 /// monotone on that grid; NaN in, NaN out. Both branches are computed and
-/// one selected, sharing a single division, so a loop of it vectorises.
+/// one selected, sharing a single division, so a loop of it vectorises. The Horner steps are
+/// fused multiply-adds (one rounding each): with separate multiplies and adds the polynomials
+/// were half the cost of an Elman step's `tanh`, and the lane kernels, which compute exactly
+/// these operations, ran the paper network's inference pass about 25 % slower.
 #[inline(always)]
 pub fn fast_tanh_f32(x: f32) -> f32 {
     const SWITCH: f32 = 4.0;
@@ -148,27 +151,28 @@ pub fn fast_tanh_f32(x: f32) -> f32 {
     /// Expansion point of `v ≈ e^{|x|/8}`, and `e^{CENTER/8}`.
     const CENTER: f32 = 6.5;
     const E_CENTER: f32 = 2.253_534_8;
-    // Rational branch (on x clamped to its range, so it stays finite).
+    // Rational branch (on x clamped to its range, so it stays finite). Horner steps are fused
+    // multiply-adds, one rounding each, as the lane kernels compute them.
     let xs = x.clamp(-SWITCH, SWITCH);
     let x2 = xs * xs;
-    let p = x2 * A13 + A11;
-    let p = x2 * p + A9;
-    let p = x2 * p + A7;
-    let p = x2 * p + A5;
-    let p = x2 * p + A3;
-    let p = x2 * p + A1;
+    let p = x2.mul_add(A13, A11);
+    let p = x2.mul_add(p, A9);
+    let p = x2.mul_add(p, A7);
+    let p = x2.mul_add(p, A5);
+    let p = x2.mul_add(p, A3);
+    let p = x2.mul_add(p, A1);
     let p = xs * p;
-    let q = x2 * B6 + B4;
-    let q = x2 * q + B2;
-    let q = x2 * q + B0;
+    let q = x2.mul_add(B6, B4);
+    let q = x2.mul_add(q, B2);
+    let q = x2.mul_add(q, B0);
     // Tail branch: v = e^{CENTER/8} · Σ_{n≤5} d^n/n!, d = (|x| − CENTER)/8; then v¹⁶ = e^{2|x|}.
     let ax = x.abs().clamp(0.0, 9.5);
     let d = (ax - CENTER) * 0.125;
-    let v = d * (1.0 / 120.0) + 1.0 / 24.0;
-    let v = d * v + 1.0 / 6.0;
-    let v = d * v + 0.5;
-    let v = d * v + 1.0;
-    let v = d * v + 1.0;
+    let v = d.mul_add(1.0 / 120.0, 1.0 / 24.0);
+    let v = d.mul_add(v, 1.0 / 6.0);
+    let v = d.mul_add(v, 0.5);
+    let v = d.mul_add(v, 1.0);
+    let v = d.mul_add(v, 1.0);
     let v = v * E_CENTER;
     let v2 = v * v;
     let v4 = v2 * v2;
