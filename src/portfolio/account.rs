@@ -244,7 +244,12 @@ impl Account {
         growth_rows(&mut growth, a, relatives);
         // Day n's turnover from day n − 1's relatives and growth (day 0's purchase is free).
         let mut turnover = vec![0.0; days];
-        turnover_rows(&mut turnover[1..], a, &relatives[..(days - 1) * m], &growth[..days - 1]);
+        turnover_rows(
+            &mut turnover[1..],
+            a,
+            &relatives[..(days - 1) * m],
+            &growth[..days - 1],
+        );
         let mut out = Backtest {
             wealth: Vec::with_capacity(days),
             weights: Vec::new(),
@@ -421,7 +426,11 @@ fn growth_rows(out: &mut [f64], a: &[f64], rows: &[f64]) {
         }
         o.copy_from_slice(&g);
     }
-    for (o, y) in out4.into_remainder().iter_mut().zip(rows4.remainder().chunks_exact(m)) {
+    for (o, y) in out4
+        .into_remainder()
+        .iter_mut()
+        .zip(rows4.remainder().chunks_exact(m))
+    {
         let mut g = -0.0_f64;
         for (&ai, &yi) in a.iter().zip(y) {
             g += ai * yi;
@@ -451,7 +460,11 @@ fn turnover_rows(out: &mut [f64], a: &[f64], rows: &[f64], g: &[f64]) {
         o.copy_from_slice(&t);
     }
     let rest = out4.into_remainder();
-    for ((o, y), &gn) in rest.iter_mut().zip(rows4.remainder().chunks_exact(m)).zip(g4.remainder()) {
+    for ((o, y), &gn) in rest
+        .iter_mut()
+        .zip(rows4.remainder().chunks_exact(m))
+        .zip(g4.remainder())
+    {
         let mut t = -0.0_f64;
         for (&ai, &yi) in a.iter().zip(y) {
             t += (ai * yi / gn - ai).abs();
