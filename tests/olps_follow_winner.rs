@@ -199,6 +199,33 @@ fn anticor_matches_reference() {
     eprintln!("Anticor: max rel. diff {worst:.2e}");
 }
 
+/// Regression: Anticor with `w = 2` on NYSE(N) in pimtl's reading (as `pimtl baselines --data
+/// nyse_n --strategy anticor:window=2` runs it) overflowed to a `(−∞, +∞)` allocation on day 6221
+/// (a claim of `f64::MAX` times a weight of `1 + 4.4e-16`). Every set, every short window, every
+/// reading and fee model: the back-test runs and every allocation is finite.
+#[test]
+fn anticor_short_windows_stay_finite() {
+    for &set in &olps::SETS {
+        let Ok(data) = pimtl::data::prices::load(set, olps::data_path(set).parent().unwrap()) else {
+            eprintln!("{set}: CSV missing, skipped");
+            continue;
+        };
+        let m = data.num_assets();
+        let mut universal = data.relatives.clone();
+        universal[..m].fill(1.0);
+        for y in [&data.relatives, &universal] {
+            for w in [2, 3, 5] {
+                for fee in [Fee::None, Fee::Additive(0.0025), Fee::Exact(0.0025)] {
+                    let bt = backtest(&mut Anticor::new(w).unwrap(), y, m, fee)
+                        .unwrap_or_else(|e| panic!("{set}, w = {w}, {fee:?}: {e}"));
+                    assert!(bt.weights.iter().all(|x| x.is_finite()), "{set}, w = {w}");
+                    assert!(bt.final_wealth().is_finite(), "{set}, w = {w}");
+                }
+            }
+        }
+    }
+}
+
 /// CORN may keep cash (`Σ b ≤ 1`), which `backtest` does not simulate: universal-portfolios'
 /// convention is applied here, `r = 1 + Σ_i b_i (x_i − 1) − c Σ_i |b_i − b̃_i|` with the drifted
 /// `b̃ = b ⊙ x / (1 + b·(x − 1))` of the previous day (first purchase free).

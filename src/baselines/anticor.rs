@@ -261,10 +261,20 @@ fn add_column(total: &mut [f64], claim: &[f64], j: usize, m: usize) {
     }
 }
 
-/// `row[j] ← b_i · claim[j] / total_i`.
+/// `row[j] ← b_i · claim[j] / total_i`, in the package's order (`(b_i · claim) / total`), except
+/// where that product overflows: then `b_i · (claim[j] / total_i)`.
+///
+/// A claim can be `f64::MAX` (numpy's `nan_to_num` of an infinite `M(i, j)`, which a window with
+/// an exactly zero variance and a rounding-noise covariance gives), and `b_i` can exceed 1 by an
+/// ulp after the update's rounding (`1.0000000000000004` on NYSE(N) at `w = 2`). The package's
+/// `b_i · MAX` is then `+∞`, the transfer `∞` (or `∞/∞ = NaN`), and every later allocation of the
+/// run non-finite (NYSE(N), `w = 2`, day 6221): the package's figure is undefined there. The share
+/// `claim / total` lies in `[0, 1]`, so `b_i · (claim / total)` is finite and is the transfer the
+/// formula means; everywhere the package's product is finite the bits are the package's.
 fn share_row(row: &mut [f64], claim: &[f64], bi: f64, ti: f64) {
-    for (t, c) in row.iter_mut().zip(claim) {
-        *t = bi * c / ti;
+    for (t, &c) in row.iter_mut().zip(claim) {
+        let v = bi * c / ti;
+        *t = if v.is_finite() { v } else { bi * (c / ti) };
     }
 }
 
@@ -592,6 +602,38 @@ mod tests {
         }
         a.weights(&mut out).unwrap();
         assert_eq!(out, [0.5, 0.5]);
+    }
+
+    /// Regression (NYSE(N), `w = 2`, day 6221): a claim of `f64::MAX` (an infinite `M(i, j)` from a
+    /// zero variance) on a row whose weight exceeds 1 by an ulp overflowed `b_i · claim` to `+∞`,
+    /// and the allocation became `(−∞, +∞)`.
+    #[test]
+    fn infinite_claim_on_a_weight_above_one_stays_finite() {
+        // Asset 1's older window (1e-200, 2e-200) has E[x²] and E[x]² both underflowing to 0, so
+        // D_old(1) = 0 while the covariance with asset 0's recent (2, 4) is 5e-201 > 0:
+        // M(0, 1) = +∞, the claim 0 → 1 is MAX and the only one of row 0 (μ_0 = 3 > μ_1 = 1).
+        let days = [[1.0, 1e-200], [1.0, 2e-200], [2.0, 1.0], [4.0, 1.0]];
+        let mut a = Anticor::new(2).unwrap();
+        a.reset(2).unwrap();
+        for y in &days[..3] {
+            a.observe(y).unwrap();
+        }
+        let (b0, b1) = (1.0000000000000004, -4.440892098500626e-16);
+        a.b = vec![b0, b1];
+        a.observe(&days[3]).unwrap();
+        let mut out = [0.0; 2];
+        a.weights(&mut out).unwrap();
+        assert!(out.iter().all(|w| w.is_finite()), "{out:?}");
+        // The whole weight of asset 0 moves to asset 1.
+        assert_eq!(out, [0.0, b1 + b0]);
+        // Where the package's product is finite its bits are kept.
+        let mut row = [0.0; 3];
+        share_row(&mut row, &[0.3, f64::MAX, 0.0], 0.7, 1.1);
+        assert_eq!(row, [0.7 * 0.3 / 1.1, 0.7 * f64::MAX / 1.1, 0.0]);
+        share_row(&mut row, &[0.0, f64::MAX, 1.0], b0, f64::MAX);
+        assert_eq!(row, [0.0, b0, b0 * 1.0 / f64::MAX]);
+        share_row(&mut row, &[0.3, 0.2, 0.1], 0.7, 0.6);
+        assert_eq!(row, [0.7 * 0.3 / 0.6, 0.7 * 0.2 / 0.6, 0.7 * 0.1 / 0.6]);
     }
 
     #[test]

@@ -142,6 +142,10 @@ impl OnlineStrategy for BuyAndHold {
         self.seen += 1;
         Ok(())
     }
+
+    fn holds_drifted(&self) -> bool {
+        true
+    }
 }
 
 /// The single asset with the largest wealth `Π_n y_{n,i}` on a range, held all the time (a
@@ -424,7 +428,10 @@ impl Bcrp {
 fn newton_direction(rel: &[f64], m: usize, p: &[f64], g: &[f64], s: &[usize]) -> Option<Vec<f64>> {
     let k = s.len();
     let n = p.len() as f64;
-    let mut h = DMatrix::<f64>::zeros(k + 1, k + 1);
+    // The upper triangle of Σ_n y_S y_Sᵀ / p_n², row-major in a flat array: each entry is summed
+    // over the days in order, and a day's update of a row is a contiguous loop of independent
+    // entries (vectorised), where the matrix's column-major `h[(a, c)]` was a strided one.
+    let mut acc = vec![0.0; k * k];
     let mut ys = vec![0.0; k];
     for (y, &pn) in rel.chunks_exact(m).zip(p) {
         let inv = 1.0 / pn;
@@ -432,16 +439,14 @@ fn newton_direction(rel: &[f64], m: usize, p: &[f64], g: &[f64], s: &[usize]) ->
             *v = y[i] * inv;
         }
         for a in 0..k {
-            let ya = ys[a];
-            for c in a..k {
-                h[(a, c)] += ya * ys[c];
-            }
+            outer_row(&mut acc[a * k + a..(a + 1) * k], ys[a], &ys[a..]);
         }
     }
+    let mut h = DMatrix::<f64>::zeros(k + 1, k + 1);
     let mut max_diag: f64 = 0.0;
     for a in 0..k {
         for c in a..k {
-            let v = h[(a, c)] / n;
+            let v = acc[a * k + c] / n;
             h[(a, c)] = v;
             h[(c, a)] = v;
         }
@@ -459,6 +464,13 @@ fn newton_direction(rel: &[f64], m: usize, p: &[f64], g: &[f64], s: &[usize]) ->
         Some(d)
     } else {
         None
+    }
+}
+
+/// `row[c] += ya · ys[c]`.
+fn outer_row(row: &mut [f64], ya: f64, ys: &[f64]) {
+    for (r, &yc) in row.iter_mut().zip(ys) {
+        *r += ya * yc;
     }
 }
 
@@ -482,13 +494,23 @@ fn frank_wolfe_step(rel: &[f64], m: usize, b: &mut [f64], j: usize) {
     let t = if dphi(1.0) >= 0.0 {
         1.0
     } else {
+        // 100 halvings, stopped once they can no longer move `lo`: when the midpoint rounds to
+        // `lo` (no later step changes `lo`), or to `hi` (one evaluation decides, and the state
+        // after it repeats). The result is the bits of the full 100.
         let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
         for _ in 0..100 {
             let mid = 0.5 * (lo + hi);
+            if mid == lo {
+                break;
+            }
+            let at_hi = mid == hi;
             if dphi(mid) > 0.0 {
                 lo = mid;
             } else {
                 hi = mid;
+            }
+            if at_hi {
+                break;
             }
         }
         lo

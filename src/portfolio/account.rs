@@ -218,6 +218,104 @@ impl Account {
         Ok(day)
     }
 
+    /// The simplex check of [`trade`](Self::trade) on its own, naming the trader and the day.
+    fn check_allocation(&self, a: &[f64]) -> Result<()> {
+        crate::simplex::validate_allocation(a, self.tolerance).map_err(|e| Error::InvalidAllocation {
+            reason: format!("{} on day {}: {e}", self.name, self.days),
+        })
+    }
+
+    /// The back-test of a fixed allocation `a` from a fresh account over `days` checked days of
+    /// `relatives`, under a fee without a fixed point ([`Fee::None`], [`Fee::Linear`],
+    /// [`Fee::Additive`]): bit for bit the [`Backtest`] of one [`step`](Self::step) per day.
+    ///
+    /// `a` is checked once (the same check on every day gives the same answer). The growth
+    /// `g_n = a·y_n` of every day is one pass over the days, four days side by side; the
+    /// turnover `τ_n = Σ_i |a_i y_{n−1,i} / g_{n−1} − a_i|` (the drift of the day before, not
+    /// stored) another; each sum keeps the order and the operations of the fused pass (from −0,
+    /// `i = 0, 1, …`), so only independent days are interleaved. The fee and the wealth follow
+    /// day by day as in `step`, and the allocation rows are written at the end.
+    fn hold_constant(&mut self, a: &[f64], relatives: &[f64], days: usize) -> Result<Backtest> {
+        debug_assert_eq!(self.days, 0);
+        debug_assert!(!matches!(self.fee, Fee::Exact(_) | Fee::PerSide { .. }));
+        let m = a.len();
+        self.check_allocation(a)?;
+        let mut growth = vec![0.0; days];
+        growth_rows(&mut growth, a, relatives);
+        // Day n's turnover from day n − 1's relatives and growth (day 0's purchase is free).
+        let mut turnover = vec![0.0; days];
+        turnover_rows(
+            &mut turnover[1..],
+            a,
+            &relatives[..(days - 1) * m],
+            &growth[..days - 1],
+        );
+        let mut out = Backtest {
+            wealth: Vec::with_capacity(days),
+            weights: Vec::new(),
+            period_returns: Vec::with_capacity(days),
+            turnover,
+        };
+        let mut wealth = self.wealth;
+        for (n, &g) in growth.iter().enumerate() {
+            let t = out.turnover[n];
+            let r = match self.fee {
+                _ if n == 0 => g,
+                Fee::Additive(c) => (g - c * t).max(0.0),
+                Fee::Linear(c) => (1.0 - c * t).max(0.0) * g,
+                _ => g,
+            };
+            wealth *= r;
+            out.period_returns.push(r);
+            out.wealth.push(wealth);
+        }
+        out.weights = a.repeat(days);
+        // The account as `step` leaves it.
+        self.wealth = wealth;
+        let last = &relatives[(days - 1) * m..days * m];
+        cost::drift_by(a, last, growth[days - 1], &mut self.drifted);
+        self.days += days;
+        Ok(out)
+    }
+
+    /// The back-test of buy and hold from the current drifted weights (day 0's allocation, on a
+    /// fresh account) over `days` checked days of `relatives`: every day trades the drifted
+    /// weights themselves, bit for bit the [`Backtest`] of [`step`](Self::step) with the
+    /// allocation `a = w'` (which [`crate::baselines::BuyAndHold`] writes) under every fee
+    /// model: the turnover `Σ_i |w'_i − w'_i|` is exactly 0, so `μ = 1` and the period return is
+    /// the growth in each of them. One pass per day: the row is recorded, the growth and the
+    /// simplex check summed, and the weights drifted in place (one drift, where the strategy and
+    /// the account drifted the same weights each).
+    fn hold_drifted(&mut self, relatives: &[f64], days: usize) -> Result<Backtest> {
+        debug_assert_eq!(self.days, 0);
+        let m = self.drifted.len();
+        let mut out = Backtest::with_capacity(days, m);
+        let (hi, lo) = (1.0 + self.tolerance, -self.tolerance);
+        for y in relatives.chunks_exact(m) {
+            let mut growth = -0.0_f64;
+            let mut sum = 0.0_f64;
+            let mut ok = true;
+            for (&wi, &yi) in self.drifted.iter().zip(y) {
+                growth += wi * yi;
+                sum += wi;
+                ok &= (wi >= lo) & (wi <= hi);
+            }
+            if !(ok && (sum - 1.0).abs() <= self.tolerance) {
+                self.check_allocation(&self.drifted)?;
+            }
+            out.weights.extend_from_slice(&self.drifted);
+            self.wealth *= growth;
+            out.wealth.push(self.wealth);
+            out.period_returns.push(growth);
+            out.turnover.push(0.0);
+            for (wi, &yi) in self.drifted.iter_mut().zip(y) {
+                *wi = *wi * yi / growth;
+            }
+            self.days += 1;
+        }
+        Ok(out)
+    }
+
     /// Wealth after the days traded so far (1 before the first).
     pub fn wealth(&self) -> f64 {
         self.wealth
@@ -275,11 +373,24 @@ pub fn simulate(
     strategy.reset(assets)?;
     let m = assets;
     let mut account = Account::new(m, fee)?.named(strategy.name());
-    let mut out = Backtest::with_capacity(days, m);
     let mut a = vec![0.0; m];
+    // Fast paths, bit for bit the day-by-day loop below: a fixed portfolio under a fee without
+    // a fixed point (growth and turnover only, day 0's check once), and buy and hold (the
+    // account's drifted weights traded as they are).
+    if strategy.constant_allocation() && !matches!(fee, Fee::Exact(_) | Fee::PerSide { .. }) {
+        strategy.weights(&mut a)?;
+        return account.hold_constant(&a, relatives, days);
+    }
+    if strategy.holds_drifted() {
+        strategy.weights(&mut a)?;
+        account.drifted.copy_from_slice(&a);
+        return account.hold_drifted(relatives, days);
+    }
+    let mut out = Backtest::with_capacity(days, m);
     if strategy.constant_allocation() {
         // The allocation never changes and observing only checks the (already checked) days:
-        // ask once; every day is still checked in the fused pass of the trade.
+        // ask once; every day is still checked in the fused pass of the trade (the exact
+        // remainder needs the drifted weights of every day).
         strategy.weights(&mut a)?;
         for y in relatives.chunks_exact(m) {
             let day = account.step(&a, y)?;
@@ -294,6 +405,72 @@ pub fn simulate(
         strategy.observe(y)?;
     }
     Ok(out)
+}
+
+/// `out[n] = Σ_i a_i y_{n,i}` (from −0, `i = 0, 1, …`: the growth of the fused pass) for the
+/// `out.len()` rows `y_n` of `rows`, four rows side by side: the sums are independent and each
+/// keeps its order, so the interleaving only hides the latency of the additions.
+fn growth_rows(out: &mut [f64], a: &[f64], rows: &[f64]) {
+    let m = a.len();
+    let mut out4 = out.chunks_exact_mut(4);
+    let mut rows4 = rows.chunks_exact(4 * m);
+    for (o, y) in (&mut out4).zip(&mut rows4) {
+        let (y0, y1, y2, y3) = (&y[..m], &y[m..2 * m], &y[2 * m..3 * m], &y[3 * m..4 * m]);
+        let mut g = [-0.0_f64; 4];
+        for i in 0..m {
+            let ai = a[i];
+            g[0] += ai * y0[i];
+            g[1] += ai * y1[i];
+            g[2] += ai * y2[i];
+            g[3] += ai * y3[i];
+        }
+        o.copy_from_slice(&g);
+    }
+    for (o, y) in out4
+        .into_remainder()
+        .iter_mut()
+        .zip(rows4.remainder().chunks_exact(m))
+    {
+        let mut g = -0.0_f64;
+        for (&ai, &yi) in a.iter().zip(y) {
+            g += ai * yi;
+        }
+        *o = g;
+    }
+}
+
+/// `out[n] = Σ_i |a_i y_{n,i} / g_n − a_i|` (from −0, `i = 0, 1, …`: the turnover of the fused
+/// pass against the drift `a ⊙ y_n / g_n` of `cost::drift_by`) for the `out.len()` rows `y_n` of
+/// `rows` and growths `g`, four rows side by side as in [`growth_rows`].
+fn turnover_rows(out: &mut [f64], a: &[f64], rows: &[f64], g: &[f64]) {
+    let m = a.len();
+    let mut out4 = out.chunks_exact_mut(4);
+    let mut rows4 = rows.chunks_exact(4 * m);
+    let mut g4 = g.chunks_exact(4);
+    for ((o, y), g) in (&mut out4).zip(&mut rows4).zip(&mut g4) {
+        let (y0, y1, y2, y3) = (&y[..m], &y[m..2 * m], &y[2 * m..3 * m], &y[3 * m..4 * m]);
+        let mut t = [-0.0_f64; 4];
+        for i in 0..m {
+            let ai = a[i];
+            t[0] += (ai * y0[i] / g[0] - ai).abs();
+            t[1] += (ai * y1[i] / g[1] - ai).abs();
+            t[2] += (ai * y2[i] / g[2] - ai).abs();
+            t[3] += (ai * y3[i] / g[3] - ai).abs();
+        }
+        o.copy_from_slice(&t);
+    }
+    let rest = out4.into_remainder();
+    for ((o, y), &gn) in rest
+        .iter_mut()
+        .zip(rows4.remainder().chunks_exact(m))
+        .zip(g4.remainder())
+    {
+        let mut t = -0.0_f64;
+        for (&ai, &yi) in a.iter().zip(y) {
+            t += (ai * yi / gn - ai).abs();
+        }
+        *o = t;
+    }
 }
 
 #[cfg(test)]
@@ -378,6 +555,100 @@ mod tests {
                 assert_eq!(day.period_return.to_bits(), bt.period_returns[n].to_bits());
                 assert_eq!(day.turnover.to_bits(), bt.turnover[n].to_bits());
                 assert_eq!(wealth.to_bits(), bt.wealth[n].to_bits());
+            }
+        }
+    }
+
+    /// The fast paths of `simulate` (a fixed allocation: `hold_constant`; buy and hold:
+    /// `hold_drifted`) against one `trade` per day of the strategy's own allocations, bit for bit,
+    /// for day counts around the four-day interleaving, every fee model and a non-uniform CRP.
+    #[test]
+    fn fast_paths_are_bit_for_bit_one_trade_per_day() {
+        use crate::baselines::Crp;
+        let m = 7;
+        let fees = [
+            Fee::None,
+            Fee::Linear(0.01),
+            Fee::Exact(0.01),
+            Fee::PerSide {
+                buy: 0.002,
+                sell: 0.02,
+            },
+            Fee::Additive(0.0025),
+        ];
+        let w = [0.3, 0.05, 0.0, 0.25, 0.1, 0.2, 0.1];
+        for days in [1, 2, 3, 4, 5, 6, 7, 8, 9, 41, 43] {
+            let y = relatives(days, m);
+            for fee in fees {
+                let strategies: Vec<Box<dyn OnlineStrategy>> = vec![
+                    Box::new(EqualCrp),
+                    Box::new(Crp::new(w.to_vec()).unwrap()),
+                    Box::new(BuyAndHold::default()),
+                ];
+                for mut s in strategies {
+                    let bt = simulate(s.as_mut(), &y, m, fee).unwrap();
+                    let mut account = Account::new(m, fee).unwrap();
+                    s.reset(m).unwrap();
+                    let mut a = vec![0.0; m];
+                    let mut slow = Backtest::with_capacity(days, m);
+                    for yn in y.chunks_exact(m) {
+                        s.weights(&mut a).unwrap();
+                        let day = account.trade(&a, yn).unwrap();
+                        slow.push(&a, &day, account.wealth());
+                        s.observe(yn).unwrap();
+                    }
+                    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    let name = s.name();
+                    assert_eq!(bits(&bt.wealth), bits(&slow.wealth), "{name} {fee:?} {days}");
+                    assert_eq!(bits(&bt.weights), bits(&slow.weights), "{name} {fee:?} {days}");
+                    assert_eq!(bits(&bt.turnover), bits(&slow.turnover), "{name} {fee:?} {days}");
+                    assert_eq!(
+                        bits(&bt.period_returns),
+                        bits(&slow.period_returns),
+                        "{name} {fee:?} {days}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A fixed (or held) allocation off the simplex: the fast paths refuse it on day 0, naming
+    /// the strategy.
+    #[test]
+    fn fast_paths_refuse_bad_allocations_naming_the_day() {
+        struct Fixed(Vec<f64>, bool);
+        impl OnlineStrategy for Fixed {
+            fn name(&self) -> String {
+                "fixed".to_string()
+            }
+            fn reset(&mut self, _: usize) -> Result<()> {
+                Ok(())
+            }
+            fn weights(&mut self, out: &mut [f64]) -> Result<()> {
+                out.copy_from_slice(&self.0);
+                Ok(())
+            }
+            fn observe(&mut self, _: &[f64]) -> Result<()> {
+                Ok(())
+            }
+            fn constant_allocation(&self) -> bool {
+                !self.1
+            }
+            fn holds_drifted(&self) -> bool {
+                self.1
+            }
+        }
+        let y = relatives(5, 2);
+        for held in [false, true] {
+            for a in [vec![0.6, 0.6], vec![f64::NAN, 1.0], vec![1.5, -0.5]] {
+                for fee in [Fee::None, Fee::Additive(0.0025), Fee::Exact(0.0025)] {
+                    match simulate(&mut Fixed(a.clone(), held), &y, 2, fee) {
+                        Err(Error::InvalidAllocation { reason }) => {
+                            assert!(reason.starts_with("fixed on day 0"), "{reason}")
+                        }
+                        other => panic!("{a:?} {held}: {other:?}"),
+                    }
+                }
             }
         }
     }

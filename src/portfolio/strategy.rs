@@ -56,6 +56,18 @@ pub trait OnlineStrategy {
     fn constant_allocation(&self) -> bool {
         false
     }
+
+    /// `true` when [`weights`](Self::weights) writes, from day 1 on, the drifted allocation of the
+    /// day before, `a_n = a_{n−1} ⊙ y_{n−1} / (a_{n−1} · y_{n−1})` computed as
+    /// [`cost::drift`](super::cost::drift) computes it, and [`observe`](Self::observe) only
+    /// checks its argument besides drifting (buy and hold). [`simulate`](super::simulate) then
+    /// asks for the allocation of day 0 only and trades the account's own drifted weights on
+    /// the later days (bit for bit what the strategy would write, so the turnover is exactly 0),
+    /// without calling `observe` on the days it has already checked; the strategy's state is
+    /// left at day 0. Default `false`.
+    fn holds_drifted(&self) -> bool {
+        false
+    }
 }
 
 /// Checks `assets ≥ 1` (the shared argument check of [`OnlineStrategy::reset`]).
