@@ -509,8 +509,54 @@ impl ConvNet {
         (k, kb, w, b)
     }
 
-    /// Convolution + ReLU of one image into `act`, keeping its im2col patches in `patches`
-    /// (`R` output positions per register block).
+    /// The windows of the convolution, for the direct kernels.
+    fn window(&self) -> conv::Window {
+        let (oh, ow) = self.out_hw();
+        conv::Window {
+            width: self.width,
+            cin: self.in_channels,
+            ks: self.kernel,
+            oh,
+            ow,
+        }
+    }
+
+    /// Whether the convolution's passes on `T` read their windows from the image
+    /// ([`conv::conv_forward_direct`], [`conv::conv_weight_grad_direct`]: `f32`, a multiple of 32
+    /// channels, at most [`conv::DIRECT_MAX_KK`] values per window) instead of im2col patches.
+    fn direct<T: Scalar>(&self) -> bool {
+        T::as_f32_slice(&[] as &[T]).is_some() && self.window().direct(self.channels)
+    }
+
+    /// `∂K += Pᵀ ∂u` of one image (`KB` kernel rows per register block), from the image's
+    /// windows when [`direct`](Self::direct), otherwise from its im2col `patches`.
+    ///
+    /// # Safety
+    /// `V`'s instruction set must be available.
+    #[inline(always)]
+    unsafe fn conv_weight_grad<T: Scalar, V: Lanes<E = f32>, const KB: usize>(
+        &self,
+        img: &[T],
+        patches: &[T],
+        du: &[T],
+        dk: &mut [T],
+    ) {
+        let (oh, ow) = self.out_hw();
+        let (c, kk) = (self.channels, self.patch_len());
+        if let (true, Some(img), Some(du32), Some(dk32)) = (
+            self.direct::<T>(),
+            T::as_f32_slice(img),
+            T::as_f32_slice(du),
+            T::as_f32_slice_mut(dk),
+        ) {
+            conv::conv_weight_grad_direct::<V, KB>(img, self.window(), du32, dk32, c);
+            return;
+        }
+        conv::conv_weight_grad::<T, V, KB>(patches, kk, du, dk, oh * ow, c);
+    }
+
+    /// Convolution + ReLU of one image into `act` (overwritten), keeping its im2col patches in
+    /// `patches` unless [`direct`](Self::direct) (`R` output positions per register block).
     #[inline(always)]
     ///
     /// # Safety
@@ -525,6 +571,17 @@ impl ConvNet {
     ) {
         let (oh, ow) = self.out_hw();
         let (c, kk) = (self.channels, self.patch_len());
+        if let (true, Some(img), Some(k), Some(kb), Some(act)) = (
+            self.direct::<T>(),
+            T::as_f32_slice(img),
+            T::as_f32_slice(k),
+            T::as_f32_slice(kb),
+            T::as_f32_slice_mut(act),
+        ) {
+            // Windows read from the image: no patches, the bias and the ReLU in the kernel.
+            conv::conv_forward_direct::<V, R>(img, self.window(), (k, kb), act, c);
+            return;
+        }
         self.im2col(img, patches);
         for a in act.chunks_exact_mut(c) {
             a.copy_from_slice(kb);
@@ -566,7 +623,12 @@ impl ConvNet {
     /// Sizes the workspace for `n` images.
     fn prepare<T: Scalar>(&self, ws: &mut Workspace<T>, n: usize) {
         let (oh, ow) = self.out_hw();
-        ws.patches.resize(n * oh * ow * self.patch_len(), T::zero());
+        let per = if self.direct::<T>() {
+            0
+        } else {
+            oh * ow * self.patch_len()
+        };
+        ws.patches.resize(n * per, T::zero());
         ws.features.resize(n * self.features(), T::zero());
         ws.logits.resize(n * self.classes, T::zero());
     }
@@ -734,7 +796,7 @@ impl ConvNet {
         check_batch(self.num_params(), self.input_len(), theta, images, n)?;
         let (k, kb, w, b) = self.split(theta);
         let (f, input) = (self.features(), self.input_len());
-        let per = self.patches_per_image();
+        let per = self.patches_per_image::<T>();
         let mut ws = Workspace::new();
         self.prepare(&mut ws, IMAGES_PER_PASS.min(n));
         for (imgs, z) in images
@@ -754,10 +816,15 @@ impl ConvNet {
         Ok(())
     }
 
-    /// `oh · ow · k · k · c_in`: the im2col values of one image.
-    fn patches_per_image(&self) -> usize {
+    /// `oh · ow · k · k · c_in`: the im2col values of one image (0 when the passes are
+    /// [`direct`](Self::direct)).
+    fn patches_per_image<T: Scalar>(&self) -> usize {
         let (oh, ow) = self.out_hw();
-        oh * ow * self.patch_len()
+        if self.direct::<T>() {
+            0
+        } else {
+            oh * ow * self.patch_len()
+        }
     }
 
     /// Loss and gradient of a batch, [`IMAGES_PER_PASS`] images at a time: every image's
@@ -781,10 +848,9 @@ impl ConvNet {
         if grad.len() != theta.len() {
             return Err(Error::shape("grad", theta.len(), grad.len()));
         }
-        grad.fill(T::zero());
         let per_pass = IMAGES_PER_PASS.min(n);
         self.prepare(ws, per_pass);
-        let (f, input, per) = (self.features(), self.input_len(), self.patches_per_image());
+        let (f, input, per) = (self.features(), self.input_len(), self.patches_per_image::<T>());
         ws.dfeatures.resize(per_pass * f, T::zero());
         ws.dlogits.resize(per_pass * c, T::zero());
         let (k, kb, w, b) = self.split(theta);
@@ -792,12 +858,17 @@ impl ConvNet {
         let (dk, rest) = grad.split_at_mut(kk * ch);
         let (dkb, rest) = rest.split_at_mut(ch);
         let (dw, db) = rest.split_at_mut(f * c);
+        // `dW` (all but 1 % of θ) is written by the first pass's dense backward, not cleared.
+        dk.fill(T::zero());
+        dkb.fill(T::zero());
+        db.fill(T::zero());
         let rows = f / ch;
         let scale = T::of(1.0 / n as f64);
         let mut loss = 0.0;
-        for (imgs, ys) in images
+        for (pass, (imgs, ys)) in images
             .chunks(IMAGES_PER_PASS * input)
             .zip(labels.chunks(IMAGES_PER_PASS))
+            .enumerate()
         {
             let m = ys.len();
             for (i, img) in imgs.chunks_exact(input).enumerate() {
@@ -824,12 +895,12 @@ impl ConvNet {
                 dlogits,
                 (&mut *dw, &mut *db),
                 &mut ws.dfeatures[..m * f],
-                f,
+                (f, pass == 0),
             );
-            for i in 0..m {
+            for (i, img) in imgs.chunks_exact(input).enumerate() {
                 let du = &ws.dfeatures[i * f..(i + 1) * f];
                 conv::bias_grad::<T, V>(du, dkb, rows, ch);
-                conv::conv_weight_grad::<T, V, KB>(&ws.patches[i * per..(i + 1) * per], kk, du, dk, rows, ch);
+                self.conv_weight_grad::<T, V, KB>(img, &ws.patches[i * per..(i + 1) * per], du, dk);
             }
         }
         Ok(loss / n as f64)
@@ -1153,6 +1224,11 @@ mod tests {
             (ConvNet::paper(12, 11)?, 37),
             (ConvNet::new(7, 7, 1, 32, 4, 10)?, 3),
             (ConvNet::new(6, 9, 3, 5, 2, 3)?, 9),
+            // Direct kernels with 2 input channels, 35 positions and 18 window values: the
+            // position blocks cross output rows and leave a tail, so do the kernel-row blocks.
+            (ConvNet::new(7, 9, 2, 32, 3, 3)?, 5),
+            // 64 channels: two register blocks of the direct kernels.
+            (ConvNet::new(8, 6, 1, 64, 3, 4)?, 3),
         ] {
             let theta = net.init(5);
             let mut rng = ChaCha8Rng::seed_from_u64(n as u64);
@@ -1162,7 +1238,8 @@ mod tests {
             let labels: Vec<u8> = (0..n).map(|i| (i % net.classes) as u8).collect();
             let mut want = vec![0.0f32; theta.len()];
             let l0 = reference_loss_and_grad(&net, &theta, &images, &labels, &mut want);
-            let (mut g1, mut g2) = (vec![0.0f32; theta.len()], vec![0.0f32; theta.len()]);
+            // The gradient is overwritten whatever it held (the dense `dW` is not cleared first).
+            let (mut g1, mut g2) = (vec![3.5f32; theta.len()], vec![-0.5f32; theta.len()]);
             let l1 = net.loss_and_grad_with(&theta, &images, &labels, &mut g1, &mut Workspace::new())?;
             // SAFETY: the portable vectors need nothing.
             let l2 = unsafe {
@@ -1181,6 +1258,22 @@ mod tests {
             );
             assert_eq!(bits(&g1), bits(&want), "gradient (dispatched), n = {n}");
             assert_eq!(bits(&g2), bits(&want), "gradient (baseline), n = {n}");
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") {
+                let mut g3 = vec![f32::NAN; theta.len()];
+                // SAFETY: the CPU supports AVX2 (checked just above).
+                let l3 = unsafe {
+                    net.loss_and_grad_avx2(&theta, &images, &labels, &mut g3, &mut Workspace::new())?
+                };
+                assert_eq!(l3.to_bits(), l0.to_bits(), "loss (AVX2), n = {n}");
+                assert_eq!(bits(&g3), bits(&want), "gradient (AVX2), n = {n}");
+                let mut z3 = vec![0.0f32; n * net.classes];
+                // SAFETY: as above.
+                unsafe { net.logits_avx2(&theta, &images, &mut z3)? };
+                let mut z0 = vec![0.0f32; n * net.classes];
+                net.logits(&theta, &images, &mut z0)?;
+                assert_eq!(bits(&z3), bits(&z0), "logits (AVX2), n = {n}");
+            }
             let mut z0 = vec![0.0f32; n * net.classes];
             let (k, kb, w, b) = net.split(&theta);
             let (oh, ow) = net.out_hw();

@@ -275,6 +275,224 @@ fn weight_grad_rows<T: Scalar, const KB: usize>(
     }
 }
 
+/// Largest window (`k · k · c_in` values) of the direct kernels, whose offset table lives on the
+/// stack; larger windows take the im2col path.
+pub(crate) const DIRECT_MAX_KK: usize = 64;
+
+/// Where the windows of a valid, stride-1 convolution lie in a channels-last image, for the
+/// direct kernels ([`conv_forward_direct`], [`conv_weight_grad_direct`]): the im2col value
+/// `p[r, k]` is `img[base(r) + off(k)]`, so no patch matrix is written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window {
+    /// Image width (pixels per image row).
+    pub width: usize,
+    /// Input channels.
+    pub cin: usize,
+    /// Kernel side `k`.
+    pub ks: usize,
+    /// Output height and width.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+}
+
+impl Window {
+    /// `k · k · c_in`.
+    #[inline(always)]
+    fn kk(&self) -> usize {
+        self.ks * self.ks * self.cin
+    }
+
+    /// Whether the direct kernels take this window and `c` output channels.
+    #[inline(always)]
+    pub(crate) fn direct(&self, c: usize) -> bool {
+        c.is_multiple_of(CONV_BLOCK) && self.kk() <= DIRECT_MAX_KK && self.ow + self.ks <= self.width + 1
+    }
+
+    /// The values of one image: `(oh + k − 1) · width · c_in`.
+    #[inline(always)]
+    fn image_len(&self) -> usize {
+        (self.oh + self.ks - 1) * self.width * self.cin
+    }
+
+    /// `off(k)` for the window row `k = (dy · ks + dx) · c_in + ci`: `(dy · width + dx) · c_in + ci`.
+    #[inline(always)]
+    fn offsets(&self) -> [usize; DIRECT_MAX_KK] {
+        let mut off = [0; DIRECT_MAX_KK];
+        for dy in 0..self.ks {
+            for dx in 0..self.ks {
+                for ci in 0..self.cin {
+                    off[(dy * self.ks + dx) * self.cin + ci] = (dy * self.width + dx) * self.cin + ci;
+                }
+            }
+        }
+        off
+    }
+
+    /// `base(r)` of the output position `r = oy · ow + ox`: `(oy · width + ox) · c_in`.
+    #[inline(always)]
+    fn base(&self, r: usize) -> usize {
+        (r / self.ow * self.width + r % self.ow) * self.cin
+    }
+}
+
+/// Convolution + ReLU of one image without a patch matrix: `act[r, :] = relu(b_K + Σ_k p[r, k]
+/// K[k, :])` with `p[r, k] = img[base(r) + off(k)]`, each sum started at the bias and adding its
+/// terms in the order `k = 0, 1, …` (a multiply, then an add), `R` positions × [`CONV_BLOCK`]
+/// channels per register block: bitwise the bias copy, [`conv_matmul`] and the ReLU pass
+/// (`if v < 0 { 0 }`) over its patches. `act` is written, not read.
+///
+/// # Safety
+/// `V`'s instruction set must be available. (The lengths and `win.direct(c)` are asserted.)
+#[inline(always)]
+pub(crate) unsafe fn conv_forward_direct<V: Lanes<E = f32>, const R: usize>(
+    img: &[f32],
+    win: Window,
+    (k, kb): (&[f32], &[f32]),
+    act: &mut [f32],
+    c: usize,
+) {
+    let (kk, rows) = (win.kk(), win.oh * win.ow);
+    assert!(win.direct(c) && img.len() >= win.image_len());
+    assert!(k.len() >= kk * c && kb.len() >= c && act.len() >= rows * c);
+    let off = win.offsets();
+    let mut r = 0;
+    while r + R <= rows {
+        forward_direct_rows::<V, R>(img, win, &off, (k, kb), act, (r, c));
+        r += R;
+    }
+    while r < rows {
+        forward_direct_rows::<V, 1>(img, win, &off, (k, kb), act, (r, c));
+        r += 1;
+    }
+}
+
+/// Positions `r0 … r0 + R` of [`conv_forward_direct`] (lengths checked by the caller).
+#[inline(always)]
+unsafe fn forward_direct_rows<V: Lanes<E = f32>, const R: usize>(
+    img: &[f32],
+    win: Window,
+    off: &[usize; DIRECT_MAX_KK],
+    (k, kb): (&[f32], &[f32]),
+    act: &mut [f32],
+    (r0, c): (usize, usize),
+) {
+    let (n, nv, kk) = (V::N, CONV_BLOCK / V::N, win.kk());
+    let (ip, kp, bp, ap, op) = (
+        img.as_ptr(),
+        k.as_ptr(),
+        kb.as_ptr(),
+        act.as_mut_ptr(),
+        off.as_ptr(),
+    );
+    let bases: [*const f32; R] = std::array::from_fn(|q| ip.add(win.base(r0 + q)));
+    let mut j0 = 0;
+    while j0 + CONV_BLOCK <= c {
+        let mut acc = [[V::zero(); 2]; R];
+        for q in 0..R {
+            for v in 0..nv {
+                acc[q][v] = V::load(bp.add(j0 + v * n));
+            }
+        }
+        for kx in 0..kk {
+            let o = *op.add(kx);
+            let mut w = [V::zero(); 2];
+            for v in 0..nv {
+                w[v] = V::load(kp.add(kx * c + j0 + v * n));
+            }
+            for q in 0..R {
+                let x = V::splat(*bases[q].add(o));
+                for v in 0..nv {
+                    acc[q][v] = V::add(acc[q][v], V::mul(x, w[v]));
+                }
+            }
+        }
+        for q in 0..R {
+            for v in 0..nv {
+                V::store(ap.add((r0 + q) * c + j0 + v * n), V::relu(acc[q][v]));
+            }
+        }
+        j0 += CONV_BLOCK;
+    }
+}
+
+/// `∂K[k, :] += Σ_r p[r, k] ∂u[r, :]` of one image without a patch matrix (`p[r, k] =
+/// img[base(r) + off(k)]`), `KB` kernel rows × [`CONV_BLOCK`] channels per register block, each
+/// sum adding its terms in the order `r = 0, 1, …`: bitwise [`conv_weight_grad`] over the patches.
+///
+/// # Safety
+/// `V`'s instruction set must be available. (The lengths and `win.direct(c)` are asserted.)
+#[inline(always)]
+pub(crate) unsafe fn conv_weight_grad_direct<V: Lanes<E = f32>, const KB: usize>(
+    img: &[f32],
+    win: Window,
+    du: &[f32],
+    dk: &mut [f32],
+    c: usize,
+) {
+    let (kk, rows) = (win.kk(), win.oh * win.ow);
+    assert!(win.direct(c) && img.len() >= win.image_len());
+    assert!(du.len() >= rows * c && dk.len() >= kk * c);
+    let off = win.offsets();
+    let mut k0 = 0;
+    while k0 + KB <= kk {
+        weight_grad_direct_rows::<V, KB>(img, win, &off, du, dk, (k0, c));
+        k0 += KB;
+    }
+    while k0 < kk {
+        weight_grad_direct_rows::<V, 1>(img, win, &off, du, dk, (k0, c));
+        k0 += 1;
+    }
+}
+
+/// Kernel rows `k0 … k0 + KB` of [`conv_weight_grad_direct`] (lengths checked by the caller).
+#[inline(always)]
+unsafe fn weight_grad_direct_rows<V: Lanes<E = f32>, const KB: usize>(
+    img: &[f32],
+    win: Window,
+    off: &[usize; DIRECT_MAX_KK],
+    du: &[f32],
+    dk: &mut [f32],
+    (k0, c): (usize, usize),
+) {
+    let (n, nv) = (V::N, CONV_BLOCK / V::N);
+    let (dp, gp) = (du.as_ptr(), dk.as_mut_ptr());
+    let taps: [*const f32; KB] = std::array::from_fn(|q| img.as_ptr().add(off[k0 + q]));
+    let mut j0 = 0;
+    while j0 + CONV_BLOCK <= c {
+        let mut acc = [[V::zero(); 2]; KB];
+        for q in 0..KB {
+            for v in 0..nv {
+                acc[q][v] = V::load(gp.add((k0 + q) * c + j0 + v * n));
+            }
+        }
+        let mut d_row = dp.add(j0);
+        for oy in 0..win.oh {
+            let mut base = oy * win.width * win.cin;
+            for _ in 0..win.ow {
+                let mut d = [V::zero(); 2];
+                for v in 0..nv {
+                    d[v] = V::load(d_row.add(v * n));
+                }
+                for q in 0..KB {
+                    let x = V::splat(*taps[q].add(base));
+                    for v in 0..nv {
+                        acc[q][v] = V::add(acc[q][v], V::mul(x, d[v]));
+                    }
+                }
+                base += win.cin;
+                d_row = d_row.add(c);
+            }
+        }
+        for q in 0..KB {
+            for v in 0..nv {
+                V::store(gp.add((k0 + q) * c + j0 + v * n), acc[q][v]);
+            }
+        }
+        j0 += CONV_BLOCK;
+    }
+}
+
 /// `∂b_K[:] += Σ_r ∂u[r, :]` for `rows` positions of `c` channels, positions in order (for `f32`
 /// on the vectors `V`, 32 channels per block kept in registers).
 ///
@@ -541,7 +759,9 @@ const CLASS_BLOCK: usize = 10;
 /// * `du_i[f] = Σ_c g[i, c] · W[c, f]` (from 0, classes in order), then 0 where `a_i[f] ≤ 0`,
 ///   written.
 ///
-/// `feats` and `du` are `n`×`f`, `g` is `n`×`classes`, `W`/`dW` class-major.
+/// `feats` and `du` are `n`×`f`, `g` is `n`×`classes`, `W`/`dW` class-major. With `overwrite`,
+/// `dW` is written as `0 + Σ_i …` whatever it held (bitwise what zeroing it first gives), so the
+/// caller need not clear it.
 ///
 /// # Safety
 /// `V`'s instruction set must be available (used for `f32`, with up to 16 classes).
@@ -552,7 +772,7 @@ pub(crate) unsafe fn dense_backward_batch<T: Scalar, V: Lanes<E = f32>>(
     g: &[T],
     (dw, db): (&mut [T], &mut [T]),
     du: &mut [T],
-    f: usize,
+    (f, overwrite): (usize, bool),
 ) {
     let classes = db.len();
     let n = feats.len() / f;
@@ -575,12 +795,21 @@ pub(crate) unsafe fn dense_backward_batch<T: Scalar, V: Lanes<E = f32>>(
             // accumulators stay in registers (with a run-time count they lived on the stack, a
             // load and a store per multiply-add).
             if classes == CLASS_BLOCK {
-                dense_backward_lanes::<V, CLASS_BLOCK>((w32, a32, g32), dw32, du32, (n, f, classes));
+                dense_backward_lanes::<V, CLASS_BLOCK>(
+                    (w32, a32, g32),
+                    dw32,
+                    du32,
+                    (n, f, classes),
+                    overwrite,
+                );
             } else {
-                dense_backward_lanes::<V, 16>((w32, a32, g32), dw32, du32, (n, f, classes));
+                dense_backward_lanes::<V, 16>((w32, a32, g32), dw32, du32, (n, f, classes), overwrite);
             }
             return;
         }
+    }
+    if overwrite {
+        dw[..classes * f].fill(T::zero());
     }
     let mut f0 = 0;
     while f0 < f {
@@ -641,12 +870,14 @@ pub(crate) unsafe fn dense_backward_batch<T: Scalar, V: Lanes<E = f32>>(
 /// The `f32` body of [`dense_backward_batch`] on the vectors `V`: per chunk of `N` features, the
 /// `dW` rows of every class in registers while the images pass, then each image's `du`. `C` is
 /// the number of classes when it equals `classes` (loops fully unrolled), or an upper bound.
+/// With `overwrite` the sums start at `+0` instead of `dW`'s contents.
 #[inline(always)]
 unsafe fn dense_backward_lanes<V: Lanes<E = f32>, const C: usize>(
     (w, feats, g): (&[f32], &[f32], &[f32]),
     dw: &mut [f32],
     du: &mut [f32],
     (n, f, classes): (usize, usize, usize),
+    overwrite: bool,
 ) {
     let nl = V::N;
     let (wp, ap, gp, dwp, dup) = (
@@ -661,8 +892,10 @@ unsafe fn dense_backward_lanes<V: Lanes<E = f32>, const C: usize>(
     let zero = V::zero();
     for f0 in (0..f).step_by(nl) {
         let mut acc = [zero; C];
-        for c in 0..classes {
-            acc[c] = V::load(dwp.add(c * f + f0));
+        if !overwrite {
+            for c in 0..classes {
+                acc[c] = V::load(dwp.add(c * f + f0));
+            }
         }
         for i in 0..n {
             let a = V::load(ap.add(i * f + f0));

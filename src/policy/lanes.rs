@@ -54,6 +54,9 @@ pub(crate) trait Lanes: Copy {
     /// `d` with the lanes where `a ≤ 0` set to `+0` (a NaN in `a` keeps `d`): the ReLU mask of a
     /// backward pass, as `if a <= 0 { 0 } else { d }` lane by lane.
     unsafe fn zero_where_nonpositive(a: Self, d: Self) -> Self;
+    /// `v` with the lanes where `v < 0` set to `+0` (`−0` and NaN kept): the ReLU of a forward
+    /// pass, as `if v < 0 { 0 } else { v }` lane by lane.
+    unsafe fn relu(v: Self) -> Self;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -125,6 +128,16 @@ macro_rules! portable {
                 let mut o = d.0;
                 for (x, &av) in o.iter_mut().zip(&a.0) {
                     if av <= 0.0 {
+                        *x = 0.0;
+                    }
+                }
+                Port(o)
+            }
+            #[inline(always)]
+            unsafe fn relu(v: Self) -> Self {
+                let mut o = v.0;
+                for x in o.iter_mut() {
+                    if *x < 0.0 {
                         *x = 0.0;
                     }
                 }
@@ -435,6 +448,13 @@ mod x86 {
             let m1 = _mm256_cmp_ps::<_CMP_LE_OQ>(a.0[1], z);
             Avx2F32([_mm256_andnot_ps(m0, d.0[0]), _mm256_andnot_ps(m1, d.0[1])])
         }
+        /// `max(0, v)` in this operand order returns `v` unless `0 > v`: NaN and `−0` kept.
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn relu(v: Self) -> Self {
+            let z = _mm256_setzero_ps();
+            Avx2F32([_mm256_max_ps(z, v.0[0]), _mm256_max_ps(z, v.0[1])])
+        }
     }
 
     avx2_pair! {
@@ -466,6 +486,13 @@ mod x86 {
             let m1 = _mm256_cmp_pd::<_CMP_LE_OQ>(a.0[1], z);
             Avx2F64([_mm256_andnot_pd(m0, d.0[0]), _mm256_andnot_pd(m1, d.0[1])])
         }
+        /// `max(0, v)` in this operand order returns `v` unless `0 > v`: NaN and `−0` kept.
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn relu(v: Self) -> Self {
+            let z = _mm256_setzero_pd();
+            Avx2F64([_mm256_max_pd(z, v.0[0]), _mm256_max_pd(z, v.0[1])])
+        }
     }
 
     avx512_one! {
@@ -491,6 +518,12 @@ mod x86 {
         unsafe fn zero_where_nonpositive(a: Self, d: Self) -> Self {
             let le = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(a.0, _mm512_setzero_ps());
             Avx512F32(_mm512_maskz_mov_ps(!le, d.0))
+        }
+        /// `max(0, v)` in this operand order returns `v` unless `0 > v`: NaN and `−0` kept.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn relu(v: Self) -> Self {
+            Avx512F32(_mm512_max_ps(_mm512_setzero_ps(), v.0))
         }
     }
 
@@ -518,6 +551,12 @@ mod x86 {
         unsafe fn zero_where_nonpositive(a: Self, d: Self) -> Self {
             let le = _mm512_cmp_pd_mask::<_CMP_LE_OQ>(a.0, _mm512_setzero_pd());
             Avx512F64(_mm512_maskz_mov_pd(!le, d.0))
+        }
+        /// `max(0, v)` in this operand order returns `v` unless `0 > v`: NaN and `−0` kept.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn relu(v: Self) -> Self {
+            Avx512F64(_mm512_max_pd(_mm512_setzero_pd(), v.0))
         }
     }
 
@@ -572,6 +611,65 @@ mod x86 {
                         assert_eq!(y.to_bits(), fast_tanh_f32(x).to_bits(), "tanh16({x})");
                     }
                 }
+            }
+        }
+
+        /// `relu` is `if v < 0 { 0 } else { v }` bit for bit on every path (−0 and NaN kept,
+        /// lanes in place; swapping the operands of `max` or two lanes fails it).
+        #[test]
+        fn vector_relu_is_the_scalar_relu_bit_for_bit() {
+            let mut xs = inputs();
+            xs.extend([
+                -0.0,
+                0.0,
+                f32::NAN,
+                -f32::NAN,
+                -1.0,
+                2.0,
+                -f32::MIN_POSITIVE,
+                1e-45,
+            ]);
+            while !xs.len().is_multiple_of(16) {
+                xs.push(-0.25);
+            }
+            let want: Vec<u32> = xs
+                .iter()
+                .map(|&x| if x < 0.0 { 0.0f32 } else { x }.to_bits())
+                .collect();
+            fn run<V: Lanes<E = f32>>(xs: &[f32]) -> Vec<u32> {
+                let mut out = vec![0.0f32; xs.len()];
+                for (o, x) in out.chunks_exact_mut(16).zip(xs.chunks_exact(16)) {
+                    // SAFETY: the caller checked V's instruction set; 16 values each side.
+                    unsafe { V::store(o.as_mut_ptr(), V::relu(V::load(x.as_ptr()))) };
+                }
+                out.iter().map(|v| v.to_bits()).collect()
+            }
+            assert_eq!(run::<super::super::Port<f32, 16>>(&xs), want, "portable");
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                assert_eq!(run::<Avx2F32>(&xs), want, "AVX2");
+            }
+            if std::is_x86_feature_detected!("avx512f") {
+                assert_eq!(run::<Avx512F32>(&xs), want, "AVX-512");
+            }
+            let xd: Vec<f64> = xs.iter().map(|&x| x as f64).collect();
+            let wantd: Vec<u64> = xd
+                .iter()
+                .map(|&x| if x < 0.0 { 0.0f64 } else { x }.to_bits())
+                .collect();
+            fn rund<V: Lanes<E = f64>>(xs: &[f64]) -> Vec<u64> {
+                let mut out = vec![0.0f64; xs.len()];
+                for (o, x) in out.chunks_exact_mut(8).zip(xs.chunks_exact(8)) {
+                    // SAFETY: the caller checked V's instruction set; 8 values each side.
+                    unsafe { V::store(o.as_mut_ptr(), V::relu(V::load(x.as_ptr()))) };
+                }
+                out.iter().map(|v| v.to_bits()).collect()
+            }
+            assert_eq!(rund::<super::super::Port<f64, 8>>(&xd), wantd, "portable f64");
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                assert_eq!(rund::<Avx2F64>(&xd), wantd, "AVX2 f64");
+            }
+            if std::is_x86_feature_detected!("avx512f") {
+                assert_eq!(rund::<Avx512F64>(&xd), wantd, "AVX-512 f64");
             }
         }
     }
