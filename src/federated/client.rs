@@ -45,7 +45,7 @@ use crate::error::{check_finite, Error, Result};
 #[cfg(target_arch = "x86_64")]
 use crate::policy::lanes::{Avx2F32, Avx512F32};
 use crate::policy::lanes::{Lanes, Port};
-use crate::policy::Scalar;
+use crate::policy::{Isa, Scalar};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -685,15 +685,15 @@ impl ClientModel for ConvNet {
     }
 
     fn logits<T: Scalar>(&self, theta: &[T], images: &[T], out: &mut [T]) -> Result<()> {
+        // The path of the policy's kernels (`PIMTL_ISA` forces one); `Isa::selected` only
+        // yields paths this CPU has.
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked just above).
-            return unsafe { self.logits_avx512(theta, images, out) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { self.logits_avx2(theta, images, out) };
+        match Isa::selected() {
+            // SAFETY: AVX-512F, AVX2 and FMA are available (the Avx512 path's requirement).
+            Isa::Avx512 => return unsafe { self.logits_avx512(theta, images, out) },
+            // SAFETY: AVX2 and FMA are available (the Avx2 path's requirement).
+            Isa::Avx2 => return unsafe { self.logits_avx2(theta, images, out) },
+            Isa::Portable => {}
         }
         // SAFETY: the portable vectors need nothing.
         unsafe { self.logits_impl::<T, Port<f32, 16>, 2>(theta, images, out) }
@@ -707,15 +707,15 @@ impl ClientModel for ConvNet {
         grad: &mut [T],
         ws: &mut Workspace<T>,
     ) -> Result<f64> {
+        // The path of the policy's kernels (`PIMTL_ISA` forces one); `Isa::selected` only
+        // yields paths this CPU has.
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked just above).
-            return unsafe { self.loss_and_grad_avx512(theta, images, labels, grad, ws) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { self.loss_and_grad_avx2(theta, images, labels, grad, ws) };
+        match Isa::selected() {
+            // SAFETY: AVX-512F, AVX2 and FMA are available (the Avx512 path's requirement).
+            Isa::Avx512 => return unsafe { self.loss_and_grad_avx512(theta, images, labels, grad, ws) },
+            // SAFETY: AVX2 and FMA are available (the Avx2 path's requirement).
+            Isa::Avx2 => return unsafe { self.loss_and_grad_avx2(theta, images, labels, grad, ws) },
+            Isa::Portable => {}
         }
         // SAFETY: the portable vectors need nothing.
         unsafe { self.loss_and_grad_impl::<T, Port<f32, 16>, 2, 2>(theta, images, labels, grad, ws) }
@@ -723,13 +723,14 @@ impl ClientModel for ConvNet {
 }
 
 impl ConvNet {
-    /// [`ClientModel::logits`] compiled for AVX2. Without FMA and with the same order of
-    /// operations, it returns exactly what the baseline build returns.
+    /// [`ClientModel::logits`] compiled for AVX2 and FMA (so the lane operations, which need both,
+    /// inline). It uses no fused multiply-add and the same order of operations, so it returns
+    /// exactly what the baseline build returns.
     ///
     /// # Safety
-    /// The CPU must support AVX2.
+    /// The CPU must support AVX2 and FMA.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     unsafe fn logits_avx2<T: Scalar>(&self, theta: &[T], images: &[T], out: &mut [T]) -> Result<()> {
         self.logits_impl::<T, Avx2F32, 2>(theta, images, out)
     }
@@ -738,9 +739,9 @@ impl ConvNet {
     /// the same results).
     ///
     /// # Safety
-    /// The CPU must support AVX-512F.
+    /// The CPU must support AVX-512F, AVX2 and FMA.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
     unsafe fn logits_avx512<T: Scalar>(&self, theta: &[T], images: &[T], out: &mut [T]) -> Result<()> {
         self.logits_impl::<T, Avx512F32, 4>(theta, images, out)
     }
@@ -748,9 +749,9 @@ impl ConvNet {
     /// [`ClientModel::loss_and_grad_with`] compiled for AVX-512F (bitwise the same results).
     ///
     /// # Safety
-    /// The CPU must support AVX-512F.
+    /// The CPU must support AVX-512F, AVX2 and FMA.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
     unsafe fn loss_and_grad_avx512<T: Scalar>(
         &self,
         theta: &[T],
@@ -765,9 +766,9 @@ impl ConvNet {
     /// [`ClientModel::loss_and_grad_with`] compiled for AVX2 (bitwise the same results).
     ///
     /// # Safety
-    /// The CPU must support AVX2.
+    /// The CPU must support AVX2 and FMA.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     unsafe fn loss_and_grad_avx2<T: Scalar>(
         &self,
         theta: &[T],
@@ -1259,9 +1260,9 @@ mod tests {
             assert_eq!(bits(&g1), bits(&want), "gradient (dispatched), n = {n}");
             assert_eq!(bits(&g2), bits(&want), "gradient (baseline), n = {n}");
             #[cfg(target_arch = "x86_64")]
-            if std::is_x86_feature_detected!("avx2") {
+            if Isa::Avx2.is_available() {
                 let mut g3 = vec![f32::NAN; theta.len()];
-                // SAFETY: the CPU supports AVX2 (checked just above).
+                // SAFETY: the CPU supports AVX2 and FMA (checked just above).
                 let l3 = unsafe {
                     net.loss_and_grad_avx2(&theta, &images, &labels, &mut g3, &mut Workspace::new())?
                 };
