@@ -132,13 +132,6 @@ macro_rules! on_lane_type {
     };
 }
 
-/// Whether the GRU runs on the lane kernels on the path `isa`, for both the forward pass (either
-/// mode) and BPTT. The portable lane path measured slower than the scalar code (see
-/// `papers/policy.md`); the two give the same bits for everything but the weight-gradient sums.
-pub(crate) fn gru_on_lanes(isa: Isa) -> bool {
-    isa != Isa::Portable
-}
-
 fn lane_dims(d: Dims) -> ElmanDims {
     ElmanDims {
         rows: d.rows,
@@ -634,10 +627,20 @@ pub(crate) fn forward<T: Scalar, const FMA: bool>(
     // The lane kernels read `x` where it is and keep their own copy in lane layout.
     let on_lanes = match layout {
         EncoderLayout::Elman { wx, wh, b } => {
-            on_lane_type!(elman_forward_lanes::<T>(theta, (*wx, *wh, *b), ws, (x, dims, isa)))
+            on_lane_type!(elman_forward_lanes::<T>(
+                theta,
+                (*wx, *wh, *b),
+                ws,
+                (x, dims, isa)
+            ))
         }
-        EncoderLayout::Gru { wx, wh, bx, bh } if gru_on_lanes(isa) => {
-            on_lane_type!(gru_forward_lanes::<T>(theta, (*wx, *wh, *bx, *bh), ws, (x, dims, isa)))
+        EncoderLayout::Gru { wx, wh, bx, bh } => {
+            on_lane_type!(gru_forward_lanes::<T>(
+                theta,
+                (*wx, *wh, *bx, *bh),
+                ws,
+                (x, dims, isa)
+            ))
         }
         _ => false,
     };

@@ -370,7 +370,11 @@ unsafe fn bptt<V: Lanes, const G: usize>(c: &Bptt<V::E>, g: usize, mut dx: Optio
             let (dgx_t, dgn_t, dhq) = (dgx_at(q, t), dgn_at(q, t), dh_at(q));
             for j in 0..h {
                 let at = |cc: usize| (cc * h + j) * n;
-                let (rg, zg, ng) = (V::load(gt.add(at(0))), V::load(gt.add(at(1))), V::load(gt.add(at(2))));
+                let (rg, zg, ng) = (
+                    V::load(gt.add(at(0))),
+                    V::load(gt.add(at(1))),
+                    V::load(gt.add(at(2))),
+                );
                 let hv = if t > 0 {
                     V::load(hp.add(gg * hg_len + ((t - 1) * h + j) * n))
                 } else {
@@ -543,7 +547,11 @@ pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
                     let col = gate * h + j0;
                     let d_x = (dgx_q.add(col * n), g3);
                     let d_h = if gate < 2 { d_x } else { (dgn_q.add(j0 * n), h) };
-                    for (lo_k, hi_k, t_lo, d) in [(0, h, 1, d_h), (h, h + f + 1, 0, d_x), (h + f + 1, rows_g, 0, d_h)] {
+                    for (lo_k, hi_k, t_lo, d) in [
+                        (0, h, 1, d_h),
+                        (h, h + f + 1, 0, d_x),
+                        (h + f + 1, rows_g, 0, d_h),
+                    ] {
                         let mut k = lo_k;
                         while k < hi_k {
                             let kb = V::GRAD_ROWS.min(hi_k - k);
