@@ -152,7 +152,7 @@ pub(crate) fn backward_scratch_len(d: ElmanDims, n: usize) -> usize {
 }
 
 /// Splits `n` outputs into blocks of at most `max`, as equal as possible (`25, 12 → 9, 8, 8`).
-fn blocks(n: usize, max: usize) -> impl Iterator<Item = (usize, usize)> {
+pub(super) fn blocks(n: usize, max: usize) -> impl Iterator<Item = (usize, usize)> {
     let count = n.div_ceil(max.max(1)).max(1);
     let (base, extra) = (n / count, n % count);
     (0..count).scan(0, move |start, i| {
@@ -195,6 +195,7 @@ macro_rules! by_grad_block {
         }
     };
 }
+pub(super) use by_grad_block;
 
 /// Calls `$f::<V, J, G>(args)` for the run-time block width `$j` (1 … 12) and a compile-time `G`.
 macro_rules! by_width {
@@ -237,6 +238,9 @@ pub(super) enum Edge<E, const G: usize> {
     ZeroTimesOneMinusSq([*const E; G]),
     /// Start from 0, store as is.
     Zero,
+    /// Start from the vectors at the given pointers (`cols` per group, read before the block
+    /// stores, so the output may be the same vectors), store as is (the GRU's `dh` recursion).
+    Start([*const E; G]),
 }
 
 /// `J` outputs `j0 … j0 + J` of `G` groups: `acc = start; acc = fma(src[k], w[k, j], acc)` over
@@ -255,6 +259,13 @@ unsafe fn block<V: Lanes, const J: usize, const G: usize>(
             let bv = V::splat(*b.add(j0 + jj));
             for g in 0..G {
                 acc[g][jj] = bv;
+            }
+        }
+    }
+    if let Edge::Start(st) = edge {
+        for g in 0..G {
+            for jj in 0..J {
+                acc[g][jj] = V::load(st[g].add((j0 + jj) * n));
             }
         }
     }
@@ -291,7 +302,7 @@ unsafe fn block<V: Lanes, const J: usize, const G: usize>(
                 }
             }
         }
-        Edge::Zero | Edge::Bias(_) => {
+        Edge::Zero | Edge::Bias(_) | Edge::Start(_) => {
             for g in 0..G {
                 for jj in 0..J {
                     V::store(out[g].add((j0 + jj) * n), acc[g][jj]);
@@ -466,7 +477,7 @@ pub(crate) unsafe fn forward<V: Lanes>(a: Forward<'_, V::E>) {
 }
 
 /// Pairwise sum of `N` lanes: `s[i] + s[i + N/2]`, halving until one value is left.
-fn tree_sum<E: Scalar>(s: &mut [E]) -> E {
+pub(super) fn tree_sum<E: Scalar>(s: &mut [E]) -> E {
     let mut len = s.len();
     while len > 1 {
         let half = len / 2;
@@ -478,25 +489,27 @@ fn tree_sum<E: Scalar>(s: &mut [E]) -> E {
     s[0]
 }
 
-/// Weight-gradient block: `P[q][j] = Σ_t a_t[q] · d_t[j]` for `J` columns `j0 …` of `K` source
+/// Weight-gradient block: `P[q][j] = Σ_t a_t[q] · d_t[j]` for `J` columns `j` of `K` source
 /// rows `q`, `t` from `t_hi − 1` down to `t_lo`, then `S[q][j] += P[q][j]` in memory.
 ///
 /// Source row `q` at step `t` is the vector at `src[q].0 + t·src[q].1` (a stride of 0 repeats one
-/// vector); `d_t[j]` is at `dp + (t·H + j)·N`; `S[q][j]` at `s + (q·H + j)·N`.
+/// vector); `d_t[j]` is at `dp + (t·ds + j)·N`; `S[q][j]` at `s + (q·ss + j)·N`.
+///
+/// # Safety
+/// `V`'s instruction set must be available and every vector named above must be valid.
 #[inline(always)]
-unsafe fn grad_block<V: Lanes, const J: usize, const K: usize>(
+pub(super) unsafe fn grad_block<V: Lanes, const J: usize, const K: usize>(
     src: &[(*const V::E, usize)],
-    (dp, h): (*const V::E, usize),
+    (dp, ds): (*const V::E, usize),
     (t_lo, t_hi): (usize, usize),
-    j0: usize,
-    s: *mut V::E,
+    (s, ss): (*mut V::E, usize),
 ) {
     let n = V::N;
     let mut acc = [[V::zero(); J]; K];
     for t in (t_lo..t_hi).rev() {
         let mut d = [V::zero(); J];
         for jj in 0..J {
-            d[jj] = V::load(dp.add((t * h + j0 + jj) * n));
+            d[jj] = V::load(dp.add((t * ds + jj) * n));
         }
         for q in 0..K {
             let av = V::load(src[q].0.wrapping_add(t * src[q].1));
@@ -507,7 +520,7 @@ unsafe fn grad_block<V: Lanes, const J: usize, const K: usize>(
     }
     for q in 0..K {
         for jj in 0..J {
-            let p = s.add((q * h + j0 + jj) * n);
+            let p = s.add((q * ss + jj) * n);
             V::store(p, V::add(V::load(p), acc[q][jj]));
         }
     }
@@ -653,8 +666,9 @@ pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
                         for (q, sq) in src.iter_mut().enumerate().take(kb) {
                             *sq = source(k + q);
                         }
-                        let s = sp.add(k * h * n);
-                        by_grad_block!(j, kb, grad_block::<V>(&src, (dp, h), (t_lo, window), j0, s));
+                        let s = sp.add((k * h + j0) * n);
+                        let d = (dp.add(j0 * n), h);
+                        by_grad_block!(j, kb, grad_block::<V>(&src, d, (t_lo, window), (s, h)));
                         k += kb;
                     }
                 }
@@ -705,6 +719,7 @@ macro_rules! on_isa {
         $kernel::<Port<$e, $n>>($a)
     }};
 }
+pub(super) use on_isa;
 
 /// [`LaneScalar`] for `$e` with `$n` lanes and the x86 lane types `$avx2`, `$avx512`.
 macro_rules! lane_scalar {

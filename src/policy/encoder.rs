@@ -123,6 +123,15 @@ type Cast<T, E> = for<'a> fn(&'a [T]) -> Option<&'a [E]>;
 /// Mutable [`Cast`].
 type CastMut<T, E> = for<'a> fn(&'a mut [T]) -> Option<&'a mut [E]>;
 
+/// `$f::<T, f32>(args, casts) || $f::<T, f64>(args, casts)`: runs the lane-kernel wrapper `$f`
+/// for whichever of `f32`, `f64` the scalar type `$t` is; `false` for any other type.
+macro_rules! on_lane_type {
+    ($f:ident::<$t:ty>($($arg:expr),* $(,)?)) => {
+        $f::<$t, f32>($($arg,)* (<$t>::as_f32_slice, <$t>::as_f32_slice_mut))
+            || $f::<$t, f64>($($arg,)* (<$t>::as_f64_slice, <$t>::as_f64_slice_mut))
+    };
+}
+
 fn lane_dims(d: Dims) -> ElmanDims {
     ElmanDims {
         rows: d.rows,
@@ -337,9 +346,9 @@ pub(crate) fn elman_backward<T: Scalar, const FMA: bool>(
 // n = tanh(gx_n + r ⊙ gh_n), h' = (1 − z) ⊙ n + z ⊙ h.
 
 /// The GRU forward pass on the lane kernels of `gru` when `T` is `E`; returns whether it ran.
-/// Inference leaves the embedding in `ws.emb`. A recording pass scatters the states, gates and
-/// `gh_n` back to the row-major `ws.hs`, `ws.gates`, `ws.ghn` (and the inputs to `ws.x`) that
-/// [`gru_backward`] reads.
+/// Leaves the embedding in `ws.emb` and, when `ws.record`, the lane-layout record that
+/// [`gru_backward_lanes`] reads: inputs in `ws.xl`, states in `ws.hl`, gates in `ws.gates`,
+/// `gh_n` in `ws.ghn` (otherwise those are scratch of a few kilobytes, see `gru::Forward::record`).
 #[inline(always)]
 fn gru_forward_lanes<T: Scalar, E: GruLanes>(
     theta: &[T],
@@ -351,23 +360,23 @@ fn gru_forward_lanes<T: Scalar, E: GruLanes>(
     let Some(th) = cast(theta) else {
         return false;
     };
-    let (rows, window, f, h) = (dims.rows, dims.window, dims.features, dims.hidden);
+    let (f, h) = (dims.features, dims.hidden);
     let g3 = 3 * h;
     let kd = lane_dims(dims);
     let record = ws.record;
     let len = gru::lens(kd, E::N, record);
     ws.xl.resize(len.xl, T::zero());
     ws.hl.resize(len.hl, T::zero());
-    ws.gx.resize(len.gl, T::zero());
-    ws.gh.resize(len.nl, T::zero());
+    ws.gates.resize(len.gl, T::zero());
+    ws.ghn.resize(len.nl, T::zero());
     ws.tmp.resize(len.scratch, T::zero());
-    ws.emb.resize(rows * h, T::zero());
+    ws.emb.resize(dims.rows * h, T::zero());
     let (Some(xs), Some(xl), Some(hl), Some(gl), Some(nl), Some(scratch), Some(emb)) = (
         cast(x),
         cast_mut(&mut ws.xl),
         cast_mut(&mut ws.hl),
-        cast_mut(&mut ws.gx),
-        cast_mut(&mut ws.gh),
+        cast_mut(&mut ws.gates),
+        cast_mut(&mut ws.ghn),
         cast_mut(&mut ws.tmp),
         cast_mut(&mut ws.emb),
     ) else {
@@ -397,28 +406,58 @@ fn gru_forward_lanes<T: Scalar, E: GruLanes>(
             },
         )
     };
-    if record {
-        // Back to the rows the scalar backward pass reads.
-        ws.x.clear();
-        ws.x.extend_from_slice(x);
-        zeroed(&mut ws.hs, (window + 1) * rows * h);
-        zeroed(&mut ws.gates, window * rows * g3);
-        zeroed(&mut ws.ghn, window * rows * h);
-        let n = E::N;
-        for g in 0..rows.div_ceil(n) {
-            for t in 0..window {
-                let at = (g * window + t) * n;
-                let hs = &mut ws.hs[(t + 1) * rows * h..];
-                elman::from_lanes(hs, &ws.hl[at * h..(at + n) * h], g, n, rows, (h, 0, h));
-                let gt = &mut ws.gates[t * rows * g3..];
-                elman::from_lanes(gt, &ws.gx[at * g3..(at + n) * g3], g, n, rows, (g3, 0, g3));
-                let gn = &mut ws.ghn[t * rows * h..];
-                elman::from_lanes(gn, &ws.gh[at * h..(at + n) * h], g, n, rows, (h, 0, h));
-            }
-        }
-        zeroed(&mut ws.gx, rows * g3);
-        zeroed(&mut ws.gh, rows * g3);
+    true
+}
+
+/// The GRU backward pass on the lane kernels when `T` is `E` (after a recording
+/// [`gru_forward_lanes`]); returns whether it ran.
+#[inline(always)]
+fn gru_backward_lanes<T: Scalar, E: GruLanes>(
+    theta: &[T],
+    (wx, wh, bx, bh): (usize, usize, usize, usize),
+    ws: &mut Workspace<T>,
+    grad: &mut [T],
+    (dims, isa, want_dx): (Dims, Isa, bool),
+    (cast, cast_mut): (Cast<T, E>, CastMut<T, E>),
+) -> bool {
+    let Some(th) = cast(theta) else {
+        return false;
+    };
+    let (f, h) = (dims.features, dims.hidden);
+    let g3 = 3 * h;
+    let kd = lane_dims(dims);
+    ws.tmp.resize(gru::backward_scratch_len(kd, E::N), T::zero());
+    if want_dx {
+        ws.dx.resize(dims.rows * dims.window * f, T::zero());
     }
+    let (Some(xl), Some(hl), Some(gl), Some(nl), Some(de), Some(g), Some(scratch)) = (
+        cast(&ws.xl),
+        cast(&ws.hl),
+        cast(&ws.gates),
+        cast(&ws.ghn),
+        cast(&ws.de),
+        cast_mut(grad),
+        cast_mut(&mut ws.tmp),
+    ) else {
+        return false;
+    };
+    let dx = if want_dx { cast_mut(&mut ws.dx) } else { None };
+    // SAFETY: `isa` comes from `Workspace::isa`, which only yields available paths.
+    unsafe {
+        E::gru_backward_on(
+            isa,
+            gru::Backward {
+                weights: (&th[wx..wx + f * g3], &th[wh..wh + h * g3]),
+                record: (xl, hl, gl, nl),
+                de,
+                grad: g,
+                offsets: (wx, wh, bx, bh),
+                dx,
+                scratch,
+                dims: kd,
+            },
+        )
+    };
     true
 }
 
@@ -585,49 +624,29 @@ pub(crate) fn forward<T: Scalar, const FMA: bool>(
     dims: Dims,
     isa: Isa,
 ) -> bool {
-    if let EncoderLayout::Elman { wx, wh, b } = layout {
-        // The lane kernels read `x` where it is and keep their own copy in lane layout.
-        let offsets = (*wx, *wh, *b);
-        if elman_forward_lanes::<T, f32>(
-            theta,
-            offsets,
-            ws,
-            (x, dims, isa),
-            (T::as_f32_slice, T::as_f32_slice_mut),
-        ) || elman_forward_lanes::<T, f64>(
-            theta,
-            offsets,
-            ws,
-            (x, dims, isa),
-            (T::as_f64_slice, T::as_f64_slice_mut),
-        ) {
-            return true;
+    // The lane kernels read `x` where it is and keep their own copy in lane layout.
+    let on_lanes = match layout {
+        EncoderLayout::Elman { wx, wh, b } => {
+            on_lane_type!(elman_forward_lanes::<T>(
+                theta,
+                (*wx, *wh, *b),
+                ws,
+                (x, dims, isa)
+            ))
         }
-    }
-    // The GRU lane kernels serve inference on the SIMD paths only. A recording pass on them
-    // scattered its record back to rows for the scalar backward pass and measured slower than
-    // the scalar forward (44 against 19.5 ms at the paper batch, loaded machine), and the
-    // portable lane path was far slower still; both keep the scalar code until the lane
-    // backward lands. The lane kernels are bitwise the scalar FMA code on every path (tested in
-    // `gru`), so which one runs changes no result.
-    if let (EncoderLayout::Gru { wx, wh, bx, bh }, false, false) = (layout, ws.record, isa == Isa::Portable) {
-        let offsets = (*wx, *wh, *bx, *bh);
-        if gru_forward_lanes::<T, f32>(
-            theta,
-            offsets,
-            ws,
-            (x, dims, isa),
-            (T::as_f32_slice, T::as_f32_slice_mut),
-        ) || gru_forward_lanes::<T, f64>(
-            theta,
-            offsets,
-            ws,
-            (x, dims, isa),
-            (T::as_f64_slice, T::as_f64_slice_mut),
-        ) {
-            // Both modes write the embedding (a recording pass also scatters it into `ws.hs`).
-            return true;
+        EncoderLayout::Gru { wx, wh, bx, bh } => {
+            on_lane_type!(gru_forward_lanes::<T>(
+                theta,
+                (*wx, *wh, *bx, *bh),
+                ws,
+                (x, dims, isa)
+            ))
         }
+        _ => false,
+    };
+    ws.on_lanes = on_lanes;
+    if on_lanes {
+        return true;
     }
     // The row-major kernels read (and their backward passes re-read) the inputs in `ws.x`.
     ws.x.clear();
@@ -655,26 +674,17 @@ pub(crate) fn backward<T: Scalar, const FMA: bool>(
         EncoderLayout::Elman { wx, wh, b } => {
             let offsets = (*wx, *wh, *b);
             let run = (dims, isa, want_dx);
-            if !(elman_backward_lanes::<T, f32>(
-                theta,
-                offsets,
-                ws,
-                grad,
-                run,
-                (T::as_f32_slice, T::as_f32_slice_mut),
-            ) || elman_backward_lanes::<T, f64>(
-                theta,
-                offsets,
-                ws,
-                grad,
-                run,
-                (T::as_f64_slice, T::as_f64_slice_mut),
-            )) {
+            if !(ws.on_lanes && on_lane_type!(elman_backward_lanes::<T>(theta, offsets, ws, grad, run))) {
                 elman_backward::<T, FMA>(theta, offsets, ws, grad, dims, want_dx)
             }
         }
         EncoderLayout::Gru { wx, wh, bx, bh } => {
-            gru_backward::<T, FMA>(theta, (*wx, *wh, *bx, *bh), ws, grad, dims, want_dx)
+            // The record is in lane layout exactly when the forward pass ran on the lanes.
+            let offsets = (*wx, *wh, *bx, *bh);
+            let run = (dims, isa, want_dx);
+            if !(ws.on_lanes && on_lane_type!(gru_backward_lanes::<T>(theta, offsets, ws, grad, run))) {
+                gru_backward::<T, FMA>(theta, offsets, ws, grad, dims, want_dx)
+            }
         }
     }
 }

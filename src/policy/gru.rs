@@ -1,6 +1,6 @@
 //! The GRU encoder (§5, §A.1) with entity rows in SIMD lanes: the forward pass (recording for
-//! backpropagation, or inference in a few kilobytes of scratch) for `f32` and `f64`, one source
-//! for every instruction set.
+//! backpropagation, or inference in a few kilobytes of scratch) and backpropagation through time
+//! for `f32` and `f64`, one source for every instruction set.
 //!
 //! Gate columns are ordered `[r | z | n]`. Per step, with `h_0 = 0`:
 //!
@@ -15,19 +15,44 @@
 //! padded with zero rows), value `k` of every row of a group in one logical vector ([`Lanes`]),
 //! lane `l` being row `g·N + l`. `gx` and `gh` are register blocks of
 //! `acc = b_j; acc = fma(src[k], W[k, j], acc)` for `k` ascending (for `t = 1` there is no
-//! `h_0 Wh` term, `gh = bh`), then the gates are element-wise vector operations.
+//! `h_0 Wh` term, `gh = bh`), then the gates are element-wise vector operations. A recording pass
+//! keeps, per group, the inputs, the states `h_1 … h_W`, the gates and `gh_n` of every step
+//! (`[g][t][column][lane]`); [`backward`] reads them there.
+//!
+//! **Backward** (`papers/policy.md` §3), per group from `dh = dL/dh_W`, for t = W … 1 with
+//! `h = h_{t−1}`:
+//!
+//! ```text
+//! dpre_n = dh ⊙ (1 − z) ⊙ (1 − n²)          dpre_r = dpre_n ⊙ gh_n ⊙ r ⊙ (1 − r)
+//! dpre_z = dh ⊙ (h − n) ⊙ z ⊙ (1 − z)
+//! dgx = [dpre_r, dpre_z, dpre_n],  dgh = [dpre_r, dpre_z, dpre_n ⊙ r]
+//! dx_t = dgx Wxᵀ                            (acc = 0; fma over the 3H columns in order)
+//! dh  ← dh ⊙ z + dgh Whᵀ                    (acc = dh ⊙ z; fma over the 3H columns; t > 1)
+//! ```
+//!
+//! the products left to right, one rounding each, as `encoder::gru_backward` computes them. The
+//! weight gradients `dWx += x_tᵀ dgx`, `dWh += h_{t−1}ᵀ dgh` (t > 1), `dbx += Σ dgx`,
+//! `dbh += Σ dgh` sum over rows, across lanes, in the fixed order of [`super::elman`]'s module
+//! doc: per lane an fma chain from 0 over t descending, the groups added in order, then the
+//! pairwise tree over the lanes.
 //!
 //! **Same bits everywhere.** Each lane performs, in the same order, exactly the operations of the
-//! scalar code (`encoder::gru_forward`, FMA path) for its row: the same fused multiply-adds for the
-//! products, separate multiplies and adds for the gates (`σ` through the same `tanh`), `z ⊙ h_0`
-//! computed on a zero vector as the scalar code does. The states, gates and embedding are
-//! therefore bitwise the scalar code's on every path, and the encoder stays exactly
-//! permutation-equivariant. The backward pass still runs on the scalar code
-//! (`encoder::gru_backward`): a recording pass scatters its lane-layout record back to rows.
+//! scalar code (`encoder::gru_forward` and `encoder::gru_backward`, FMA path) for its row: the same
+//! fused multiply-adds for the products, separate multiplies and adds for the gates (`σ` through
+//! the same `tanh`), `z ⊙ h_0` computed on a zero vector as the scalar code does. The states,
+//! gates, embedding, `dgx`, `dgh`, the recursion for `dh` and dL/dx are therefore bitwise the
+//! scalar code's on every path, and the encoder stays exactly permutation-equivariant. The weight
+//! gradients are bitwise equal across paths (the sum order above does not depend on the
+//! instruction set) and differ from the scalar code's row-by-row sums in the last bits.
+//! `tests` below check every available path against a scalar implementation of these formulas
+//! bit for bit, and against `encoder::gru_backward`.
 // Register blocks are arrays indexed in fully unrolled loops.
 #![allow(clippy::needless_range_loop)]
 
-use super::elman::{from_lanes, row_of_blocks, rows_to_lanes, Edge, ElmanDims, Term, MAX_GROUPS};
+use super::elman::{
+    blocks, by_grad_block, from_lanes, grad_block, on_isa, row_of_blocks, rows_to_lanes, tree_sum, Edge,
+    ElmanDims, Term, MAX_GROUPS,
+};
 use super::isa::Isa;
 use super::lanes::{Lanes, Port};
 use super::scalar::Scalar;
@@ -42,6 +67,11 @@ pub(crate) trait GruLanes: Scalar {
     /// # Safety
     /// `isa` must be available on this CPU.
     unsafe fn gru_forward_on(isa: Isa, a: Forward<'_, Self>);
+    /// [`backward`] on the path `isa`.
+    ///
+    /// # Safety
+    /// `isa` must be available on this CPU.
+    unsafe fn gru_backward_on(isa: Isa, a: Backward<'_, Self>);
 }
 
 /// Arguments of the forward pass.
@@ -264,29 +294,298 @@ pub(crate) unsafe fn forward<V: Lanes>(a: Forward<'_, V::E>) {
     }
 }
 
-/// Runs `$kernel::<V>(a)` with `V` the lane type of `isa` (see `elman`'s `on_isa`).
-macro_rules! on_isa {
-    ($isa:expr, $kernel:ident, $args:ty, $a:expr, $e:ty, $n:literal, $avx2:ident, $avx512:ident) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            use super::lanes::{$avx2, $avx512};
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn on_avx2(a: $args) {
-                $kernel::<$avx2>(a)
-            }
-            #[target_feature(enable = "avx512f,avx2,fma")]
-            unsafe fn on_avx512(a: $args) {
-                $kernel::<$avx512>(a)
-            }
-            match $isa {
-                Isa::Avx2 => return on_avx2($a),
-                Isa::Avx512 => return on_avx512($a),
-                Isa::Portable => {}
+/// Arguments of the backward pass.
+pub(crate) struct Backward<'a, E> {
+    /// `Wx` (F×3H), `Wh` (H×3H), row-major, gate columns `[r | z | n]`.
+    pub weights: (&'a [E], &'a [E]),
+    /// The recording forward pass's lane-layout inputs, states, gates and `gh_n`
+    /// ([`Forward::xl`], [`Forward::hl`], [`Forward::gl`], [`Forward::nl`]).
+    pub record: (&'a [E], &'a [E], &'a [E], &'a [E]),
+    /// dL/dh_W, `R`×`H` row-major.
+    pub de: &'a [E],
+    /// Gradient buffer: dL/dWx, dL/dWh, dL/dbx, dL/dbh are **added** at the offsets `offsets`.
+    pub grad: &'a mut [E],
+    /// Offsets of `Wx`, `Wh`, `bx`, `bh` in `grad`.
+    pub offsets: (usize, usize, usize, usize),
+    /// When given, dL/dx is written here (`R` rows of `W·F`).
+    pub dx: Option<&'a mut [E]>,
+    /// Scratch, at least [`backward_scratch_len`] values (overwritten).
+    pub scratch: &'a mut [E],
+    /// Sizes.
+    pub dims: ElmanDims,
+}
+
+/// Scratch length of [`backward`]: `Whᵀ` (3H×H), `Wxᵀ` (3H×F), the lane sums of
+/// `[dWh; dWx; dbx; dbh]` (`(H + F + 2)·3H·N`), `dgx` (`W·3H·N`) and `dgh_n` (`W·H·N`) of every
+/// step and `dh` (`H·N`) of two groups, one step's dx (`F·N`), a vector of ones and one of zeros.
+pub(crate) fn backward_scratch_len(d: ElmanDims, n: usize) -> usize {
+    let (w, f, h) = (d.window, d.features, d.hidden);
+    let g3 = 3 * h;
+    g3 * h + g3 * f + (h + f + 2) * g3 * n + MAX_GROUPS * (w * 4 * h * n + h * n) + f * n + 2 * n
+}
+
+/// What [`bptt`] reads and writes, as pointers (lane layout, see the module doc).
+struct Bptt<E> {
+    dims: ElmanDims,
+    /// The forward record: `hl`, `gl`, `nl`.
+    rec: (*const E, *const E, *const E),
+    /// `Whᵀ` (3H×H) and `Wxᵀ` (3H×F).
+    wt: (*const E, *const E),
+    /// Per group in flight: `dgx` (`W·3H` vectors), `dgh_n` (`W·H`), `dh` (`H`).
+    bufs: (*mut E, *mut E, *mut E),
+    /// One step's dx (`F` vectors), a vector of zeros.
+    dxl: *mut E,
+    zero: *const E,
+}
+
+/// BPTT of the `G` groups `g … g + G`: `dh` must hold dL/dh_W of each group (padding lanes 0).
+/// Leaves `dgx` and `dgh_n` of every step in the group buffers and writes dL/dx into `dx`.
+///
+/// # Safety
+/// `V`'s instruction set must be available; the pointers of `c` are valid for the lengths stated
+/// in [`Bptt`] and [`lens`] (recording), and groups `g + q` (`q < G`) exist.
+#[inline(always)]
+unsafe fn bptt<V: Lanes, const G: usize>(c: &Bptt<V::E>, g: usize, mut dx: Option<&mut [V::E]>) {
+    let ElmanDims {
+        rows,
+        window,
+        features: f,
+        hidden: h,
+    } = c.dims;
+    let (n, g3) = (V::N, 3 * h);
+    let hg_len = window * h * n;
+    let (hp, gp, np) = c.rec;
+    let (wht, wxt) = c.wt;
+    let (dgx, dgn, dh) = c.bufs;
+    let one = V::splat(V::E::one());
+    let dgx_at = |q: usize, t: usize| dgx.add((q * window + t) * g3 * n);
+    let dgn_at = |q: usize, t: usize| dgn.add((q * window + t) * h * n);
+    let dh_at = |q: usize| dh.add(q * h * n);
+    for t in (0..window).rev() {
+        // The element-wise part, as `encoder::gru_backward` does it for each row.
+        for q in 0..G {
+            let gg = g + q;
+            let gt = gp.add((gg * window + t) * g3 * n);
+            let ghn = np.add((gg * window + t) * h * n);
+            let (dgx_t, dgn_t, dhq) = (dgx_at(q, t), dgn_at(q, t), dh_at(q));
+            for j in 0..h {
+                let at = |cc: usize| (cc * h + j) * n;
+                let (rg, zg, ng) = (
+                    V::load(gt.add(at(0))),
+                    V::load(gt.add(at(1))),
+                    V::load(gt.add(at(2))),
+                );
+                let hv = if t > 0 {
+                    V::load(hp.add(gg * hg_len + ((t - 1) * h + j) * n))
+                } else {
+                    V::load(c.zero)
+                };
+                let d = V::load(dhq.add(j * n));
+                let dn = V::mul(d, V::sub(one, zg));
+                let dz = V::mul(d, V::sub(hv, ng));
+                let dpre_n = V::mul(dn, V::sub(one, V::mul(ng, ng)));
+                let dr = V::mul(dpre_n, V::load(ghn.add(j * n)));
+                let dpre_r = V::mul(V::mul(dr, rg), V::sub(one, rg));
+                let dpre_z = V::mul(V::mul(dz, zg), V::sub(one, zg));
+                V::store(dgx_t.add(at(0)), dpre_r);
+                V::store(dgx_t.add(at(1)), dpre_z);
+                V::store(dgx_t.add(at(2)), dpre_n);
+                V::store(dgn_t.add(j * n), V::mul(dpre_n, rg));
+                V::store(dhq.add(j * n), V::mul(d, zg));
             }
         }
-        let _ = $isa;
-        $kernel::<Port<$e, $n>>($a)
-    }};
+        // dx_t = dgx Wxᵀ.
+        if let Some(dx) = dx.as_deref_mut() {
+            for q in 0..G {
+                let term = [Term {
+                    src: [dgx_at(q, t) as *const _],
+                    w: wxt,
+                    k: g3,
+                    cols: f,
+                }];
+                row_of_blocks::<V, 1>(&term, Edge::Zero, f, [c.dxl]);
+                let dxl = std::slice::from_raw_parts(c.dxl as *const V::E, f * n);
+                from_lanes(dx, dxl, g + q, n, rows, (window * f, t * f, f));
+            }
+        }
+        // dh ← dh ⊙ z + dgh Whᵀ, with dgh = [dgx_r, dgx_z, dgh_n]: k = 0 … 3H in order.
+        if t > 0 {
+            let mut rz = [std::ptr::null::<V::E>(); G];
+            let mut nn = [std::ptr::null::<V::E>(); G];
+            let mut out = [std::ptr::null_mut::<V::E>(); G];
+            for q in 0..G {
+                rz[q] = dgx_at(q, t);
+                nn[q] = dgn_at(q, t);
+                out[q] = dh_at(q);
+            }
+            let terms = [
+                Term {
+                    src: rz,
+                    w: wht,
+                    k: 2 * h,
+                    cols: h,
+                },
+                Term {
+                    src: nn,
+                    w: wht.add(2 * h * h),
+                    k: h,
+                    cols: h,
+                },
+            ];
+            row_of_blocks::<V, G>(&terms, Edge::Start(out.map(|p| p as *const _)), h, out);
+        }
+    }
+}
+
+/// GRU backpropagation through time in lane layout on the vectors `V` (see the module doc),
+/// reading the record of a recording [`forward`] pass.
+///
+/// # Safety
+/// `V`'s instruction set must be available.
+#[inline(always)]
+pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
+    let Backward {
+        weights: (wx, wh),
+        record: (xl, hl, gl, nl),
+        de,
+        grad,
+        offsets: (gwx, gwh, gbx, gbh),
+        mut dx,
+        scratch,
+        dims,
+    } = a;
+    let ElmanDims {
+        rows,
+        window,
+        features: f,
+        hidden: h,
+    } = dims;
+    let (n, g3) = (V::N, 3 * h);
+    let groups = dims.groups(n);
+    let zero = V::E::zero();
+    let need = lens(dims, n, true);
+    assert!(V::GROUPS <= MAX_GROUPS);
+    assert!(wx.len() >= f * g3 && wh.len() >= h * g3 && de.len() >= rows * h);
+    assert!(xl.len() >= need.xl && hl.len() >= need.hl && gl.len() >= need.gl && nl.len() >= need.nl);
+    assert!(grad.len() >= (gwx + f * g3).max(gwh + h * g3).max(gbx + g3).max(gbh + g3));
+    if let Some(dx) = dx.as_deref() {
+        assert!(dx.len() >= rows * window * f);
+    }
+    if window == 0 {
+        return;
+    }
+    let slen = backward_scratch_len(dims, n);
+    assert!(scratch.len() >= slen);
+    let rows_g = h + f + 2;
+    let buf = &mut scratch[..slen];
+    let (wht, rest) = buf.split_at_mut(g3 * h);
+    let (wxt, rest) = rest.split_at_mut(g3 * f);
+    let (sums, rest) = rest.split_at_mut(rows_g * g3 * n);
+    let (dgx, rest) = rest.split_at_mut(MAX_GROUPS * window * g3 * n);
+    let (dgn, rest) = rest.split_at_mut(MAX_GROUPS * window * h * n);
+    let (dh, rest) = rest.split_at_mut(MAX_GROUPS * h * n);
+    let (dxl, rest) = rest.split_at_mut(f * n);
+    let (ones, zeros) = rest.split_at_mut(n);
+    for cc in 0..g3 {
+        for j in 0..h {
+            wht[cc * h + j] = wh[j * g3 + cc];
+        }
+        for o in 0..f {
+            wxt[cc * f + o] = wx[o * g3 + cc];
+        }
+    }
+    sums.fill(zero);
+    ones.fill(V::E::one());
+    zeros.fill(zero);
+    let c = Bptt {
+        dims,
+        rec: (hl.as_ptr(), gl.as_ptr(), nl.as_ptr()),
+        wt: (wht.as_ptr(), wxt.as_ptr()),
+        bufs: (dgx.as_mut_ptr(), dgn.as_mut_ptr(), dh.as_mut_ptr()),
+        dxl: dxl.as_mut_ptr(),
+        zero: zeros.as_ptr(),
+    };
+    let (xg_len, hg_len) = (window * f * n, window * h * n);
+    let (xp, hp, onep) = (xl.as_ptr(), hl.as_ptr(), ones.as_ptr());
+    let sp = sums.as_mut_ptr();
+    let mut g = 0;
+    while g < groups {
+        let gs = V::GROUPS.min(groups - g);
+        for q in 0..gs {
+            rows_to_lanes(
+                std::slice::from_raw_parts_mut(c.bufs.2.add(q * h * n), h * n),
+                de,
+                (g + q, n, rows),
+                h,
+            );
+        }
+        // SAFETY: groups g … g + gs exist; the buffers have the lengths `Bptt` states.
+        if gs == 2 {
+            bptt::<V, 2>(&c, g, dx.as_deref_mut());
+        } else {
+            bptt::<V, 1>(&c, g, dx.as_deref_mut());
+        }
+        // Weight gradients of these groups, in group order. Row k of [dWh; dWx; dbx; dbh] at
+        // step t: h_{t−1}[k] (k < H, steps W−1 … 1, against dgh), x_t[k − H] (k < H + F, against
+        // dgx), ones (k = H + F against dgx, k = H + F + 1 against dgh); steps W−1 … 0.
+        for q in 0..gs {
+            let gg = g + q;
+            let source = |k: usize| -> (*const V::E, usize) {
+                if k < h {
+                    (hp.wrapping_add(gg * hg_len + k * n).wrapping_sub(h * n), h * n)
+                } else if k < h + f {
+                    (xp.add(gg * xg_len + (k - h) * n), f * n)
+                } else {
+                    (onep, 0)
+                }
+            };
+            let dgx_q = c.bufs.0.add(q * window * g3 * n) as *const V::E;
+            let dgn_q = c.bufs.1.add(q * window * h * n) as *const V::E;
+            let mut src = [(onep, 0); 4];
+            for gate in 0..3 {
+                for (j0, j) in blocks(h, V::GRAD_BLOCK) {
+                    let col = gate * h + j0;
+                    let d_x = (dgx_q.add(col * n), g3);
+                    let d_h = if gate < 2 { d_x } else { (dgn_q.add(j0 * n), h) };
+                    for (lo_k, hi_k, t_lo, d) in [
+                        (0, h, 1, d_h),
+                        (h, h + f + 1, 0, d_x),
+                        (h + f + 1, rows_g, 0, d_h),
+                    ] {
+                        let mut k = lo_k;
+                        while k < hi_k {
+                            let kb = V::GRAD_ROWS.min(hi_k - k);
+                            for (qq, sq) in src.iter_mut().enumerate().take(kb) {
+                                *sq = source(k + qq);
+                            }
+                            let s = (sp.add((k * g3 + col) * n), g3);
+                            by_grad_block!(j, kb, grad_block::<V>(&src, d, (t_lo, window), s));
+                            k += kb;
+                        }
+                    }
+                }
+            }
+        }
+        g += gs;
+    }
+    // grad += tree(S) for every weight.
+    let mut lanes = vec![zero; n];
+    for k in 0..rows_g {
+        for cc in 0..g3 {
+            lanes.copy_from_slice(&sums[(k * g3 + cc) * n..(k * g3 + cc + 1) * n]);
+            let total = tree_sum(&mut lanes);
+            let at = if k < h {
+                gwh + k * g3 + cc
+            } else if k < h + f {
+                gwx + (k - h) * g3 + cc
+            } else if k == h + f {
+                gbx + cc
+            } else {
+                gbh + cc
+            };
+            grad[at] += total;
+        }
+    }
 }
 
 /// [`GruLanes`] for `$e` with `$n` lanes and the x86 lane types `$avx2`, `$avx512`.
@@ -297,6 +596,9 @@ macro_rules! gru_lanes {
             unsafe fn gru_forward_on(isa: Isa, a: Forward<'_, $e>) {
                 on_isa!(isa, forward, Forward<'_, $e>, a, $e, $n, $avx2, $avx512)
             }
+            unsafe fn gru_backward_on(isa: Isa, a: Backward<'_, $e>) {
+                on_isa!(isa, backward, Backward<'_, $e>, a, $e, $n, $avx2, $avx512)
+            }
         }
     };
 }
@@ -306,7 +608,7 @@ gru_lanes!(f64, 8, Avx2F64, Avx512F64);
 
 #[cfg(test)]
 mod tests {
-    use super::super::encoder::{gru_forward, Dims};
+    use super::super::encoder::{gru_backward, gru_forward, Dims};
     use super::super::Workspace;
     use super::*;
     use rand::{RngExt, SeedableRng};
@@ -444,6 +746,245 @@ mod tests {
                 assert_eq!(bits(&iemb), bits(last), "inference embedding, {isa}, {what}");
             }
         }
+    }
+
+    /// Sizes of the backward tests: `Dims` for the scalar code.
+    fn sdims(d: ElmanDims) -> Dims {
+        Dims {
+            rows: d.rows,
+            window: d.window,
+            features: d.features,
+            hidden: d.hidden,
+        }
+    }
+
+    /// dL/dh_W and a gradient buffer to add to.
+    fn de_g0<E: Scalar>(d: ElmanDims, seed: u64) -> (Vec<E>, Vec<E>) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+        let mut v = |k: usize, s: f64| (0..k).map(|_| E::of(rng.random_range(-s..s))).collect::<Vec<E>>();
+        let h = d.hidden;
+        (v(d.rows * h, 1.0), v((d.features + h + 2) * 3 * h, 0.1))
+    }
+
+    /// The module doc's backward formulas in plain scalar code, from the scalar forward record:
+    /// `(grad, dx)`. Per row the element-wise step and the fma chains of `encoder::gru_backward`;
+    /// weight gradients in the documented order (per lane t descending, groups in order, tree).
+    fn scalar_backward<E: Scalar>(
+        d: ElmanDims,
+        (theta, x): (&[E], &[E]),
+        (de, g0): (&[E], &[E]),
+        n: usize,
+    ) -> (Vec<E>, Vec<E>) {
+        let ElmanDims {
+            rows,
+            window,
+            features: f,
+            hidden: h,
+        } = d;
+        let g3 = 3 * h;
+        let one = E::one();
+        let (hs, gates, ghn) = scalar(d, theta, x);
+        let (wx, wh) = (&theta[..f * g3], &theta[f * g3..(f + h) * g3]);
+        // dgx[t][r][c], dgh[t][r][c]; dx[r][t][o].
+        let mut dgx = vec![E::zero(); window * rows * g3];
+        let mut dgh = vec![E::zero(); window * rows * g3];
+        let mut dx = vec![E::zero(); rows * window * f];
+        for r in 0..rows {
+            let mut dh: Vec<E> = de[r * h..(r + 1) * h].to_vec();
+            for t in (0..window).rev() {
+                let gt = &gates[(t * rows + r) * g3..(t * rows + r + 1) * g3];
+                let mut next = vec![E::zero(); h];
+                for j in 0..h {
+                    let (rg, zg, ng) = (gt[j], gt[h + j], gt[2 * h + j]);
+                    let dv = dh[j];
+                    let hp = hs[(t * rows + r) * h + j];
+                    let dpre_n = dv * (one - zg) * (one - ng * ng);
+                    let dpre_r = dpre_n * ghn[(t * rows + r) * h + j] * rg * (one - rg);
+                    let dpre_z = dv * (hp - ng) * zg * (one - zg);
+                    let at = (t * rows + r) * g3;
+                    dgx[at + j] = dpre_r;
+                    dgx[at + h + j] = dpre_z;
+                    dgx[at + 2 * h + j] = dpre_n;
+                    dgh[at + j] = dpre_r;
+                    dgh[at + h + j] = dpre_z;
+                    dgh[at + 2 * h + j] = dpre_n * rg;
+                    next[j] = dv * zg;
+                }
+                for o in 0..f {
+                    let mut acc = E::zero();
+                    for c in 0..g3 {
+                        acc = dgx[(t * rows + r) * g3 + c].mul_add(wx[o * g3 + c], acc);
+                    }
+                    dx[r * window * f + t * f + o] = acc;
+                }
+                for j in 0..h {
+                    for c in 0..g3 {
+                        next[j] = dgh[(t * rows + r) * g3 + c].mul_add(wh[j * g3 + c], next[j]);
+                    }
+                }
+                dh = next;
+            }
+        }
+        let groups = rows.div_ceil(n);
+        let mut grad = g0.to_vec();
+        let (gwx, gwh, gbx, gbh) = (0, f * g3, (f + h) * g3, (f + h + 1) * g3);
+        for k in 0..h + f + 2 {
+            for c in 0..g3 {
+                let mut s = vec![E::zero(); n];
+                for g in 0..groups {
+                    for (l, sl) in s.iter_mut().enumerate() {
+                        let r = g * n + l;
+                        let mut p = E::zero();
+                        for t in (usize::from(k < h)..window).rev() {
+                            if r >= rows {
+                                continue;
+                            }
+                            let (a, dv) = if k < h {
+                                (hs[(t * rows + r) * h + k], dgh[(t * rows + r) * g3 + c])
+                            } else if k < h + f {
+                                (x[r * window * f + t * f + k - h], dgx[(t * rows + r) * g3 + c])
+                            } else if k == h + f {
+                                (one, dgx[(t * rows + r) * g3 + c])
+                            } else {
+                                (one, dgh[(t * rows + r) * g3 + c])
+                            };
+                            p = a.mul_add(dv, p);
+                        }
+                        *sl = if g == 0 { E::zero() + p } else { *sl + p };
+                    }
+                }
+                let at = if k < h {
+                    gwh + k * g3 + c
+                } else if k < h + f {
+                    gwx + (k - h) * g3 + c
+                } else if k == h + f {
+                    gbx + c
+                } else {
+                    gbh + c
+                };
+                grad[at] += tree_sum(&mut s);
+            }
+        }
+        (grad, dx)
+    }
+
+    /// The lane kernels on `isa`: a recording forward pass, then the backward pass on buffers of
+    /// exactly the documented lengths (scratch filled with NaN): `(grad, dx)`.
+    fn lanes_backward<E: GruLanes>(
+        isa: Isa,
+        d: ElmanDims,
+        (theta, x): (&[E], &[E]),
+        (de, g0): (&[E], &[E]),
+    ) -> (Vec<E>, Vec<E>) {
+        let (n, f, h) = (E::N, d.features, d.hidden);
+        let g3 = 3 * h;
+        let len = lens(d, n, true);
+        let mut xl = vec![E::nan(); len.xl];
+        let mut hl = vec![E::nan(); len.hl];
+        let mut gl = vec![E::nan(); len.gl];
+        let mut nl = vec![E::nan(); len.nl];
+        let mut scratch = vec![E::nan(); len.scratch.max(backward_scratch_len(d, n))];
+        let mut emb = vec![E::nan(); d.rows * h];
+        let o = (f * g3, (f + h) * g3, (f + h + 1) * g3);
+        let mut grad = g0.to_vec();
+        let mut dx = vec![E::nan(); d.rows * d.window * f];
+        // SAFETY: the callers pass available paths only.
+        unsafe {
+            E::gru_forward_on(
+                isa,
+                Forward {
+                    x,
+                    weights: (&theta[..o.0], &theta[o.0..o.1], &theta[o.1..o.2], &theta[o.2..]),
+                    xl: &mut xl,
+                    hl: &mut hl,
+                    gl: &mut gl,
+                    nl: &mut nl,
+                    scratch: &mut scratch,
+                    emb: &mut emb,
+                    record: true,
+                    dims: d,
+                },
+            );
+            scratch.fill(E::nan());
+            E::gru_backward_on(
+                isa,
+                Backward {
+                    weights: (&theta[..o.0], &theta[o.0..o.1]),
+                    record: (&xl, &hl, &gl, &nl),
+                    de,
+                    grad: &mut grad,
+                    offsets: (0, o.0, o.1, o.2),
+                    dx: Some(&mut dx),
+                    scratch: &mut scratch,
+                    dims: d,
+                },
+            );
+        }
+        (grad, dx)
+    }
+
+    /// `encoder::gru_backward` (the row-major scalar BPTT, FMA path): `(grad, dx)`.
+    fn encoder_backward<E: Scalar>(
+        d: ElmanDims,
+        (theta, x): (&[E], &[E]),
+        (de, g0): (&[E], &[E]),
+    ) -> (Vec<E>, Vec<E>) {
+        let (f, h) = (d.features, d.hidden);
+        let offsets = (0, f * 3 * h, (f + h) * 3 * h, (f + h + 1) * 3 * h);
+        let mut ws = Workspace::new();
+        ws.x = x.to_vec();
+        gru_forward::<E, true>(theta, offsets, &mut ws, sdims(d));
+        ws.de = de.to_vec();
+        let mut grad = g0.to_vec();
+        gru_backward::<E, true>(theta, offsets, &mut ws, &mut grad, sdims(d), true);
+        (grad, ws.dx)
+    }
+
+    fn check_backward<E: GruLanes>(tol: f64) {
+        let shapes = [
+            (1, 1, 1, 1),
+            (3, 4, 2, 5),
+            (17, 3, 3, 8),
+            (5, 2, 1, 9),
+            (33, 5, 3, 25),
+            (40, 3, 2, 13),
+            (9, 2, 4, 40),
+        ];
+        for (seed, &(rows, window, features, hidden)) in shapes.iter().enumerate() {
+            let d = ElmanDims {
+                rows,
+                window,
+                features,
+                hidden,
+            };
+            let what = format!("{}: {d:?}", std::any::type_name::<E>());
+            let (theta, x) = case::<E>(d, seed as u64);
+            let (de, g0) = de_g0::<E>(d, seed as u64);
+            let (grad_want, dx_want) = scalar_backward(d, (&theta, &x), (&de, &g0), E::N);
+            let (grad_enc, dx_enc) = encoder_backward(d, (&theta, &x), (&de, &g0));
+            // The reference's per-row arithmetic is the encoder's: dL/dx bit for bit, the weight
+            // gradients (another summation order) to rounding.
+            assert_eq!(bits(&dx_want), bits(&dx_enc), "reference dx, {what}");
+            // Relative error, with the denominator at least 1 % of the largest gradient (small
+            // entries are sums that cancel).
+            let scale = grad_enc.iter().map(|v| v.value_f64().abs()).fold(0.0, f64::max);
+            for (i, (a, b)) in grad_want.iter().zip(&grad_enc).enumerate() {
+                let (a, b) = (a.value_f64(), b.value_f64());
+                let err = (a - b).abs() / (b.abs().max(1e-2 * scale));
+                assert!(err <= tol, "grad[{i}] {a} against {b} (relative {err:e}), {what}");
+            }
+            for isa in Isa::available() {
+                let (grad, dx) = lanes_backward(isa, d, (&theta, &x), (&de, &g0));
+                assert_eq!(bits(&dx), bits(&dx_want), "dx, {isa}, {what}");
+                assert_eq!(bits(&grad), bits(&grad_want), "weight gradients, {isa}, {what}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_path_computes_the_documented_backward_pass_bit_for_bit() {
+        check_backward::<f32>(1e-5);
+        check_backward::<f64>(1e-12);
     }
 
     #[test]

@@ -81,6 +81,9 @@ pub struct Workspace<T> {
     /// Whether the current pass records what the backward pass needs (set by `forward` and
     /// `infer`).
     pub(crate) record: bool,
+    /// Whether the last forward pass ran the RNN on the lane kernels (its record is then in lane
+    /// layout: `xl`, `hl`, and for the GRU `gates`, `ghn`).
+    pub(crate) on_lanes: bool,
     pub(crate) xl: Vec<T>,
     pub(crate) hl: Vec<T>,
     pub(crate) x: Vec<T>,
@@ -114,6 +117,7 @@ impl<T: Scalar> Workspace<T> {
             shape: None,
             isa: None,
             record: false,
+            on_lanes: false,
             xl: Vec::new(),
             hl: Vec::new(),
             x: Vec::new(),
