@@ -677,19 +677,31 @@ pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
         g += gs;
     }
     // grad += tree(S) for every weight.
-    let mut lanes = vec![zero; n];
-    for k in 0..rows_g {
-        for j in 0..h {
-            lanes.copy_from_slice(&sums[(k * h + j) * n..(k * h + j + 1) * n]);
-            let total = tree_sum(&mut lanes);
-            let at = if k < h {
-                gwh + k * h + j
-            } else if k < h + f {
-                gwx + (k - h) * h + j
-            } else {
-                gb + j
-            };
-            grad[at] += total;
+    add_lane_totals(sums, (rows_g, h, n), grad, |k, j| {
+        if k < h {
+            gwh + k * h + j
+        } else if k < h + f {
+            gwx + (k - h) * h + j
+        } else {
+            gb + j
+        }
+    });
+}
+
+/// `grad[at(k, c)] += tree(S[k][c])` for every source row `k < rows` and column `c < cols` of the
+/// lane sums `S` (`S[k][c]` is the `n` values at `sums[(k·cols + c)·n …]`), the last step of a
+/// backward pass's weight gradients (see the module doc).
+pub(super) fn add_lane_totals<E: Scalar>(
+    sums: &[E],
+    (rows, cols, n): (usize, usize, usize),
+    grad: &mut [E],
+    at: impl Fn(usize, usize) -> usize,
+) {
+    let mut lanes = vec![E::zero(); n];
+    for k in 0..rows {
+        for c in 0..cols {
+            lanes.copy_from_slice(&sums[(k * cols + c) * n..(k * cols + c + 1) * n]);
+            grad[at(k, c)] += tree_sum(&mut lanes);
         }
     }
 }

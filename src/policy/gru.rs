@@ -50,8 +50,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::elman::{
-    blocks, by_grad_block, from_lanes, grad_block, on_isa, row_of_blocks, rows_to_lanes, tree_sum, Edge,
-    ElmanDims, Term, MAX_GROUPS,
+    add_lane_totals, blocks, by_grad_block, from_lanes, grad_block, on_isa, row_of_blocks, rows_to_lanes,
+    Edge, ElmanDims, Term, MAX_GROUPS,
 };
 use super::isa::Isa;
 use super::lanes::{Lanes, Port};
@@ -569,23 +569,17 @@ pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
         g += gs;
     }
     // grad += tree(S) for every weight.
-    let mut lanes = vec![zero; n];
-    for k in 0..rows_g {
-        for cc in 0..g3 {
-            lanes.copy_from_slice(&sums[(k * g3 + cc) * n..(k * g3 + cc + 1) * n]);
-            let total = tree_sum(&mut lanes);
-            let at = if k < h {
-                gwh + k * g3 + cc
-            } else if k < h + f {
-                gwx + (k - h) * g3 + cc
-            } else if k == h + f {
-                gbx + cc
-            } else {
-                gbh + cc
-            };
-            grad[at] += total;
+    add_lane_totals(sums, (rows_g, g3, n), grad, |k, cc| {
+        if k < h {
+            gwh + k * g3 + cc
+        } else if k < h + f {
+            gwx + (k - h) * g3 + cc
+        } else if k == h + f {
+            gbx + cc
+        } else {
+            gbh + cc
         }
-    }
+    });
 }
 
 /// [`GruLanes`] for `$e` with `$n` lanes and the x86 lane types `$avx2`, `$avx512`.
@@ -608,6 +602,7 @@ gru_lanes!(f64, 8, Avx2F64, Avx512F64);
 
 #[cfg(test)]
 mod tests {
+    use super::super::elman::tree_sum;
     use super::super::encoder::{gru_backward, gru_forward, Dims};
     use super::super::Workspace;
     use super::*;
