@@ -710,8 +710,10 @@ mod tests {
         (emb, hs, gates, ghn)
     }
 
-    fn check<E: GruLanes>() {
-        let shapes = [
+    /// The test shapes `(R, W, F, H)`: single values, tails of a group, two groups, the paper's
+    /// hidden size and a hidden size above one register block.
+    fn shapes() -> Vec<ElmanDims> {
+        [
             (1, 1, 1, 1),
             (3, 4, 2, 5),
             (17, 3, 3, 8),
@@ -719,14 +721,22 @@ mod tests {
             (33, 5, 3, 25),
             (40, 3, 2, 13),
             (9, 2, 4, 40),
-        ];
-        for (seed, &(rows, window, features, hidden)) in shapes.iter().enumerate() {
-            let d = ElmanDims {
-                rows,
-                window,
-                features,
-                hidden,
-            };
+        ]
+        .into_iter()
+        .map(|(rows, window, features, hidden)| ElmanDims {
+            rows,
+            window,
+            features,
+            hidden,
+        })
+        .collect()
+    }
+
+    fn check<E: GruLanes>() {
+        for (seed, d) in shapes().into_iter().enumerate() {
+            let ElmanDims {
+                rows, window, hidden, ..
+            } = d;
             let what = format!("{}: {d:?}", std::any::type_name::<E>());
             let (theta, x) = case::<E>(d, seed as u64);
             let (hs, gates, ghn) = scalar(d, &theta, &x);
@@ -936,22 +946,7 @@ mod tests {
     }
 
     fn check_backward<E: GruLanes>(tol: f64) {
-        let shapes = [
-            (1, 1, 1, 1),
-            (3, 4, 2, 5),
-            (17, 3, 3, 8),
-            (5, 2, 1, 9),
-            (33, 5, 3, 25),
-            (40, 3, 2, 13),
-            (9, 2, 4, 40),
-        ];
-        for (seed, &(rows, window, features, hidden)) in shapes.iter().enumerate() {
-            let d = ElmanDims {
-                rows,
-                window,
-                features,
-                hidden,
-            };
+        for (seed, d) in shapes().into_iter().enumerate() {
             let what = format!("{}: {d:?}", std::any::type_name::<E>());
             let (theta, x) = case::<E>(d, seed as u64);
             let (de, g0) = de_g0::<E>(d, seed as u64);
