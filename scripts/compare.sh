@@ -3,7 +3,7 @@
 #
 #   scripts/compare.sh            # everything, 2 interleaved rounds, pinned to core 1
 #   CORE=0 ROUNDS=3 scripts/compare.sh
-#   ONLY=policy scripts/compare.sh   # policy | cnn | sampler | sgemm | olps
+#   ONLY=policy scripts/compare.sh   # policy | gru | cnn | sampler | sgemm | olps
 #   ONLY=olps OLPS=OLMAR,PAMR scripts/compare.sh   # the OLPS family against universal-portfolios
 #
 # ONLY=olps (not in the default set: universal-portfolios needs about 10 minutes for the fast
@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 CORE=${CORE:-1}
 ROUNDS=${ROUNDS:-2}
 VENV=${VENV:-target/compare-venv}
-ONLY=${ONLY:-policy,cnn,sampler,sgemm}
+ONLY=${ONLY:-policy,gru,cnn,sampler,sgemm}
 OUT=target/compare
 mkdir -p "$OUT"
 LOG=$OUT/log.txt
@@ -68,6 +68,11 @@ for round in $(seq "$ROUNDS"); do
             policy_f32/infer/b256_m100 policy_f32/forward_backward/b256_m100
         (cd benches/compare && pin "$PY" policy_torch.py --case paper_b50_m10) | tee -a "$LOG"
         (cd benches/compare && pin "$PY" policy_torch.py --case b256_m100 --modes forward,forward_backward) | tee -a "$LOG"
+    fi
+    if want gru; then
+        crit policy 'policy_f32_gru/(infer|forward_backward)/' \
+            policy_f32_gru/infer/paper_b50_m10 policy_f32_gru/forward_backward/paper_b50_m10
+        (cd benches/compare && pin "$PY" policy_torch.py --cell gru --case paper_b50_m10 --modes forward,forward_backward) | tee -a "$LOG"
     fi
     if want cnn; then
         crit federated 'client/cnn' client/cnn_fwd_bwd_b20 client/cnn_fwd_b1000

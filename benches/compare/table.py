@@ -70,6 +70,10 @@ def main():
             fastest(best, f"policy/{case}/", "/forward_backward"),
             4.0 if case == "paper_b50_m10" else 3.0,
         )
+    # The paper network with a GRU cell against torch.nn.GRU, the unrolled loop and torch.compile
+    # (no target in issue #11; reported for the lane BPTT).
+    pair("policy GRU paper forward (infer / no_grad)", "policy_f32_gru/infer/paper_b50_m10", fastest(best, "policy/paper_b50_m10_gru/", "/forward"), None)
+    pair("policy GRU paper forward+backward", "policy_f32_gru/forward_backward/paper_b50_m10", fastest(best, "policy/paper_b50_m10_gru/", "/forward_backward"), None)
     pair("CNN client forward+backward, batch 20", "client/cnn_fwd_bwd_b20", fastest(best, "cnn/fwd_bwd_b20", ""), 2.0)
     pair("CNN evaluation forward, 1000 images", "client/cnn_fwd_b1000", fastest(best, "cnn/fwd_b1000", ""), None)
     pair("sampler one at a time, T = 1e5 (per pair)", "task_sampler/draw_update/100000", fastest(best, "sampler/cpprb/100000/batch256", ""), None)
