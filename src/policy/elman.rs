@@ -195,7 +195,6 @@ macro_rules! by_grad_block {
         }
     };
 }
-pub(super) use by_grad_block;
 
 /// Calls `$f::<V, J, G>(args)` for the run-time block width `$j` (1 … 12) and a compile-time `G`.
 macro_rules! by_width {
@@ -498,7 +497,7 @@ pub(super) fn tree_sum<E: Scalar>(s: &mut [E]) -> E {
 /// # Safety
 /// `V`'s instruction set must be available and every vector named above must be valid.
 #[inline(always)]
-pub(super) unsafe fn grad_block<V: Lanes, const J: usize, const K: usize>(
+unsafe fn grad_block<V: Lanes, const J: usize, const K: usize>(
     src: &[(*const V::E, usize)],
     (dp, ds): (*const V::E, usize),
     (t_lo, t_hi): (usize, usize),
@@ -523,6 +522,33 @@ pub(super) unsafe fn grad_block<V: Lanes, const J: usize, const K: usize>(
             let p = s.add((q * ss + jj) * n);
             V::store(p, V::add(V::load(p), acc[q][jj]));
         }
+    }
+}
+
+/// [`grad_block`] over the source rows `k_lo … k_hi` of one block of `j` columns, in blocks of
+/// [`Lanes::GRAD_ROWS`] rows (the last one shorter): row `k`'s vectors start at `source(k)` and
+/// its lane sums at `sums(k)`; `d` and `t` as in [`grad_block`].
+///
+/// # Safety
+/// As [`grad_block`], for every row of the range.
+#[inline(always)]
+pub(super) unsafe fn grad_rows<V: Lanes>(
+    (k_lo, k_hi): (usize, usize),
+    j: usize,
+    source: impl Fn(usize) -> (*const V::E, usize),
+    d: (*const V::E, usize),
+    t: (usize, usize),
+    sums: impl Fn(usize) -> (*mut V::E, usize),
+) {
+    let mut src = [(std::ptr::null::<V::E>(), 0); 4];
+    let mut k = k_lo;
+    while k < k_hi {
+        let kb = V::GRAD_ROWS.min(k_hi - k);
+        for (q, sq) in src.iter_mut().enumerate().take(kb) {
+            *sq = source(k + q);
+        }
+        by_grad_block!(j, kb, grad_block::<V>(&src, d, t, sums(k)));
+        k += kb;
     }
 }
 
@@ -657,20 +683,11 @@ pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
             };
             // Column blocks outside, source rows inside: a block's dpre columns (all steps) stay in
             // L1 while the sources stream past.
-            let mut src = [(onep, 0); 4];
             for (j0, j) in blocks(h, V::GRAD_BLOCK) {
                 for (lo_k, hi_k, t_lo) in [(0, h, 1), (h, rows_g, 0)] {
-                    let mut k = lo_k;
-                    while k < hi_k {
-                        let kb = V::GRAD_ROWS.min(hi_k - k);
-                        for (q, sq) in src.iter_mut().enumerate().take(kb) {
-                            *sq = source(k + q);
-                        }
-                        let s = sp.add((k * h + j0) * n);
-                        let d = (dp.add(j0 * n), h);
-                        by_grad_block!(j, kb, grad_block::<V>(&src, d, (t_lo, window), (s, h)));
-                        k += kb;
-                    }
+                    let d = (dp.add(j0 * n), h);
+                    let sums = |k: usize| (sp.add((k * h + j0) * n), h);
+                    grad_rows::<V>((lo_k, hi_k), j, &source, d, (t_lo, window), sums);
                 }
             }
         }

@@ -50,8 +50,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::elman::{
-    add_lane_totals, blocks, by_grad_block, from_lanes, grad_block, on_isa, row_of_blocks, rows_to_lanes,
-    Edge, ElmanDims, Term, MAX_GROUPS,
+    add_lane_totals, blocks, from_lanes, grad_rows, on_isa, row_of_blocks, rows_to_lanes, Edge, ElmanDims,
+    Term, MAX_GROUPS,
 };
 use super::isa::Isa;
 use super::lanes::{Lanes, Port};
@@ -541,7 +541,6 @@ pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
             };
             let dgx_q = c.bufs.0.add(q * window * g3 * n) as *const V::E;
             let dgn_q = c.bufs.1.add(q * window * h * n) as *const V::E;
-            let mut src = [(onep, 0); 4];
             for gate in 0..3 {
                 for (j0, j) in blocks(h, V::GRAD_BLOCK) {
                     let col = gate * h + j0;
@@ -552,16 +551,8 @@ pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
                         (h, h + f + 1, 0, d_x),
                         (h + f + 1, rows_g, 0, d_h),
                     ] {
-                        let mut k = lo_k;
-                        while k < hi_k {
-                            let kb = V::GRAD_ROWS.min(hi_k - k);
-                            for (qq, sq) in src.iter_mut().enumerate().take(kb) {
-                                *sq = source(k + qq);
-                            }
-                            let s = (sp.add((k * g3 + col) * n), g3);
-                            by_grad_block!(j, kb, grad_block::<V>(&src, d, (t_lo, window), s));
-                            k += kb;
-                        }
+                        let sums = |k: usize| (sp.add((k * g3 + col) * n), g3);
+                        grad_rows::<V>((lo_k, hi_k), j, &source, d, (t_lo, window), sums);
                     }
                 }
             }
