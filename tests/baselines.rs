@@ -392,6 +392,35 @@ fn bcrp_beats_random_crps() {
 }
 
 #[test]
+fn bcrp_starting_vertex_outside_the_support() {
+    // The fit starts at the asset of the largest arithmetic mean, here asset 0 (y = 2, 0.55:
+    // mean 1.275) against asset 1 (1.8, 0.7: mean 1.25). Asset 1 has the larger growth, and at
+    // b = e_1 the slope towards asset 0 is 0.2/1.8 − 0.15/0.7 < 0, so b* = e_1: the start must
+    // leave the support. A third asset, cash, also stays out (1 < g_1 = 1 at e_1).
+    let y = [2.0, 1.8, 1.0, 0.55, 0.7, 1.0];
+    let bcrp = Bcrp::fit(&y, 3).unwrap();
+    assert!(bcrp.optimality_gap <= 1e-10, "gap {}", bcrp.optimality_gap);
+    assert!(
+        bcrp.weights[0] < 1e-12 && bcrp.weights[2] < 1e-12,
+        "{:?}",
+        bcrp.weights
+    );
+    assert!((bcrp.weights[1] - 1.0).abs() < 1e-12, "{:?}", bcrp.weights);
+    // Many assets, few in the support: the certificate holds and the fit is deterministic.
+    let mut rng = Rng(21);
+    let y = rng.relatives(400, 36, 0.04);
+    let a = Bcrp::fit(&y, 36).unwrap();
+    assert!(a.optimality_gap <= 1e-10, "gap {}", a.optimality_gap);
+    let support = a.weights.iter().filter(|&&w| w > 0.0).count();
+    assert!(support < 36, "support {support}");
+    let b = Bcrp::fit(&y, 36).unwrap();
+    assert_eq!(
+        a.weights.iter().map(|w| w.to_bits()).collect::<Vec<_>>(),
+        b.weights.iter().map(|w| w.to_bits()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn bcrp_with_duplicate_assets() {
     // Collinear columns make the Hessian singular: the ridge keeps the fit well defined.
     let mut rng = Rng(3);

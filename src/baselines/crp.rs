@@ -221,6 +221,11 @@ impl OnlineStrategy for BestAsset {
 /// the per-day log-wealth gap to the optimum: `L(b*)/N − L(b)/N ≤ max_i g_i − 1`.
 pub const BCRP_TOLERANCE: f64 = 1e-10;
 
+/// [`Bcrp::fit`] lets an asset into the free set once the gradient's spread on the free set is at
+/// most this fraction of the optimality gap (solving each intermediate face exactly costs Newton
+/// steps that the next face undoes).
+const FACE_FRACTION: f64 = 0.01;
+
 /// Iteration cap of [`Bcrp::fit`].
 pub const BCRP_MAX_ITERATIONS: usize = 2000;
 
@@ -230,15 +235,24 @@ pub const BCRP_MAX_ITERATIONS: usize = 2000;
 /// `F(b) = (1/N) Σ_n ln(b·y_n)`, with gradient `g_i = (1/N) Σ_n y_{n,i}/(b·y_n)` and negative
 /// Hessian `H = (1/N) Σ_n y_n y_nᵀ / (b·y_n)²`:
 ///
-/// 1. start from the uniform allocation with every asset free;
-/// 2. on the free set `S`, take the Newton step on the face `{Σ_{i∈S} d_i = 0}`:
+/// 1. start at the vertex of the asset with the largest arithmetic mean relative, with only
+///    that asset free (the log-optimal portfolio usually holds few assets, so growing the free
+///    set `S` from one keeps the Newton systems small);
+/// 2. on `S`, take the Newton step on the face `{Σ_{i∈S} d_i = 0}`:
 ///    `[H_SS 1; 1ᵀ 0] [d; ν] = [g_S; 0]` (a tiny ridge keeps it solvable for collinear assets),
-///    truncated at the boundary (an asset that reaches 0 leaves `S`) and backtracked (Armijo);
-/// 3. when the face is optimal (`g_i` equal on `S`), the asset outside `S` with the largest
+///    with an exact line search on `[0, t_max]`, `t_max` the largest step keeping every weight
+///    `≥ 0` (an asset that reaches 0 leaves `S`). `φ(t) = F(b + t d)` is concave, so its maximiser
+///    is the root of `φ'(t) = (1/N) Σ_n q_n / (p_n + t q_n)` (`p_n = b·y_n`, `q_n = d·y_n`),
+///    found by safeguarded Newton steps on `φ'`; no logarithm is taken until the end;
+/// 3. when the face is nearly optimal (the spread of `g_i` on `S` at most 1 % of the gap
+///    `max_i g_i − 1`, or `0.1 ·` [`BCRP_TOLERANCE`]), the asset outside `S` with the largest
 ///    `g_i > 1` enters `S`; if Newton wants to push it out again, a Frank–Wolfe step towards that
-///    vertex with an exact line search is taken instead;
+///    vertex with the same exact line search is taken instead;
 /// 4. stop when `max_i g_i − 1 ≤` [`BCRP_TOLERANCE`] (the KKT conditions of the log-optimal
 ///    portfolio: `g_i ≤ 1` for all `i`, with equality on the support).
+///
+/// On NYSE(O) (36 assets, 5651 days) this takes 9 iterations and 6 gradient passes to a gap of
+/// 2·10⁻¹²; starting from the uniform allocation with every asset free took 33.
 ///
 /// As a strategy it holds `b*` every day; the same object serves as the hindsight BCRP (fitted on
 /// the evaluated range) and as a BCRP fitted on a training range and held on a test range.
@@ -255,21 +269,19 @@ pub struct Bcrp {
     pub iterations: usize,
 }
 
-/// Mean log-return `F(b)`, the products `p_n = b·y_n`, and the gradient `g`.
-fn eval(rel: &[f64], m: usize, b: &[f64], p: &mut [f64], g: &mut [f64]) -> f64 {
+/// The products `p_n = b·y_n` (summed over the free set `s` only: the other weights are 0) and
+/// the gradient `g_i = (1/N) Σ_n y_{n,i} / p_n` for every asset.
+fn gradient(rel: &[f64], m: usize, b: &[f64], s: &[usize], p: &mut [f64], g: &mut [f64]) {
     let n = p.len() as f64;
     g.fill(0.0);
-    let mut f = 0.0;
     for (pn, y) in p.iter_mut().zip(rel.chunks_exact(m)) {
-        *pn = b.iter().zip(y).map(|(b, y)| b * y).sum();
-        f += pn.ln();
+        *pn = s.iter().map(|&i| b[i] * y[i]).sum();
         let inv = 1.0 / *pn;
         for (gi, yi) in g.iter_mut().zip(y) {
             *gi += yi * inv;
         }
     }
     g.iter_mut().for_each(|gi| *gi /= n);
-    f / n
 }
 
 fn value(rel: &[f64], m: usize, b: &[f64]) -> f64 {
@@ -278,6 +290,16 @@ fn value(rel: &[f64], m: usize, b: &[f64]) -> f64 {
         .map(|y| b.iter().zip(y).map(|(b, y)| b * y).sum::<f64>().ln())
         .sum::<f64>()
         / n
+}
+
+/// The free set `{i : free[i]}` in ascending order.
+fn free_set(free: &[bool]) -> Vec<usize> {
+    (0..free.len()).filter(|&i| free[i]).collect()
+}
+
+/// The asset of the largest gradient entry (the lowest index among ties).
+fn argmax(g: &[f64]) -> usize {
+    (0..g.len()).fold(0, |k, i| if g[i] > g[k] { i } else { k })
 }
 
 impl Bcrp {
@@ -295,25 +317,37 @@ impl Bcrp {
             ));
         }
         let m = assets;
-        let mut b = crate::simplex::uniform(m);
-        let mut free = vec![true; m];
+        let mut means = vec![0.0; m];
+        for y in relatives.chunks_exact(m) {
+            for (a, yi) in means.iter_mut().zip(y) {
+                *a += yi;
+            }
+        }
+        let first = argmax(&means);
+        let mut b = vec![0.0; m];
+        b[first] = 1.0;
+        let mut free = vec![false; m];
+        free[first] = true;
+        let mut s = free_set(&free);
         let mut p = vec![0.0; days];
+        let mut q = vec![0.0; days];
         let mut g = vec![0.0; m];
         let mut trial = vec![0.0; m];
         let mut entered: Option<usize> = None;
         let mut iterations = 0;
-        let mut f = eval(relatives, m, &b, &mut p, &mut g);
+        gradient(relatives, m, &b, &s, &mut p, &mut g);
         while iterations < BCRP_MAX_ITERATIONS {
             let gap = g.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x)) - 1.0;
             if gap <= BCRP_TOLERANCE {
                 break;
             }
             iterations += 1;
-            let s: Vec<usize> = (0..m).filter(|&i| free[i]).collect();
             let (gmin, gmax) = s.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &i| {
                 (lo.min(g[i]), hi.max(g[i]))
             });
-            let face_optimal = gmax - gmin <= 0.1 * BCRP_TOLERANCE;
+            // The face is solved well enough to let an asset in once its spread is small
+            // against the gap; the last face is solved to 0.1 · tolerance.
+            let face_optimal = gmax - gmin <= (0.1 * BCRP_TOLERANCE).max(FACE_FRACTION * gap);
             let d = if face_optimal {
                 None
             } else {
@@ -333,15 +367,20 @@ impl Bcrp {
                     match j {
                         Some(j) if g[j] > 1.0 + BCRP_TOLERANCE && entered != Some(j) => {
                             free[j] = true;
+                            s = free_set(&free);
                             entered = Some(j);
                             continue;
                         }
                         _ => {
-                            let j = (0..m).fold(0, |k, i| if g[i] > g[k] { i } else { k });
-                            frank_wolfe_step(relatives, m, &mut b, j);
+                            let j = argmax(&g);
+                            let moved = frank_wolfe_step(relatives, m, &p, &mut q, &mut b, j);
                             free[j] = true;
+                            s = free_set(&free);
                             entered = None;
-                            f = eval(relatives, m, &b, &mut p, &mut g);
+                            gradient(relatives, m, &b, &s, &mut p, &mut g);
+                            if !moved {
+                                break;
+                            }
                             continue;
                         }
                     }
@@ -361,41 +400,40 @@ impl Bcrp {
             }
             if t_max <= 1e-15 {
                 // The asset that just entered would leave at once: move towards its vertex instead.
-                let j = entered.unwrap_or_else(|| (0..m).fold(0, |k, i| if g[i] > g[k] { i } else { k }));
-                frank_wolfe_step(relatives, m, &mut b, j);
+                let j = entered.unwrap_or_else(|| argmax(&g));
+                let moved = frank_wolfe_step(relatives, m, &p, &mut q, &mut b, j);
                 free[j] = true;
                 if let Some(i) = blocking.filter(|&i| i != j && b[i] <= 0.0) {
                     free[i] = false;
                 }
+                s = free_set(&free);
                 entered = None;
-                f = eval(relatives, m, &b, &mut p, &mut g);
+                gradient(relatives, m, &b, &s, &mut p, &mut g);
+                if !moved {
+                    break;
+                }
                 continue;
             }
             entered = None;
-            let slope: f64 = s.iter().zip(&d).map(|(&i, di)| g[i] * di).sum();
-            let mut t = t_max.min(1.0);
-            let mut accepted = false;
-            for _ in 0..60 {
-                trial.copy_from_slice(&b);
-                for (k, &i) in s.iter().enumerate() {
-                    trial[i] = (b[i] + t * d[k]).max(0.0);
-                }
-                if value(relatives, m, &trial) >= f + 1e-4 * t * slope {
-                    accepted = true;
-                    break;
-                }
-                t *= 0.5;
+            for (qn, y) in q.iter_mut().zip(relatives.chunks_exact(m)) {
+                *qn = s.iter().zip(&d).map(|(&i, di)| di * y[i]).sum();
             }
-            if !accepted {
-                // No ascent possible along d (rounding): finish with the Frank–Wolfe fallback.
-                let j = (0..m).fold(0, |k, i| if g[i] > g[k] { i } else { k });
-                let before = f;
-                frank_wolfe_step(relatives, m, &mut b, j);
-                f = eval(relatives, m, &b, &mut p, &mut g);
-                if f <= before {
+            let t = exact_step(&p, &q, t_max);
+            if t <= 0.0 {
+                // No ascent along d (rounding): finish with the Frank–Wolfe fallback.
+                let j = argmax(&g);
+                let moved = frank_wolfe_step(relatives, m, &p, &mut q, &mut b, j);
+                free[j] = true;
+                s = free_set(&free);
+                gradient(relatives, m, &b, &s, &mut p, &mut g);
+                if !moved {
                     break;
                 }
                 continue;
+            }
+            trial.copy_from_slice(&b);
+            for (k, &i) in s.iter().enumerate() {
+                trial[i] = (b[i] + t * d[k]).max(0.0);
             }
             if t >= t_max {
                 if let Some(i) = blocking {
@@ -408,38 +446,108 @@ impl Bcrp {
                     *fr = false;
                 }
             }
+            s = free_set(&free);
             let sum: f64 = trial.iter().sum();
             for (bi, ti) in b.iter_mut().zip(&trial) {
                 *bi = ti / sum;
             }
-            f = eval(relatives, m, &b, &mut p, &mut g);
+            gradient(relatives, m, &b, &s, &mut p, &mut g);
         }
         let optimality_gap = (g.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x)) - 1.0).max(0.0);
         Ok(Bcrp {
+            mean_log_return: value(relatives, m, &b),
             weights: b,
-            mean_log_return: f,
             optimality_gap,
             iterations,
         })
     }
 }
 
+/// The maximiser on `[0, t_max]` of the concave `φ(t) = (1/N) Σ_n ln(p_n + t q_n)`: `t_max` when
+/// `φ'(t_max) ≥ 0`, else the root of `φ'(t) = (1/N) Σ_n q_n / (p_n + t q_n)` by Newton steps on
+/// `φ'` (`φ'' = −(1/N) Σ_n q_n² / (p_n + t q_n)²`) from `t = min(1, t_max)` (the outer Newton
+/// step), kept inside the bracket `[lo, hi]` (`φ'(lo) > 0 > φ'(hi)`) and bisecting when a step
+/// leaves it, until a step moves `t` by at most `10⁻¹³·t`. Returns 0 when `φ'(0) ≤ 0`.
+fn exact_step(p: &[f64], q: &[f64], t_max: f64) -> f64 {
+    let (d0, _) = slope(p, q, 0.0);
+    if d0.is_nan() || d0 <= 0.0 {
+        return 0.0;
+    }
+    let (mut lo, mut hi) = (0.0_f64, t_max);
+    let mut t = t_max.min(1.0);
+    for _ in 0..100 {
+        let (d1, d2) = slope(p, q, t);
+        if d1 >= 0.0 && t == t_max {
+            return t_max; // ascending up to the boundary: a weight reaches 0
+        }
+        if d1 > 0.0 {
+            lo = t;
+        } else if d1 < 0.0 {
+            hi = t;
+        } else {
+            return t;
+        }
+        let newton = t - d1 / d2;
+        if newton > lo && newton < hi && d2 < 0.0 {
+            if (newton - t).abs() <= 1e-13 * t {
+                return newton;
+            }
+            t = newton;
+        } else {
+            if hi - lo <= 1e-13 * hi {
+                return lo;
+            }
+            t = 0.5 * (lo + hi);
+        }
+    }
+    lo
+}
+
+/// `(N·φ'(t), N·φ''(t)) = (Σ_n r_n, −Σ_n r_n²)` with `r_n = q_n / (p_n + t q_n)`, summed in four
+/// interleaved partial sums (`n mod 4`, the days past the last multiple of 4 added to the first)
+/// combined as `(s_0 + s_1) + (s_2 + s_3)`, so the divisions overlap.
+fn slope(p: &[f64], q: &[f64], t: f64) -> (f64, f64) {
+    let mut d1 = [0.0; 4];
+    let mut d2 = [0.0; 4];
+    let (pc, qc) = (p.chunks_exact(4), q.chunks_exact(4));
+    let (pr, qr) = (pc.remainder(), qc.remainder());
+    for (p4, q4) in pc.zip(qc) {
+        for l in 0..4 {
+            let r = q4[l] / (p4[l] + t * q4[l]);
+            d1[l] += r;
+            d2[l] -= r * r;
+        }
+    }
+    for (&pn, &qn) in pr.iter().zip(qr) {
+        let r = qn / (pn + t * qn);
+        d1[0] += r;
+        d2[0] -= r * r;
+    }
+    (
+        (d1[0] + d1[1]) + (d1[2] + d1[3]),
+        (d2[0] + d2[1]) + (d2[2] + d2[3]),
+    )
+}
+
 /// Newton direction on the face of the free set `s`: solves `[H_SS 1; 1ᵀ 0][d; ν] = [g_S; 0]`.
 fn newton_direction(rel: &[f64], m: usize, p: &[f64], g: &[f64], s: &[usize]) -> Option<Vec<f64>> {
     let k = s.len();
     let n = p.len() as f64;
-    // The upper triangle of Σ_n y_S y_Sᵀ / p_n², row-major in a flat array: each entry is summed
-    // over the days in order, and a day's update of a row is a contiguous loop of independent
-    // entries (vectorised), where the matrix's column-major `h[(a, c)]` was a strided one.
-    let mut acc = vec![0.0; k * k];
-    let mut ys = vec![0.0; k];
-    for (y, &pn) in rel.chunks_exact(m).zip(p) {
+    // H_ac = (1/N) Σ_n u_{a,n} u_{c,n} with u_{a,n} = y_{n,s_a} / p_n: the free columns of the
+    // scaled relatives, one contiguous row per asset, then one dot product per entry of the upper
+    // triangle.
+    let days = p.len();
+    let mut u = vec![0.0; k * days];
+    for (nn, (y, &pn)) in rel.chunks_exact(m).zip(p).enumerate() {
         let inv = 1.0 / pn;
-        for (v, &i) in ys.iter_mut().zip(s) {
-            *v = y[i] * inv;
+        for (a, &i) in s.iter().enumerate() {
+            u[a * days + nn] = y[i] * inv;
         }
-        for a in 0..k {
-            outer_row(&mut acc[a * k + a..(a + 1) * k], ys[a], &ys[a..]);
+    }
+    let mut acc = vec![0.0; k * k];
+    for a in 0..k {
+        for c in a..k {
+            acc[a * k + c] = dot4(&u[a * days..(a + 1) * days], &u[c * days..(c + 1) * days]);
         }
     }
     let mut h = DMatrix::<f64>::zeros(k + 1, k + 1);
@@ -467,60 +575,38 @@ fn newton_direction(rel: &[f64], m: usize, p: &[f64], g: &[f64], s: &[usize]) ->
     }
 }
 
-/// `row[c] += ya · ys[c]`.
-fn outer_row(row: &mut [f64], ya: f64, ys: &[f64]) {
-    for (r, &yc) in row.iter_mut().zip(ys) {
-        *r += ya * yc;
+/// `Σ_n a_n b_n` in four interleaved partial sums, combined as in [`slope`].
+fn dot4(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0; 4];
+    let (ac, bc) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (a4, b4) in ac.zip(bc) {
+        for l in 0..4 {
+            acc[l] += a4[l] * b4[l];
+        }
     }
+    for (x, y) in ar.iter().zip(br) {
+        acc[0] += x * y;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
-/// Moves `b` towards vertex `e_j` by the exact maximiser of `φ(t) = F((1 − t) b + t e_j)` on
-/// `[0, 1]` (φ is concave: bisection on φ').
-fn frank_wolfe_step(rel: &[f64], m: usize, b: &mut [f64], j: usize) {
-    // φ'(t) = (1/N) Σ_n (y_{n,j} − b·y_n) / ((1 − t) b·y_n + t y_{n,j}).
-    let pb: Vec<f64> = rel
-        .chunks_exact(m)
-        .map(|y| b.iter().zip(y).map(|(b, y)| b * y).sum())
-        .collect();
-    let dphi = |t: f64| -> f64 {
-        rel.chunks_exact(m)
-            .zip(&pb)
-            .map(|(y, &p)| (y[j] - p) / ((1.0 - t) * p + t * y[j]))
-            .sum()
-    };
-    if dphi(0.0) <= 0.0 {
-        return;
+/// Moves `b` towards vertex `e_j` by the exact maximiser of the concave
+/// `φ(t) = F((1 − t) b + t e_j)` on `[0, 1]`: with `p_n = b·y_n` (given) and
+/// `q_n = y_{n,j} − p_n`, `φ'(t) = (1/N) Σ_n q_n / (p_n + t q_n)`, the function of
+/// [`exact_step`]. `q` is scratch of `p`'s length. Returns whether `b` moved (`t > 0`).
+fn frank_wolfe_step(rel: &[f64], m: usize, p: &[f64], q: &mut [f64], b: &mut [f64], j: usize) -> bool {
+    for ((qn, y), &pn) in q.iter_mut().zip(rel.chunks_exact(m)).zip(p) {
+        *qn = y[j] - pn;
     }
-    let t = if dphi(1.0) >= 0.0 {
-        1.0
-    } else {
-        // 100 halvings, stopped once they can no longer move `lo`: when the midpoint rounds to
-        // `lo` (no later step changes `lo`), or to `hi` (one evaluation decides, and the state
-        // after it repeats). The result is the bits of the full 100.
-        let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
-        for _ in 0..100 {
-            let mid = 0.5 * (lo + hi);
-            if mid == lo {
-                break;
-            }
-            let at_hi = mid == hi;
-            if dphi(mid) > 0.0 {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-            if at_hi {
-                break;
-            }
-        }
-        lo
-    };
+    let t = exact_step(p, q, 1.0);
     for (i, bi) in b.iter_mut().enumerate() {
         *bi *= 1.0 - t;
         if i == j {
             *bi += t;
         }
     }
+    t > 0.0
 }
 
 impl OnlineStrategy for Bcrp {
