@@ -622,7 +622,16 @@ pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
             }
         }
         let dpp = dps.as_mut_ptr();
+        // The next run's states and inputs, asked for a share per step while this run computes:
+        // with a history larger than the caches they come from memory.
+        let next = g + gs;
+        let next_len = V::GROUPS.min(groups - next);
+        let ahead = [
+            (hp.wrapping_add(next * hg_len), next_len * hg_len),
+            (xp.wrapping_add(next * xg_len), next_len * xg_len),
+        ];
         for t in (0..window).rev() {
+            prefetch_share::<V>(ahead, window - 1 - t, window);
             // SAFETY (whole step): groups g + q < groups exist; dpre rows t and t − 1 of each
             // group lie in its dp_len block; states h_{t} (index t − 1) lie in its hl block.
             let dp_at = |q: usize, s: usize| dpp.add(q * dp_len + s * h * n);
@@ -703,6 +712,20 @@ pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
             gb + j
         }
     });
+}
+
+/// Prefetches share `i` of `shares` of each `(start, len)` block, whole cache lines of 64 bytes
+/// (no value changes; the blocks need not be dereferenceable).
+#[inline(always)]
+pub(super) unsafe fn prefetch_share<V: Lanes>(blocks: [(*const V::E, usize); 2], i: usize, shares: usize) {
+    let line = 64 / std::mem::size_of::<V::E>();
+    for (start, len) in blocks {
+        let per = len.div_ceil(shares.max(1)).next_multiple_of(line);
+        let (lo, hi) = ((i * per).min(len), ((i + 1) * per).min(len));
+        for e in (lo..hi).step_by(line) {
+            V::prefetch(start.wrapping_add(e));
+        }
+    }
 }
 
 /// `grad[at(k, c)] += tree(S[k][c])` for every source row `k < rows` and column `c < cols` of the

@@ -57,6 +57,15 @@ pub(crate) trait Lanes: Copy {
     /// `v` with the lanes where `v < 0` set to `+0` (`−0` and NaN kept): the ReLU of a forward
     /// pass, as `if v < 0 { 0 } else { v }` lane by lane.
     unsafe fn relu(v: Self) -> Self;
+    /// Asks for the cache line holding `p` to be brought into the second-level cache (`prefetcht1`
+    /// on x86-64, nothing elsewhere). It changes no value; `p` need not be dereferenceable.
+    #[inline(always)]
+    unsafe fn prefetch(p: *const Self::E) {
+        #[cfg(target_arch = "x86_64")]
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(p.cast());
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = p;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
