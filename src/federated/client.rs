@@ -45,7 +45,9 @@ use crate::error::{check_finite, Error, Result};
 #[cfg(target_arch = "x86_64")]
 use crate::policy::lanes::{Avx2F32, Avx512F32};
 use crate::policy::lanes::{Lanes, Port};
-use crate::policy::{Isa, Scalar};
+#[cfg(target_arch = "x86_64")]
+use crate::policy::Isa;
+use crate::policy::Scalar;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

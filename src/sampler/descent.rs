@@ -149,6 +149,7 @@ fn descend_portable(t: &Tree, u: &[f64], out: &mut [usize]) {
 
 /// Draws per call of the widest kernel: the batch is processed in chunks of this many, the
 /// rest by [`descend_one`].
+#[cfg(target_arch = "x86_64")]
 const CHUNK: usize = 32;
 
 /// The tasks of the descents of `u` (`out[k]` for `u[k]`), on path `isa`.
