@@ -640,39 +640,31 @@ unsafe fn dense_forward_avx2(w: &[f32], b: &[f32], feats: &[f32], f: usize, z: &
         _mm256_storeu_ps(s.as_mut_ptr(), acc);
         dot_total(&s, &wr[whole..], &xr[whole..])
     };
-    let mut i = 0;
-    while i < n {
-        let ib = 4.min(n - i);
-        let mut c = 0;
-        while c < classes {
-            let cb = 2.min(classes - c);
-            let mut acc = [[_mm256_setzero_ps(); 4]; 2];
-            let mut c0 = 0;
-            while c0 < whole {
-                let wv = [
-                    _mm256_loadu_ps(wp.add(c * f + c0)),
-                    _mm256_loadu_ps(wp.add((c + cb - 1) * f + c0)),
-                ];
-                for q in 0..ib {
-                    let xv = _mm256_loadu_ps(ap.add((i + q) * f + c0));
-                    for k in 0..2 {
-                        acc[k][q] = _mm256_add_ps(acc[k][q], _mm256_mul_ps(wv[k], xv));
-                    }
-                }
-                c0 += DOT_LANES;
-            }
-            for k in 0..cb {
-                for q in 0..ib {
-                    let (wr, xr) = (
-                        &w[(c + k) * f..(c + k + 1) * f],
-                        &feats[(i + q) * f..(i + q + 1) * f],
-                    );
-                    z[(i + q) * classes + c + k] = b[c + k] + finish(acc[k][q], wr, xr);
+    for ((i, ib), (c, cb)) in image_class_blocks(n, classes, 2) {
+        let mut acc = [[_mm256_setzero_ps(); 4]; 2];
+        let mut c0 = 0;
+        while c0 < whole {
+            let wv = [
+                _mm256_loadu_ps(wp.add(c * f + c0)),
+                _mm256_loadu_ps(wp.add((c + cb - 1) * f + c0)),
+            ];
+            for q in 0..ib {
+                let xv = _mm256_loadu_ps(ap.add((i + q) * f + c0));
+                for k in 0..2 {
+                    acc[k][q] = _mm256_add_ps(acc[k][q], _mm256_mul_ps(wv[k], xv));
                 }
             }
-            c += cb;
+            c0 += DOT_LANES;
         }
-        i += ib;
+        for k in 0..cb {
+            for q in 0..ib {
+                let (wr, xr) = (
+                    &w[(c + k) * f..(c + k + 1) * f],
+                    &feats[(i + q) * f..(i + q + 1) * f],
+                );
+                z[(i + q) * classes + c + k] = b[c + k] + finish(acc[k][q], wr, xr);
+            }
+        }
     }
 }
 
@@ -690,23 +682,31 @@ unsafe fn dense_forward_avx2(w: &[f32], b: &[f32], feats: &[f32], f: usize, z: &
 unsafe fn dense_forward_avx512(w: &[f32], b: &[f32], feats: &[f32], f: usize, z: &mut [f32]) {
     let classes = b.len();
     let n = feats.len() / f;
-    let mut i = 0;
-    while i < n {
-        let ib = 4.min(n - i);
-        let mut c = 0;
-        while c < classes {
-            let cb = 10.min(classes - c);
-            match cb.div_ceil(2) {
-                5 => dense_block_avx512::<5>(w, b, feats, f, z, (i, ib), (c, cb)),
-                4 => dense_block_avx512::<4>(w, b, feats, f, z, (i, ib), (c, cb)),
-                3 => dense_block_avx512::<3>(w, b, feats, f, z, (i, ib), (c, cb)),
-                2 => dense_block_avx512::<2>(w, b, feats, f, z, (i, ib), (c, cb)),
-                _ => dense_block_avx512::<1>(w, b, feats, f, z, (i, ib), (c, cb)),
-            }
-            c += cb;
+    for (images, cls) in image_class_blocks(n, classes, 10) {
+        match cls.1.div_ceil(2) {
+            5 => dense_block_avx512::<5>(w, b, feats, f, z, images, cls),
+            4 => dense_block_avx512::<4>(w, b, feats, f, z, images, cls),
+            3 => dense_block_avx512::<3>(w, b, feats, f, z, images, cls),
+            2 => dense_block_avx512::<2>(w, b, feats, f, z, images, cls),
+            _ => dense_block_avx512::<1>(w, b, feats, f, z, images, cls),
         }
-        i += ib;
     }
+}
+
+/// The register blocks of the dense forward kernels: `((i, ib), (c, cb))` for images `i … i + ib`
+/// in blocks of 4 (the last one shorter) and, within each, classes `c … c + cb` in blocks of
+/// `per_block`, images outside, classes inside.
+#[cfg(target_arch = "x86_64")]
+fn image_class_blocks(
+    n: usize,
+    classes: usize,
+    per_block: usize,
+) -> impl Iterator<Item = ((usize, usize), (usize, usize))> {
+    (0..n).step_by(4).flat_map(move |i| {
+        (0..classes)
+            .step_by(per_block)
+            .map(move |c| ((i, 4.min(n - i)), (c, per_block.min(classes - c))))
+    })
 }
 
 /// Images `i … i + ib` (at most 4) × classes `c … c + cb` (at most `2P`) of
@@ -976,6 +976,8 @@ fn dw_chunk<T: Scalar, const CB: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
 
     /// `dense_forward_batch` (the AVX-512 blocks of up to 10 classes, or AVX2's of 2, where the
     /// CPU has them) gives `b_c + dot(W[c, :], a_i)` bit for bit for every class count that
@@ -983,13 +985,8 @@ mod tests {
     /// counts with a partial block of 4.
     #[test]
     fn dense_forward_is_bias_plus_dot_bit_for_bit() {
-        let mut z = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = || {
-            z ^= z << 13;
-            z ^= z >> 7;
-            z ^= z << 17;
-            (z >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut next = || rng.random_range(-0.5f32..0.5);
         for &(classes, n, f) in &[
             (10, 20, 203),
             (7, 5, 64),
