@@ -269,12 +269,13 @@ pub struct Bcrp {
     pub iterations: usize,
 }
 
-/// The products `p_n = b·y_n` (summed over the free set `s` only: the other weights are 0), their
+/// The products `p_n = b·y_n` (summed over the free assets only: the other weights are 0), their
 /// inverses `inv_n = 1/p_n`, and the gradient `g_i = (1/N) Σ_n y_{n,i} · inv_n` for every asset,
 /// each `g_i` summed over the days in order. The days are taken four at a time so that `g` stays
 /// in registers across them (the same additions in the same order as one day at a time).
-fn gradient(rel: &[f64], m: usize, b: &[f64], s: &[usize], p: &mut [f64], inv: &mut [f64], g: &mut [f64]) {
+fn gradient(rel: &[f64], m: usize, b: &[f64], free: &[bool], p: &mut [f64], inv: &mut [f64], g: &mut [f64]) {
     let n = p.len() as f64;
+    let s = free_set(free);
     for ((pn, vn), y) in p.iter_mut().zip(inv.iter_mut()).zip(rel.chunks_exact(m)) {
         *pn = s.iter().map(|&i| b[i] * y[i]).sum();
         *vn = 1.0 / *pn;
@@ -348,7 +349,6 @@ impl Bcrp {
         b[first] = 1.0;
         let mut free = vec![false; m];
         free[first] = true;
-        let mut s = free_set(&free);
         let mut p = vec![0.0; days];
         let mut q = vec![0.0; days];
         let mut inv = vec![0.0; days];
@@ -356,13 +356,14 @@ impl Bcrp {
         let mut trial = vec![0.0; m];
         let mut entered: Option<usize> = None;
         let mut iterations = 0;
-        gradient(relatives, m, &b, &s, &mut p, &mut inv, &mut g);
+        gradient(relatives, m, &b, &free, &mut p, &mut inv, &mut g);
         while iterations < BCRP_MAX_ITERATIONS {
             let gap = g.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x)) - 1.0;
             if gap <= BCRP_TOLERANCE {
                 break;
             }
             iterations += 1;
+            let s = free_set(&free);
             let (gmin, gmax) = s.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &i| {
                 (lo.min(g[i]), hi.max(g[i]))
             });
@@ -388,7 +389,6 @@ impl Bcrp {
                     match j {
                         Some(j) if g[j] > 1.0 + BCRP_TOLERANCE && entered != Some(j) => {
                             free[j] = true;
-                            s = free_set(&free);
                             entered = Some(j);
                             continue;
                         }
@@ -396,9 +396,8 @@ impl Bcrp {
                             let j = argmax(&g);
                             let moved = frank_wolfe_step(relatives, m, &p, &mut q, &mut b, j);
                             free[j] = true;
-                            s = free_set(&free);
                             entered = None;
-                            gradient(relatives, m, &b, &s, &mut p, &mut inv, &mut g);
+                            gradient(relatives, m, &b, &free, &mut p, &mut inv, &mut g);
                             if !moved {
                                 break;
                             }
@@ -427,9 +426,8 @@ impl Bcrp {
                 if let Some(i) = blocking.filter(|&i| i != j && b[i] <= 0.0) {
                     free[i] = false;
                 }
-                s = free_set(&free);
                 entered = None;
-                gradient(relatives, m, &b, &s, &mut p, &mut inv, &mut g);
+                gradient(relatives, m, &b, &free, &mut p, &mut inv, &mut g);
                 if !moved {
                     break;
                 }
@@ -445,8 +443,7 @@ impl Bcrp {
                 let j = argmax(&g);
                 let moved = frank_wolfe_step(relatives, m, &p, &mut q, &mut b, j);
                 free[j] = true;
-                s = free_set(&free);
-                gradient(relatives, m, &b, &s, &mut p, &mut inv, &mut g);
+                gradient(relatives, m, &b, &free, &mut p, &mut inv, &mut g);
                 if !moved {
                     break;
                 }
@@ -467,12 +464,11 @@ impl Bcrp {
                     *fr = false;
                 }
             }
-            s = free_set(&free);
             let sum: f64 = trial.iter().sum();
             for (bi, ti) in b.iter_mut().zip(&trial) {
                 *bi = ti / sum;
             }
-            gradient(relatives, m, &b, &s, &mut p, &mut inv, &mut g);
+            gradient(relatives, m, &b, &free, &mut p, &mut inv, &mut g);
         }
         let optimality_gap = (g.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x)) - 1.0).max(0.0);
         Ok(Bcrp {
@@ -555,12 +551,11 @@ fn slope(p: &[f64], q: &[f64], t: f64) -> (f64, f64) {
 ///
 /// `inv` holds `1/p_n` for every day (from [`gradient`]).
 fn newton_direction(rel: &[f64], m: usize, inv: &[f64], g: &[f64], s: &[usize]) -> Option<Vec<f64>> {
-    let k = s.len();
-    let n = inv.len() as f64;
+    let (k, days) = (s.len(), inv.len());
+    let n = days as f64;
     // H_ac = (1/N) Σ_n u_{a,n} u_{c,n} with u_{a,n} = y_{n,s_a} / p_n: the free columns of the
     // scaled relatives, one contiguous row per asset, then one dot product per entry of the upper
     // triangle.
-    let days = inv.len();
     let mut u = vec![0.0; k * days];
     for (nn, (y, &v)) in rel.chunks_exact(m).zip(inv).enumerate() {
         for (a, &i) in s.iter().enumerate() {
