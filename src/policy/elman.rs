@@ -717,7 +717,7 @@ pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
 /// Prefetches share `i` of `shares` of each `(start, len)` block, whole cache lines of 64 bytes
 /// (no value changes; the blocks need not be dereferenceable).
 #[inline(always)]
-pub(super) unsafe fn prefetch_share<V: Lanes>(blocks: [(*const V::E, usize); 2], i: usize, shares: usize) {
+unsafe fn prefetch_share<V: Lanes>(blocks: [(*const V::E, usize); 2], i: usize, shares: usize) {
     let line = 64 / std::mem::size_of::<V::E>();
     for (start, len) in blocks {
         let per = len.div_ceil(shares.max(1)).next_multiple_of(line);
