@@ -917,9 +917,12 @@ fn pinned_runs() -> Vec<(Box<dyn OnlineStrategy>, Fee)> {
     runs
 }
 
-/// Final wealth of five strategies under five fee models on 120 days of 4 assets, bit for bit
-/// as computed by `baselines::backtest` before the simulator moved to `pimtl::portfolio` (the
-/// table was printed by the code of commit a1ea90c).
+/// Final wealth of five strategies under five fee models on 120 days of 4 assets, bit for bit.
+/// The table was printed by the code of commit a1ea90c (before the simulator moved to
+/// `pimtl::portfolio`) and reprinted once when the growth became four partial sums and the drift
+/// `(a ⊙ y) · (1/g)` (2026-12-04): OLMAR and PAMR kept their bits under every fee, Equal CRP
+/// at fee 0; the others moved by 2 to 6 ulps. Any other change of the simulator's arithmetic
+/// fails here.
 #[test]
 fn pinned_final_wealth_bits() {
     let y = Rng(2026).relatives(120, 4, 0.05);
@@ -931,34 +934,34 @@ fn pinned_final_wealth_bits() {
     let pinned: [u64; 25] = [
         // None
         0x3ff38e666e3e6b55,
-        0x3ff3cff57c73caa7,
+        0x3ff3cff57c73caab,
         0x4003833e8d509830,
         0x4003a9213a0a9c0b,
-        0x3ff14fdf7dc33eb7,
+        0x3ff14fdf7dc33ebb,
         // Linear(0.0025)
-        0x3ff3706173e952ea,
-        0x3ff3cff57c73caa7,
+        0x3ff3706173e952ee,
+        0x3ff3cff57c73caab,
         0x3ffcb747015cd6d6,
         0x3ff82c75bb1cdea6,
-        0x3ff1370f08b6d79e,
+        0x3ff1370f08b6d7a2,
         // Exact(0.0025)
-        0x3ff3705886221855,
-        0x3ff3cff57c73caa7,
+        0x3ff370588622185b,
+        0x3ff3cff57c73caab,
         0x3ffcba0aaf924ab7,
         0x3ff8300475f0c686,
-        0x3ff137072b560a80,
+        0x3ff137072b560a86,
         // Additive(0.0025)
         0x3ff370684f02c136,
-        0x3ff3cff57c73caa7,
+        0x3ff3cff57c73caab,
         0x3ffcc07135ad66b8,
         0x3ff83fafe996cff1,
-        0x3ff1370c952fcca8,
+        0x3ff1370c952fccac,
         // Exact(0.05)
-        0x3ff149e21535bb82,
-        0x3ff3cff57c73caa7,
+        0x3ff149e21535bb85,
+        0x3ff3cff57c73caab,
         0x3f72c17eb21ec9b2,
         0x3f1e91116f0a547e,
-        0x3feedb454968d9ae,
+        0x3feedb454968d9ac,
     ];
     assert_eq!(got, pinned);
 }

@@ -14,11 +14,11 @@
 //!
 //! As in the package (`CORN(window=5, rho=0.1)`, its fast version): `b` is uniform on days
 //! `0 … w`, the first decision uses day `w`'s window, and the log-optimal portfolio of the matched
-//! days may keep cash (`Σ b ≤ 1`, cash relative 1), which universal-portfolios' SLSQP allows. The
-//! back-test trait needs allocations on the simplex, so [`Corn`] offers both: with
-//! [`Corn::with_cash`]`(true)` the cash weight is [`Corn::cash`] and the assets' weights written by
-//! `weights` are scaled to sum to 1 only when the caller asks for [`Corn::risky_weights`]; see the
-//! type's documentation.
+//! days may keep cash (`Σ b ≤ 1`, cash relative 1), which universal-portfolios' SLSQP allows.
+//! [`Corn`] offers both: [`Corn::new`] is fully invested, and with [`Corn::with_cash`]`(true)`
+//! (the package's default, [`Corn::default`]) `weights` writes the assets' weights and then the
+//! cash weight [`Corn::cash`], which [`crate::portfolio::simulate`] trades through a cash account
+//! ([`OnlineStrategy::holds_cash`]); see the type's documentation.
 //!
 //! The log-optimal portfolio is solved exactly (a projected Newton method on the support,
 //! certified by the KKT gap `max_i g_i − 1 ≤ 1e-10` with `g_i = mean_k x_{k+1,i} / (b·x_{k+1})`)
@@ -54,12 +54,12 @@ pub struct CornParams {
 
 /// CORN with window `w` and threshold `ρ`; see the [module documentation](self).
 ///
-/// [`weights`](OnlineStrategy::weights) writes the risky assets' weights. With cash allowed
-/// ([`Corn::with_cash`]) they sum to `1 − `[`Corn::cash`], which the simplex-only
-/// [`backtest`](super::backtest) rejects on days where cash is held: universal-portfolios'
-/// convention (the remainder earns relative 1) must then be simulated by the caller, e.g.
-/// `r = 1 + Σ_i b_i (x_i − 1)`. Without cash (the default of [`Corn::new`]) the log-optimal
-/// portfolio is taken on the simplex.
+/// [`weights`](OnlineStrategy::weights) writes the assets' weights. With cash allowed
+/// ([`Corn::with_cash`]) it writes one entry more, the cash weight [`Corn::cash`] (the assets
+/// then sum to `1 − cash`), and [`holds_cash`](OnlineStrategy::holds_cash) is `true`: the
+/// simulator appends the cash asset (relative 1) and charges a move into or out of cash once,
+/// universal-portfolios' convention `r = 1 + Σ_i b_i (x_i − 1) − c Σ_i |b_i − b̃_i|`. Without
+/// cash (the default of [`Corn::new`]) the log-optimal portfolio is taken on the simplex.
 #[derive(Clone, Debug)]
 pub struct Corn {
     params: CornParams,
@@ -219,9 +219,13 @@ impl OnlineStrategy for Corn {
     }
 
     fn weights(&mut self, out: &mut [f64]) -> Result<()> {
-        check_out(out, self.assets)?;
-        out.copy_from_slice(&self.b[..self.assets]);
+        check_out(out, self.b.len())?;
+        out.copy_from_slice(&self.b);
         Ok(())
+    }
+
+    fn holds_cash(&self) -> bool {
+        self.params.cash
     }
 
     fn observe(&mut self, y: &[f64]) -> Result<()> {

@@ -85,6 +85,19 @@ impl Params {
         self.0.get(key).copied().unwrap_or(f64::NAN)
     }
 
+    /// The value of `key` as a switch: 0 is `false`, 1 is `true`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the key for any other value.
+    pub fn flag(&self, key: &'static str) -> Result<bool> {
+        let v = self.get(key);
+        if v == 0.0 || v == 1.0 {
+            Ok(v == 1.0)
+        } else {
+            Err(Error::param(key, v, "must be 0 or 1"))
+        }
+    }
+
     /// The value of `key` as a count: a finite non-negative whole number.
     ///
     /// # Errors
@@ -310,7 +323,7 @@ pub fn entries() -> &'static [Entry] {
         Entry {
             name: "corn",
             display: "CORN",
-            title: "Correlation-driven nonparametric learning, CORN-U (Li, Hoi & Gopalkrishnan 2011), fully invested",
+            title: "Correlation-driven nonparametric learning, CORN-U (Li, Hoi & Gopalkrishnan 2011), fully invested unless cash=1",
             hindsight: false,
             params: &[
                 ParamSpec {
@@ -325,8 +338,14 @@ pub fn entries() -> &'static [Entry] {
                     doc: "correlation threshold ρ ∈ [-1, 1]",
                     from_run: None,
                 },
+                ParamSpec {
+                    key: "cash",
+                    default: 0.0,
+                    doc: "1: may keep cash (Σ b ≤ 1, universal-portfolios' default), 0: fully invested",
+                    from_run: None,
+                },
             ],
-            build: |p, _| boxed(Corn::new(p.count("window")?, p.get("rho"))?),
+            build: |p, _| boxed(Corn::new(p.count("window")?, p.get("rho"))?.with_cash(p.flag("cash")?)),
         },
         Entry {
             name: "rmr",

@@ -25,7 +25,8 @@ pub const ALLOCATION_TOLERANCE: f64 = 1e-6;
 pub struct Backtest {
     /// Wealth at the close of each day, starting from 1 before day 0: `W_n = Π_{k ≤ n} r_k`.
     pub wealth: Vec<f64>,
-    /// The allocations `a_n` chosen, `[day][asset]` row-major.
+    /// The allocations `a_n` chosen, `[day][asset]` row-major; a strategy that holds cash
+    /// ([`OnlineStrategy::holds_cash`]) has one more column, last, its cash weight.
     pub weights: Vec<f64>,
     /// The period returns `r_n = μ_n · a_n·y_n` (growth factors, 1 = flat).
     pub period_returns: Vec<f64>,
@@ -69,6 +70,10 @@ impl Backtest {
 /// It starts with wealth 1 from cash: the first [`trade`](Self::trade) is free (turnover 0,
 /// `μ = 1`). Both back-tests of the crate, [`simulate`] for the classic strategies and
 /// `envs::portfolio::run_policy` for learned policies, trade through it.
+///
+/// An account made by [`with_cash`](Self::with_cash) holds a cash asset besides the `m` assets:
+/// allocations have `m + 1` entries, the last one cash, whose relative is 1 every day; see there
+/// for its costs.
 #[derive(Clone, Debug)]
 pub struct Account {
     name: String,
@@ -77,6 +82,10 @@ pub struct Account {
     drifted: Vec<f64>,
     wealth: f64,
     days: usize,
+    /// Whether the last entry of the allocations is cash.
+    cash: bool,
+    /// The relatives of a cash account's day with the cash relative 1 appended.
+    with_one: Vec<f64>,
 }
 
 impl Account {
@@ -95,7 +104,39 @@ impl Account {
             drifted: crate::simplex::uniform(assets),
             wealth: 1.0,
             days: 0,
+            cash: false,
+            with_one: Vec::new(),
         })
+    }
+
+    /// A fresh account for `assets` assets and a cash asset: allocations `a` have `assets + 1`
+    /// entries on the simplex, the last one the cash weight `a_c`, and [`trade`](Self::trade)
+    /// takes the `assets` relatives of the market (the cash relative is 1). It starts all in cash.
+    ///
+    /// With `m` assets and the cash entry last:
+    ///
+    /// ```text
+    /// growth    g  = Σ_{i<m} a_i y_i + a_c                 (= 1 + Σ_{i<m} a_i (y_i − 1))
+    /// drift     w' = (a ⊙ (y, 1)) · (1/g)                  (the cash weight drifts too)
+    /// turnover  τ  = Σ_{i<m} |a_i − w'_i|                   (the assets only)
+    /// ```
+    ///
+    /// Moving wealth between an asset and cash is one trade, charged once, and moving it
+    /// between two assets is two (universal-portfolios' convention for the cash CORN and BCRP
+    /// keep: `r = 1 + Σ_i b_i (x_i − 1) − c Σ_i |b_i − b̃_i|`). The exact models use the cash
+    /// form of Jiang et al. (2017), eq. 14: buying from cash pays `c_p` only, selling into it
+    /// `c_s` only ([`cost::transaction_remainder`] with a cash asset).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn with_cash(assets: usize, fee: Fee) -> Result<Account> {
+        let mut account = Account::new(assets + 1, fee)?;
+        check_assets(assets)?;
+        account.drifted.fill(0.0);
+        account.drifted[assets] = 1.0;
+        account.cash = true;
+        account.with_one = vec![1.0; assets + 1];
+        Ok(account)
     }
 
     /// Names the trader in error messages ("`name` on day `n`: …"; default "allocation").
@@ -124,6 +165,9 @@ impl Account {
     /// Rebalances to `a`, lets the prices move by `y` and returns what the day did; the wealth
     /// is multiplied by the period return and the drifted weights become `a ⊙ y / (a·y)`.
     ///
+    /// In a cash account ([`with_cash`](Self::with_cash)) `a` has one entry more than `y`: the
+    /// cash weight, last.
+    ///
     /// # Errors
     /// [`Error::ShapeMismatch`] for lengths other than the number of assets;
     /// [`Error::InvalidAllocation`] naming the trader and the day when `a` is non-finite or off
@@ -132,7 +176,30 @@ impl Account {
     pub fn trade(&mut self, a: &[f64], y: &[f64]) -> Result<TradingDay> {
         let m = self.drifted.len();
         if a.len() != m {
-            return Err(Error::shape("allocation (assets of the account)", m, a.len()));
+            return Err(Error::shape(
+                if self.cash {
+                    "allocation (assets of the account, then cash)"
+                } else {
+                    "allocation (assets of the account)"
+                },
+                m,
+                a.len(),
+            ));
+        }
+        if self.cash {
+            let risky = m - 1;
+            if y.len() != risky {
+                return Err(Error::shape(
+                    "price relatives (assets of the account, without cash)",
+                    risky,
+                    y.len(),
+                ));
+            }
+            if let Err(e) = check_rows(y, risky, self.days) {
+                self.check_allocation(a)?;
+                return Err(e);
+            }
+            return self.step_cash(a, y);
         }
         if y.len() != m {
             return Err(Error::shape(
@@ -142,7 +209,7 @@ impl Account {
             ));
         }
         if let Err(e) = check_rows(y, m, self.days) {
-            // An invalid allocation is reported first, as before the fused check.
+            // An invalid allocation is reported first, as the check of the step would.
             crate::simplex::validate_allocation(a, self.tolerance).map_err(|e| Error::InvalidAllocation {
                 reason: format!("{} on day {}: {e}", self.name, self.days),
             })?;
@@ -152,28 +219,15 @@ impl Account {
     }
 
     /// [`trade`](Self::trade) for relatives already checked (lengths equal, every entry finite
-    /// and `> 0`): one fused pass computes the growth `a·y`, the turnover and the simplex check
-    /// of `a` (the same sums in the same order as [`cost::growth`], [`cost::turnover`] and
-    /// [`crate::simplex::validate_allocation`], so the results are bit for bit those of the
-    /// separate passes); a failed check is reported by `validate_allocation` itself.
+    /// and `> 0`): the growth `a·y` is [`cost::growth`], the turnover [`cost::turnover`] and the
+    /// simplex check [`on_simplex`] (a failed check is reported by
+    /// [`crate::simplex::validate_allocation`], naming the entry).
     fn step(&mut self, a: &[f64], y: &[f64]) -> Result<TradingDay> {
-        let tol = self.tolerance;
-        let (hi, lo) = (1.0 + tol, -tol);
-        let mut growth = -0.0_f64;
-        let mut turnover = -0.0_f64;
-        let mut sum = 0.0_f64;
-        let mut ok = true;
-        for ((&ai, &yi), &wi) in a.iter().zip(y).zip(&self.drifted) {
-            growth += ai * yi;
-            turnover += (wi - ai).abs();
-            sum += ai;
-            // NaN fails both comparisons and ±∞ one of them: this is also the finite check.
-            ok &= (ai >= lo) & (ai <= hi);
-        }
-        if !(ok && (sum - 1.0).abs() <= tol) {
-            crate::simplex::validate_allocation(a, tol).map_err(|e| Error::InvalidAllocation {
-                reason: format!("{} on day {}: {e}", self.name, self.days),
-            })?;
+        let growth = cost::growth(a, y);
+        let risky = self.drifted.len() - usize::from(self.cash);
+        let turnover = cost::turnover(&self.drifted[..risky], &a[..risky]);
+        if !on_simplex(a, self.tolerance) {
+            self.check_allocation(a)?;
         }
         let day = match self.fee {
             _ if self.days == 0 => TradingDay {
@@ -210,12 +264,32 @@ impl Account {
                     period_return: remainder * growth,
                 }
             }
+            Fee::Exact(_) | Fee::PerSide { .. } if self.cash => {
+                let remainder = cost::remainder_cash_last(self.fee, &self.drifted, a)?;
+                TradingDay {
+                    growth,
+                    remainder,
+                    additive_fee: 0.0,
+                    turnover,
+                    period_return: remainder * growth,
+                }
+            }
             Fee::Exact(_) | Fee::PerSide { .. } => cost::period_return(self.fee, &self.drifted, a, y, false)?,
         };
         self.wealth *= day.period_return;
         cost::drift_by(a, y, day.growth, &mut self.drifted);
         self.days += 1;
         Ok(day)
+    }
+
+    /// [`step`](Self::step) of a cash account on the market's relatives `y` (checked): the cash
+    /// relative 1 is appended.
+    fn step_cash(&mut self, a: &[f64], y: &[f64]) -> Result<TradingDay> {
+        let mut y1 = std::mem::take(&mut self.with_one);
+        y1[..y.len()].copy_from_slice(y);
+        let day = self.step(a, &y1);
+        self.with_one = y1;
+        day
     }
 
     /// The simplex check of [`trade`](Self::trade) on its own, naming the trader and the day.
@@ -230,10 +304,10 @@ impl Account {
     /// [`Fee::Additive`]): bit for bit the [`Backtest`] of one [`step`](Self::step) per day.
     ///
     /// `a` is checked once (the same check on every day gives the same answer). The growth
-    /// `g_n = a·y_n` of every day is one pass over the days, four days side by side; the
-    /// turnover `τ_n = Σ_i |a_i y_{n−1,i} / g_{n−1} − a_i|` (the drift of the day before, not
-    /// stored) another; each sum keeps the order and the operations of the fused pass (from −0,
-    /// `i = 0, 1, …`), so only independent days are interleaved. The fee and the wealth follow
+    /// `g_n = a·y_n` ([`cost::growth`]) of every day is one pass over the days; the turnover
+    /// `τ_n = Σ_i |a_i y_{n−1,i} · (1 / g_{n−1}) − a_i|` (the drift of the day before, not
+    /// stored) another, four days side by side; each sum keeps the order and the operations of
+    /// the fused pass (from −0, `i = 0, 1, …`), so only independent days are interleaved. The fee and the wealth follow
     /// day by day as in `step`, and the allocation rows are written at the end.
     fn hold_constant(&mut self, a: &[f64], relatives: &[f64], days: usize) -> Result<Backtest> {
         debug_assert_eq!(self.days, 0);
@@ -290,17 +364,9 @@ impl Account {
         debug_assert_eq!(self.days, 0);
         let m = self.drifted.len();
         let mut out = Backtest::with_capacity(days, m);
-        let (hi, lo) = (1.0 + self.tolerance, -self.tolerance);
         for y in relatives.chunks_exact(m) {
-            let mut growth = -0.0_f64;
-            let mut sum = 0.0_f64;
-            let mut ok = true;
-            for (&wi, &yi) in self.drifted.iter().zip(y) {
-                growth += wi * yi;
-                sum += wi;
-                ok &= (wi >= lo) & (wi <= hi);
-            }
-            if !(ok && (sum - 1.0).abs() <= self.tolerance) {
+            let growth = cost::growth(&self.drifted, y);
+            if !on_simplex(&self.drifted, self.tolerance) {
                 self.check_allocation(&self.drifted)?;
             }
             out.weights.extend_from_slice(&self.drifted);
@@ -308,9 +374,7 @@ impl Account {
             out.wealth.push(self.wealth);
             out.period_returns.push(growth);
             out.turnover.push(0.0);
-            for (wi, &yi) in self.drifted.iter_mut().zip(y) {
-                *wi = *wi * yi / growth;
-            }
+            cost::drift_by_in_place(&mut self.drifted, y, growth);
             self.days += 1;
         }
         Ok(out)
@@ -321,7 +385,8 @@ impl Account {
         self.wealth
     }
 
-    /// The drifted weights `w'` at the close of the last day traded (uniform before the first).
+    /// The drifted weights `w'` at the close of the last day traded (uniform before the first;
+    /// a cash account: its last entry is cash, and it starts all in cash).
     pub fn drifted(&self) -> &[f64] {
         &self.drifted
     }
@@ -331,9 +396,14 @@ impl Account {
         self.days
     }
 
-    /// Number of assets.
+    /// Number of entries of an allocation: the assets, and the cash entry of a cash account.
     pub fn assets(&self) -> usize {
         self.drifted.len()
+    }
+
+    /// Whether the last entry of the allocations is cash ([`with_cash`](Self::with_cash)).
+    pub fn holds_cash(&self) -> bool {
+        self.cash
     }
 
     /// The fee model.
@@ -372,6 +442,19 @@ pub fn simulate(
     fee.validate()?;
     strategy.reset(assets)?;
     let m = assets;
+    if strategy.holds_cash() {
+        // Assets then cash: every day one trade of the cash account (no fast path).
+        let mut account = Account::with_cash(m, fee)?.named(strategy.name());
+        let mut a = vec![0.0; m + 1];
+        let mut out = Backtest::with_capacity(days, m + 1);
+        for y in relatives.chunks_exact(m) {
+            strategy.weights(&mut a)?;
+            let day = account.step_cash(&a, y)?;
+            out.push(&a, &day, account.wealth());
+            strategy.observe(y)?;
+        }
+        return Ok(out);
+    }
     let mut account = Account::new(m, fee)?.named(strategy.name());
     let mut a = vec![0.0; m];
     // Fast paths, bit for bit the day-by-day loop below: a fixed portfolio under a fee without
@@ -389,7 +472,7 @@ pub fn simulate(
     let mut out = Backtest::with_capacity(days, m);
     if strategy.constant_allocation() {
         // The allocation never changes and observing only checks the (already checked) days:
-        // ask once; every day is still checked in the fused pass of the trade (the exact
+        // ask once; every day is still checked by the trade (the exact
         // remainder needs the drifted weights of every day).
         strategy.weights(&mut a)?;
         for y in relatives.chunks_exact(m) {
@@ -407,41 +490,47 @@ pub fn simulate(
     Ok(out)
 }
 
-/// `out[n] = Σ_i a_i y_{n,i}` (from −0, `i = 0, 1, …`: the growth of the fused pass) for the
-/// `out.len()` rows `y_n` of `rows`, four rows side by side: the sums are independent and each
-/// keeps its order, so the interleaving only hides the latency of the additions.
-fn growth_rows(out: &mut [f64], a: &[f64], rows: &[f64]) {
-    let m = a.len();
-    let mut out4 = out.chunks_exact_mut(4);
-    let mut rows4 = rows.chunks_exact(4 * m);
-    for (o, y) in (&mut out4).zip(&mut rows4) {
-        let (y0, y1, y2, y3) = (&y[..m], &y[m..2 * m], &y[2 * m..3 * m], &y[3 * m..4 * m]);
-        let mut g = [-0.0_f64; 4];
-        for i in 0..m {
-            let ai = a[i];
-            g[0] += ai * y0[i];
-            g[1] += ai * y1[i];
-            g[2] += ai * y2[i];
-            g[3] += ai * y3[i];
+/// The simplex check of every traded allocation, without branches: `|Σ_i a_i − 1| ≤ tol` (the
+/// sum in [`cost::growth`]'s four partial sums) and `−tol ≤ min_i a_i`, `max_i a_i ≤ 1 + tol`.
+/// A NaN or infinite entry makes the sum NaN or infinite, so it fails too. Only a failed check
+/// calls [`crate::simplex::validate_allocation`], whose error names the entry; every path of the
+/// account decides with this function, so they stop on the same day.
+#[inline]
+fn on_simplex(a: &[f64], tol: f64) -> bool {
+    const L: usize = cost::GROWTH_LANES;
+    let mut sum = [-0.0_f64; L];
+    let mut lo = [f64::INFINITY; L];
+    let mut hi = [f64::NEG_INFINITY; L];
+    let mut a4 = a.chunks_exact(L);
+    for c in &mut a4 {
+        for k in 0..L {
+            sum[k] += c[k];
+            lo[k] = if c[k] < lo[k] { c[k] } else { lo[k] };
+            hi[k] = if c[k] > hi[k] { c[k] } else { hi[k] };
         }
-        o.copy_from_slice(&g);
     }
-    for (o, y) in out4
-        .into_remainder()
-        .iter_mut()
-        .zip(rows4.remainder().chunks_exact(m))
-    {
-        let mut g = -0.0_f64;
-        for (&ai, &yi) in a.iter().zip(y) {
-            g += ai * yi;
-        }
-        *o = g;
+    for (k, &x) in a4.remainder().iter().enumerate() {
+        sum[k] += x;
+        lo[k] = if x < lo[k] { x } else { lo[k] };
+        hi[k] = if x > hi[k] { x } else { hi[k] };
+    }
+    let total = (sum[0] + sum[1]) + (sum[2] + sum[3]);
+    let low = lo[0].min(lo[1]).min(lo[2].min(lo[3]));
+    let high = hi[0].max(hi[1]).max(hi[2].max(hi[3]));
+    (total - 1.0).abs() <= tol && low >= -tol && high <= 1.0 + tol
+}
+
+/// `out[n] = a · y_n` ([`cost::growth`]) for the `out.len()` rows `y_n` of `rows`.
+fn growth_rows(out: &mut [f64], a: &[f64], rows: &[f64]) {
+    for (o, y) in out.iter_mut().zip(rows.chunks_exact(a.len())) {
+        *o = cost::growth(a, y);
     }
 }
 
-/// `out[n] = Σ_i |a_i y_{n,i} / g_n − a_i|` (from −0, `i = 0, 1, …`: the turnover of the fused
-/// pass against the drift `a ⊙ y_n / g_n` of `cost::drift_by`) for the `out.len()` rows `y_n` of
-/// `rows` and growths `g`, four rows side by side as in [`growth_rows`].
+/// `out[n] = Σ_i |a_i y_{n,i} · (1 / g_n) − a_i|` (from −0, `i = 0, 1, …`: the turnover of the
+/// fused pass against the drift `(a ⊙ y_n) · (1 / g_n)` of `cost::drift_by`) for the `out.len()`
+/// rows `y_n` of `rows` and growths `g`, four rows side by side: the sums are independent and
+/// each keeps its order, so the interleaving only hides the latency of the additions.
 fn turnover_rows(out: &mut [f64], a: &[f64], rows: &[f64], g: &[f64]) {
     let m = a.len();
     let mut out4 = out.chunks_exact_mut(4);
@@ -449,13 +538,14 @@ fn turnover_rows(out: &mut [f64], a: &[f64], rows: &[f64], g: &[f64]) {
     let mut g4 = g.chunks_exact(4);
     for ((o, y), g) in (&mut out4).zip(&mut rows4).zip(&mut g4) {
         let (y0, y1, y2, y3) = (&y[..m], &y[m..2 * m], &y[2 * m..3 * m], &y[3 * m..4 * m]);
+        let r = [1.0 / g[0], 1.0 / g[1], 1.0 / g[2], 1.0 / g[3]];
         let mut t = [-0.0_f64; 4];
         for i in 0..m {
             let ai = a[i];
-            t[0] += (ai * y0[i] / g[0] - ai).abs();
-            t[1] += (ai * y1[i] / g[1] - ai).abs();
-            t[2] += (ai * y2[i] / g[2] - ai).abs();
-            t[3] += (ai * y3[i] / g[3] - ai).abs();
+            t[0] += (ai * y0[i] * r[0] - ai).abs();
+            t[1] += (ai * y1[i] * r[1] - ai).abs();
+            t[2] += (ai * y2[i] * r[2] - ai).abs();
+            t[3] += (ai * y3[i] * r[3] - ai).abs();
         }
         o.copy_from_slice(&t);
     }
@@ -465,9 +555,10 @@ fn turnover_rows(out: &mut [f64], a: &[f64], rows: &[f64], g: &[f64]) {
         .zip(rows4.remainder().chunks_exact(m))
         .zip(g4.remainder())
     {
+        let r = 1.0 / gn;
         let mut t = -0.0_f64;
         for (&ai, &yi) in a.iter().zip(y) {
-            t += (ai * yi / gn - ai).abs();
+            t += (ai * yi * r - ai).abs();
         }
         *o = t;
     }
@@ -707,5 +798,106 @@ mod tests {
         assert!(Account::new(0, Fee::None).is_err());
         assert!(Account::new(2, Fee::Linear(1.0)).is_err());
         assert!(Account::new(2, Fee::None).unwrap().with_tolerance(-1.0).is_err());
+    }
+
+    /// Two assets and cash: half in asset 0 (which doubles), half in cash; then everything to
+    /// cash. Selling 2/3 of the wealth into cash is one trade: turnover 2/3 (not 4/3, as it would
+    /// be with cash counted as an asset), and under the exact model `μ = 1 − 2c/3`.
+    #[test]
+    fn cash_account_charges_a_move_into_cash_once() {
+        let c = 0.01;
+        for fee in [
+            Fee::Additive(c),
+            Fee::Linear(c),
+            Fee::Exact(c),
+            Fee::PerSide { buy: 0.5, sell: c },
+        ] {
+            let mut account = Account::with_cash(2, fee).unwrap();
+            assert_eq!(account.drifted(), &[0.0, 0.0, 1.0]);
+            let day = account.trade(&[0.5, 0.0, 0.5], &[2.0, 1.0]).unwrap();
+            assert_eq!((day.growth, day.turnover, day.period_return), (1.5, 0.0, 1.5));
+            let w = account.drifted();
+            assert!((w[0] - 2.0 / 3.0).abs() < 1e-15 && w[1] == 0.0 && (w[2] - 1.0 / 3.0).abs() < 1e-15);
+            let day = account.trade(&[0.0, 0.0, 1.0], &[3.0, 0.5]).unwrap();
+            assert!(
+                (day.turnover - 2.0 / 3.0).abs() < 1e-15,
+                "{fee:?}: {}",
+                day.turnover
+            );
+            assert_eq!(day.growth, 1.0);
+            // Every model charges c on the 2/3 sold (the per-side model only its selling rate:
+            // nothing is bought).
+            let expected = 1.0 - c * 2.0 / 3.0;
+            assert!(
+                (day.period_return - expected).abs() < 1e-10,
+                "{fee:?}: {}",
+                day.period_return
+            );
+            assert_eq!(account.wealth(), 1.5 * day.period_return);
+        }
+        let mut account = Account::with_cash(2, Fee::None).unwrap();
+        assert!(matches!(
+            account.trade(&[0.5, 0.5], &[1.0, 1.0]),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        assert!(matches!(
+            account.trade(&[0.5, 0.0, 0.5], &[1.0, 1.0, 1.0]),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        assert!(matches!(
+            account.trade(&[0.5, 0.0, 0.6], &[1.0, 1.0]),
+            Err(Error::InvalidAllocation { .. })
+        ));
+        assert_eq!(account.days(), 0);
+    }
+
+    /// A strategy that never holds cash gives, through the cash account, the bits of the
+    /// ordinary account: the cash entry adds `+0` to one partial sum of the growth and nothing to
+    /// the turnover or the remainder.
+    #[test]
+    fn cash_account_without_cash_is_the_plain_account() {
+        struct NoCash(Olmar);
+        impl OnlineStrategy for NoCash {
+            fn name(&self) -> String {
+                self.0.name()
+            }
+            fn reset(&mut self, m: usize) -> Result<()> {
+                self.0.reset(m)
+            }
+            fn weights(&mut self, out: &mut [f64]) -> Result<()> {
+                let m = out.len() - 1;
+                out[m] = 0.0;
+                self.0.weights(&mut out[..m])
+            }
+            fn observe(&mut self, y: &[f64]) -> Result<()> {
+                self.0.observe(y)
+            }
+            fn holds_cash(&self) -> bool {
+                true
+            }
+        }
+        let (days, m) = (40, 5);
+        let y = relatives(days, m);
+        for fee in [
+            Fee::None,
+            Fee::Additive(0.0025),
+            Fee::Exact(0.01),
+            Fee::PerSide {
+                buy: 0.002,
+                sell: 0.02,
+            },
+        ] {
+            let plain = simulate(&mut Olmar::new(4, 10.0).unwrap(), &y, m, fee).unwrap();
+            let cash = simulate(&mut NoCash(Olmar::new(4, 10.0).unwrap()), &y, m, fee).unwrap();
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&plain.wealth), bits(&cash.wealth), "{fee:?}");
+            assert_eq!(bits(&plain.turnover), bits(&cash.turnover), "{fee:?}");
+            let risky: Vec<f64> = cash
+                .weights
+                .chunks_exact(m + 1)
+                .flat_map(|r| r[..m].to_vec())
+                .collect();
+            assert_eq!(bits(&plain.weights), bits(&risky));
+        }
     }
 }

@@ -68,6 +68,16 @@ pub trait OnlineStrategy {
     fn holds_drifted(&self) -> bool {
         false
     }
+
+    /// `true` when the strategy may keep part of the wealth in cash (relative 1 every day):
+    /// [`weights`](Self::weights) then writes `assets + 1` entries on the simplex, the assets'
+    /// weights and, last, the cash weight, and [`simulate`](super::simulate) trades them through
+    /// a cash account ([`Account::with_cash`](super::Account::with_cash): moving wealth between
+    /// an asset and cash is charged once). [`observe`](Self::observe) still gets the `assets`
+    /// relatives of the market. Default `false`.
+    fn holds_cash(&self) -> bool {
+        false
+    }
 }
 
 /// Checks `assets ≥ 1` (the shared argument check of [`OnlineStrategy::reset`]).
