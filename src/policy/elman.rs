@@ -631,7 +631,7 @@ pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
             (xp.wrapping_add(next * xg_len), next_len * xg_len),
         ];
         for t in (0..window).rev() {
-            prefetch_share::<V>(ahead, window - 1 - t, window);
+            prefetch_share::<V, 2>(ahead, window - 1 - t, window);
             // SAFETY (whole step): groups g + q < groups exist; dpre rows t and t − 1 of each
             // group lie in its dp_len block; states h_{t} (index t − 1) lie in its hl block.
             let dp_at = |q: usize, s: usize| dpp.add(q * dp_len + s * h * n);
@@ -714,10 +714,21 @@ pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
     });
 }
 
-/// Prefetches share `i` of `shares` of each `(start, len)` block, whole cache lines of 64 bytes
-/// (no value changes; the blocks need not be dereferenceable).
+/// Prefetches share `i` of `shares` of each `(start, len)` block (`len` values), whole cache
+/// lines of 64 bytes: with `per = ⌈len / shares⌉` rounded up to a whole line, the lines from
+/// `start + i·per` up to `start + min((i + 1)·per, len)`. Calling it for `i = 0 … shares − 1`
+/// prefetches each block once. It changes no value (the Elman and GRU backward passes call it
+/// for the next run of groups' records, one share per BPTT step).
+///
+/// # Safety
+/// `V`'s instruction set must be available. The blocks need not be dereferenceable: nothing is
+/// read or written through them, and a prefetch never faults.
 #[inline(always)]
-unsafe fn prefetch_share<V: Lanes>(blocks: [(*const V::E, usize); 2], i: usize, shares: usize) {
+pub(super) unsafe fn prefetch_share<V: Lanes, const B: usize>(
+    blocks: [(*const V::E, usize); B],
+    i: usize,
+    shares: usize,
+) {
     let line = 64 / std::mem::size_of::<V::E>();
     for (start, len) in blocks {
         let per = len.div_ceil(shares.max(1)).next_multiple_of(line);

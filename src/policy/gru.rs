@@ -50,8 +50,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::elman::{
-    add_lane_totals, blocks, from_lanes, grad_rows, on_isa, row_of_blocks, rows_to_lanes, Edge, ElmanDims,
-    Term, MAX_GROUPS,
+    add_lane_totals, blocks, from_lanes, grad_rows, on_isa, prefetch_share, row_of_blocks, rows_to_lanes,
+    Edge, ElmanDims, Term, MAX_GROUPS,
 };
 use super::isa::Isa;
 use super::lanes::{Lanes, Port};
@@ -339,13 +339,20 @@ struct Bptt<E> {
 }
 
 /// BPTT of the `G` groups `g … g + G`: `dh` must hold dL/dh_W of each group (padding lanes 0).
-/// Leaves `dgx` and `dgh_n` of every step in the group buffers and writes dL/dx into `dx`.
+/// Leaves `dgx` and `dgh_n` of every step in the group buffers and writes dL/dx into `dx`. Step
+/// `t` also prefetches share `W − 1 − t` of `W` of each `ahead` block ([`prefetch_share`]).
 ///
 /// # Safety
 /// `V`'s instruction set must be available; the pointers of `c` are valid for the lengths stated
-/// in [`Bptt`] and [`lens`] (recording), and groups `g + q` (`q < G`) exist.
+/// in [`Bptt`] and [`lens`] (recording), and groups `g + q` (`q < G`) exist. The `ahead` blocks
+/// need not be dereferenceable.
 #[inline(always)]
-unsafe fn bptt<V: Lanes, const G: usize>(c: &Bptt<V::E>, g: usize, mut dx: Option<&mut [V::E]>) {
+unsafe fn bptt<V: Lanes, const G: usize>(
+    c: &Bptt<V::E>,
+    g: usize,
+    ahead: [(*const V::E, usize); 4],
+    mut dx: Option<&mut [V::E]>,
+) {
     let ElmanDims {
         rows,
         window,
@@ -362,6 +369,7 @@ unsafe fn bptt<V: Lanes, const G: usize>(c: &Bptt<V::E>, g: usize, mut dx: Optio
     let dgn_at = |q: usize, t: usize| dgn.add((q * window + t) * h * n);
     let dh_at = |q: usize| dh.add(q * h * n);
     for t in (0..window).rev() {
+        prefetch_share::<V, 4>(ahead, window - 1 - t, window);
         // The element-wise part, as `encoder::gru_backward` does it for each row.
         for q in 0..G {
             let gg = g + q;
@@ -505,7 +513,7 @@ pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
         dxl: dxl.as_mut_ptr(),
         zero: zeros.as_ptr(),
     };
-    let (xg_len, hg_len) = (window * f * n, window * h * n);
+    let (xg_len, hg_len, gg_len) = (window * f * n, window * h * n, window * g3 * n);
     let (xp, hp, onep) = (xl.as_ptr(), hl.as_ptr(), ones.as_ptr());
     let sp = sums.as_mut_ptr();
     let mut g = 0;
@@ -519,11 +527,22 @@ pub(crate) unsafe fn backward<V: Lanes>(a: Backward<'_, V::E>) {
                 h,
             );
         }
+        // The next run's record, asked for a share per step while this run computes: its BPTT
+        // reads the gates, gh_n and states, its weight gradients the states and inputs; with a
+        // history larger than the caches they come from memory.
+        let next = g + gs;
+        let next_len = V::GROUPS.min(groups - next);
+        let ahead = [
+            (gl.as_ptr().wrapping_add(next * gg_len), next_len * gg_len),
+            (nl.as_ptr().wrapping_add(next * hg_len), next_len * hg_len),
+            (hp.wrapping_add(next * hg_len), next_len * hg_len),
+            (xp.wrapping_add(next * xg_len), next_len * xg_len),
+        ];
         // SAFETY: groups g … g + gs exist; the buffers have the lengths `Bptt` states.
         if gs == 2 {
-            bptt::<V, 2>(&c, g, dx.as_deref_mut());
+            bptt::<V, 2>(&c, g, ahead, dx.as_deref_mut());
         } else {
-            bptt::<V, 1>(&c, g, dx.as_deref_mut());
+            bptt::<V, 1>(&c, g, ahead, dx.as_deref_mut());
         }
         // Weight gradients of these groups, in group order. Row k of [dWh; dWx; dbx; dbh] at
         // step t: h_{t−1}[k] (k < H, steps W−1 … 1, against dgh), x_t[k − H] (k < H + F, against
