@@ -307,8 +307,9 @@ impl Account {
     /// `g_n = a·y_n` ([`cost::growth`]) of every day is one pass over the days; the turnover
     /// `τ_n = Σ_i |a_i y_{n−1,i} · (1 / g_{n−1}) − a_i|` (the drift of the day before, not
     /// stored) another, four days side by side; each sum keeps the order and the operations of
-    /// the fused pass (from −0, `i = 0, 1, …`), so only independent days are interleaved. The fee and the wealth follow
-    /// day by day as in `step`, and the allocation rows are written at the end.
+    /// `step` (the turnover from −0, `i = 0, 1, …`), so only independent days are interleaved.
+    /// The fee and the wealth follow day by day as in `step`, and the allocation rows are
+    /// written at the end.
     fn hold_constant(&mut self, a: &[f64], relatives: &[f64], days: usize) -> Result<Backtest> {
         debug_assert_eq!(self.days, 0);
         debug_assert!(!matches!(self.fee, Fee::Exact(_) | Fee::PerSide { .. }));
@@ -527,8 +528,8 @@ fn growth_rows(out: &mut [f64], a: &[f64], rows: &[f64]) {
     }
 }
 
-/// `out[n] = Σ_i |a_i y_{n,i} · (1 / g_n) − a_i|` (from −0, `i = 0, 1, …`: the turnover of the
-/// fused pass against the drift `(a ⊙ y_n) · (1 / g_n)` of `cost::drift_by`) for the `out.len()`
+/// `out[n] = Σ_i |a_i y_{n,i} · (1 / g_n) − a_i|` (from −0, `i = 0, 1, …`: the turnover of
+/// `step` against the drift `(a ⊙ y_n) · (1 / g_n)` of `cost::drift_by`) for the `out.len()`
 /// rows `y_n` of `rows` and growths `g`, four rows side by side: the sums are independent and
 /// each keeps its order, so the interleaving only hides the latency of the additions.
 fn turnover_rows(out: &mut [f64], a: &[f64], rows: &[f64], g: &[f64]) {
