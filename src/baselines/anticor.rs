@@ -49,7 +49,7 @@ pub struct AnticorParams {
 /// Anticor with window `w`; see the [module documentation](self).
 ///
 /// The hot loop is the update of the `m²` rolling means of `rec_i · old_j` every day; they are
-/// kept structure-of-arrays ([`RollingMeans`]) over a flat ring of the last `2w + 1` days, so a
+/// kept structure-of-arrays (`RollingMeans`) over a flat ring of the last `2w + 1` days, so a
 /// day costs a few floating-point operations per pair and no allocation.
 #[derive(Clone, Debug)]
 pub struct Anticor {

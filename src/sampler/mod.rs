@@ -245,7 +245,7 @@ fn block_sum(q: &[f64]) -> f64 {
 /// the level whose nodes cover a block of 8 leaves (`sum` and `min`, `2L/8` values each, node 1
 /// the root, node `i` with children `2i` and `2i + 1`, block `b` at node `L/8 + b`). The three
 /// levels inside a block are recomputed from its eight priorities, one cache line, in the binary
-/// tree's order ([`block_sum`]), so every node value, every draw and every weight has the bits
+/// tree's order (`block_sum`), so every node value, every draw and every weight has the bits
 /// of the full binary trees, while memory is about `8·(2T + L/2)` bytes instead of
 /// `8·(T + 4L)` (1.9 MB instead of 4.8 MB at `T = 10^5`, which then fits a 2 MB L2 cache;
 /// 0.19 GB instead of 0.62 GB at `T = 10^7`), and a draw plus update touches about two cache
