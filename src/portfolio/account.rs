@@ -130,8 +130,8 @@ impl Account {
     /// # Errors
     /// As [`new`](Self::new).
     pub fn with_cash(assets: usize, fee: Fee) -> Result<Account> {
-        let mut account = Account::new(assets + 1, fee)?;
         check_assets(assets)?;
+        let mut account = Account::new(assets + 1, fee)?;
         account.drifted.fill(0.0);
         account.drifted[assets] = 1.0;
         account.cash = true;
