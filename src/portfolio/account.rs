@@ -850,6 +850,8 @@ mod tests {
             Err(Error::InvalidAllocation { .. })
         ));
         assert_eq!(account.days(), 0);
+        assert!(Account::with_cash(0, Fee::None).is_err());
+        assert!(Account::with_cash(2, Fee::Exact(1.5)).is_err());
     }
 
     /// A strategy that never holds cash gives, through the cash account, the bits of the
