@@ -199,7 +199,7 @@ impl Account {
                 self.check_allocation(a)?;
                 return Err(e);
             }
-            return self.step_cash(a, y);
+            return self.step_on(a, y);
         }
         if y.len() != m {
             return Err(Error::shape(
@@ -229,62 +229,26 @@ impl Account {
         if !on_simplex(a, self.tolerance) {
             self.check_allocation(a)?;
         }
-        let day = match self.fee {
-            _ if self.days == 0 => TradingDay {
-                growth,
-                remainder: 1.0,
-                additive_fee: 0.0,
-                turnover: 0.0,
-                period_return: growth,
-            },
-            Fee::None => TradingDay {
-                growth,
-                remainder: 1.0,
-                additive_fee: 0.0,
-                turnover,
-                period_return: growth,
-            },
-            Fee::Additive(c) => {
-                let additive_fee = c * turnover;
-                TradingDay {
-                    growth,
-                    remainder: 1.0,
-                    additive_fee,
-                    turnover,
-                    period_return: (growth - additive_fee).max(0.0),
-                }
+        let first = self.days == 0;
+        let mu = match self.fee {
+            Fee::Exact(_) | Fee::PerSide { .. } if !first => {
+                cost::exact_remainder(self.fee, &self.drifted, a, self.cash)?
             }
-            Fee::Linear(c) => {
-                let remainder = (1.0 - c * turnover).max(0.0);
-                TradingDay {
-                    growth,
-                    remainder,
-                    additive_fee: 0.0,
-                    turnover,
-                    period_return: remainder * growth,
-                }
-            }
-            Fee::Exact(_) | Fee::PerSide { .. } if self.cash => {
-                let remainder = cost::remainder_cash_last(self.fee, &self.drifted, a)?;
-                TradingDay {
-                    growth,
-                    remainder,
-                    additive_fee: 0.0,
-                    turnover,
-                    period_return: remainder * growth,
-                }
-            }
-            Fee::Exact(_) | Fee::PerSide { .. } => cost::period_return(self.fee, &self.drifted, a, y, false)?,
+            _ => 1.0,
         };
+        let day = trading_day(self.fee, first, growth, turnover, mu);
         self.wealth *= day.period_return;
         cost::drift_by(a, y, day.growth, &mut self.drifted);
         self.days += 1;
         Ok(day)
     }
 
-    /// [`step`](Self::step) of a cash account on the market's relatives `y` (checked): the cash
+    /// [`step`](Self::step) on the market's relatives `y` (checked): for a cash account the cash
     /// relative 1 is appended.
-    fn step_cash(&mut self, a: &[f64], y: &[f64]) -> Result<TradingDay> {
+    fn step_on(&mut self, a: &[f64], y: &[f64]) -> Result<TradingDay> {
+        if !self.cash {
+            return self.step(a, y);
+        }
         let mut y1 = std::mem::take(&mut self.with_one);
         y1[..y.len()].copy_from_slice(y);
         let day = self.step(a, &y1);
@@ -334,12 +298,7 @@ impl Account {
         let mut wealth = self.wealth;
         for (n, &g) in growth.iter().enumerate() {
             let t = out.turnover[n];
-            let r = match self.fee {
-                _ if n == 0 => g,
-                Fee::Additive(c) => (g - c * t).max(0.0),
-                Fee::Linear(c) => (1.0 - c * t).max(0.0) * g,
-                _ => g,
-            };
+            let r = trading_day(self.fee, n == 0, g, t, 1.0).period_return;
             wealth *= r;
             out.period_returns.push(r);
             out.wealth.push(wealth);
@@ -443,52 +402,80 @@ pub fn simulate(
     fee.validate()?;
     strategy.reset(assets)?;
     let m = assets;
-    if strategy.holds_cash() {
-        // Assets then cash: every day one trade of the cash account (no fast path).
-        let mut account = Account::with_cash(m, fee)?.named(strategy.name());
-        let mut a = vec![0.0; m + 1];
-        let mut out = Backtest::with_capacity(days, m + 1);
-        for y in relatives.chunks_exact(m) {
-            strategy.weights(&mut a)?;
-            let day = account.step_cash(&a, y)?;
-            out.push(&a, &day, account.wealth());
-            strategy.observe(y)?;
-        }
-        return Ok(out);
-    }
-    let mut account = Account::new(m, fee)?.named(strategy.name());
-    let mut a = vec![0.0; m];
+    // A strategy that holds cash trades assets then cash through a cash account.
+    let cash = strategy.holds_cash();
+    let account = if cash {
+        Account::with_cash(m, fee)?
+    } else {
+        Account::new(m, fee)?
+    };
+    let mut account = account.named(strategy.name());
+    let mut a = vec![0.0; account.assets()];
     // Fast paths, bit for bit the day-by-day loop below: a fixed portfolio under a fee without
     // a fixed point (growth and turnover only, day 0's check once), and buy and hold (the
-    // account's drifted weights traded as they are).
-    if strategy.constant_allocation() && !matches!(fee, Fee::Exact(_) | Fee::PerSide { .. }) {
+    // account's drifted weights traded as they are); neither holds cash.
+    if !cash && strategy.constant_allocation() && !matches!(fee, Fee::Exact(_) | Fee::PerSide { .. }) {
         strategy.weights(&mut a)?;
         return account.hold_constant(&a, relatives, days);
     }
-    if strategy.holds_drifted() {
+    if !cash && strategy.holds_drifted() {
         strategy.weights(&mut a)?;
         account.drifted.copy_from_slice(&a);
         return account.hold_drifted(relatives, days);
     }
-    let mut out = Backtest::with_capacity(days, m);
+    let mut out = Backtest::with_capacity(days, a.len());
     if strategy.constant_allocation() {
         // The allocation never changes and observing only checks the (already checked) days:
         // ask once; every day is still checked by the trade (the exact
         // remainder needs the drifted weights of every day).
         strategy.weights(&mut a)?;
         for y in relatives.chunks_exact(m) {
-            let day = account.step(&a, y)?;
+            let day = account.step_on(&a, y)?;
             out.push(&a, &day, account.wealth());
         }
         return Ok(out);
     }
     for y in relatives.chunks_exact(m) {
         strategy.weights(&mut a)?;
-        let day = account.step(&a, y)?;
+        let day = account.step_on(&a, y)?;
         out.push(&a, &day, account.wealth());
         strategy.observe(y)?;
     }
     Ok(out)
+}
+
+/// One day's outcome under `fee` from its growth `g`, turnover `τ` and, for the exact models,
+/// their remainder `μ` (ignored by the others; formulas in [`cost::period_return`]): the first
+/// day's purchase is free (`τ = 0`, `r = g`); otherwise `r = max(g − c τ, 0)` under
+/// [`Fee::Additive`] and `r = μ g` with `μ = 1` ([`Fee::None`]), `max(1 − c τ, 0)`
+/// ([`Fee::Linear`]) or the given `μ` (the exact models).
+fn trading_day(fee: Fee, first: bool, growth: f64, turnover: f64, exact: f64) -> TradingDay {
+    if first {
+        return TradingDay {
+            growth,
+            remainder: 1.0,
+            additive_fee: 0.0,
+            turnover: 0.0,
+            period_return: growth,
+        };
+    }
+    let (remainder, additive_fee) = match fee {
+        Fee::None => (1.0, 0.0),
+        Fee::Additive(c) => (1.0, c * turnover),
+        Fee::Linear(c) => ((1.0 - c * turnover).max(0.0), 0.0),
+        Fee::Exact(_) | Fee::PerSide { .. } => (exact, 0.0),
+    };
+    let period_return = match fee {
+        Fee::Additive(_) => (growth - additive_fee).max(0.0),
+        _ => remainder * growth,
+    };
+    TradingDay {
+        growth,
+        remainder,
+        additive_fee,
+        turnover,
+        period_return,
+    }
 }
 
 /// The simplex check of every traded allocation, without branches: `|Σ_i a_i − 1| ≤ tol` (the

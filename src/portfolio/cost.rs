@@ -202,29 +202,27 @@ pub fn transaction_remainder(w_prev: &[f64], a: &[f64], c: f64, cash: bool) -> R
 /// [`Error::NonFinite`] for NaN or infinite entries, [`Error::InvalidParameter`] (`fee`) for a
 /// rate outside `[0, 1)`.
 pub fn transaction_remainder_per_side(w_prev: &[f64], a: &[f64], buy: f64, sell: f64) -> Result<f64> {
-    check_pair(w_prev, a)?;
-    check_rate(buy)?;
-    check_rate(sell)?;
-    if buy == 0.0 && sell == 0.0 {
-        return Ok(1.0);
-    }
-    Ok(fixed_point(0.0, 0.0, w_prev, a, buy, sell + buy - sell * buy))
+    exact_remainder(Fee::PerSide { buy, sell }, w_prev, a, false)
 }
 
-/// The exact transaction remainder `μ` of Jiang, Xu & Liang (2017), eq. 14, of a cash account
-/// ([`crate::portfolio::Account::with_cash`]): `w_prev` and `a` hold the assets, then cash last.
-/// [`Fee::Exact`]`(c)` is [`transaction_remainder`] with a cash asset; [`Fee::PerSide`] the same
-/// fixed point with buying rate `c_p` and selling rate `c_s`:
+/// The exact transaction remainder `μ` of Jiang, Xu & Liang (2017), eq. 14, of the exact fee
+/// models: [`Fee::Exact`]`(c)` (buying and selling rate `c`) and [`Fee::PerSide`] (buying rate
+/// `c_p`, selling rate `c_s`); any other model gives 1.
+///
+/// Without cash every entry of `w_prev` and `a` is an asset
+/// ([`transaction_remainder_per_side`]); with `cash_last`, the last entry is a cash asset (a cash
+/// account, [`crate::portfolio::Account::with_cash`]):
 ///
 /// ```text
 /// μ = [1 − c_p w'_c − (c_s + c_p − c_s c_p) Σ_{i<m} max(w'_i − μ a_i, 0)] / (1 − c_p a_c)
 /// ```
 ///
-/// Any other fee model gives 1.
+/// `Fee::Exact(c)` is bit for bit [`transaction_remainder`]`(w_prev, a, c, false)` without cash
+/// (`c + c = 2c` exactly), and with cash the same with the cash entry moved to the front.
 ///
 /// # Errors
 /// As [`transaction_remainder`].
-pub(crate) fn remainder_cash_last(fee: Fee, w_prev: &[f64], a: &[f64]) -> Result<f64> {
+pub(crate) fn exact_remainder(fee: Fee, w_prev: &[f64], a: &[f64], cash_last: bool) -> Result<f64> {
     check_pair(w_prev, a)?;
     let (buy, sell) = match fee {
         Fee::Exact(c) => (c, c),
@@ -236,15 +234,13 @@ pub(crate) fn remainder_cash_last(fee: Fee, w_prev: &[f64], a: &[f64]) -> Result
     if buy == 0.0 && sell == 0.0 {
         return Ok(1.0);
     }
-    let m = a.len() - 1;
-    Ok(fixed_point(
-        w_prev[m],
-        a[m],
-        &w_prev[..m],
-        &a[..m],
-        buy,
-        sell + buy - sell * buy,
-    ))
+    let k = sell + buy - sell * buy;
+    Ok(if cash_last {
+        let m = a.len() - 1;
+        fixed_point(w_prev[m], a[m], &w_prev[..m], &a[..m], buy, k)
+    } else {
+        fixed_point(0.0, 0.0, w_prev, a, buy, k)
+    })
 }
 
 /// Solves `μ = clamp([1 − c_p w0 − k Σ_i max(wr_i − μ ar_i, 0)] / (1 − c_p a0), 0, 1)` for
