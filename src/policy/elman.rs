@@ -352,6 +352,19 @@ pub(super) fn rows_to_lanes<E: Scalar>(
     }
 }
 
+/// The block of `count` row-major input rows of `width` values from row `first` on, cut at `rows`
+/// (empty past the last row): what the forward passes prefetch for their next run of groups.
+pub(super) fn next_input_rows<E>(
+    x: &[E],
+    (first, count): (usize, usize),
+    rows: usize,
+    width: usize,
+) -> (*const E, usize) {
+    let first = first.min(rows);
+    let count = count.min(rows - first);
+    (x.as_ptr().wrapping_add(first * width), count * width)
+}
+
 /// Lanes back to rows, for the rows that exist: `dst[(g·N + l)·stride + off + c] = src[c·N + l]`.
 pub(super) fn from_lanes<E: Scalar>(
     dst: &mut [E],
@@ -420,7 +433,16 @@ pub(crate) unsafe fn forward<V: Lanes>(a: Forward<'_, V::E>) {
             rows_to_lanes(&mut xl[(at + q) * xg_len..], x, (g + q, n, rows), window * f);
         }
         let (xp, hp) = (xl.as_ptr(), hl.as_mut_ptr());
+        // The next run's input rows (row-major, consecutive), asked for a share per step while
+        // this run computes: at large batches they come from memory, not from the caches.
+        let ahead = [next_input_rows(
+            x,
+            ((g + gs) * n, V::GROUPS * n),
+            rows,
+            window * f,
+        )];
         for t in 0..window {
+            prefetch_share::<V, 1>(ahead, t, window);
             // SAFETY (both arms): blocks at + q (q < gs) lie inside xl and hl (checked above);
             // step t's inputs and slots t % slots and (t − 1) % slots lie inside their block.
             let x_at = |q: usize| xp.add((at + q) * xg_len + t * f * n);

@@ -50,8 +50,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::elman::{
-    add_lane_totals, blocks, from_lanes, grad_rows, on_isa, prefetch_share, row_of_blocks, rows_to_lanes,
-    Edge, ElmanDims, Term, MAX_GROUPS,
+    add_lane_totals, blocks, from_lanes, grad_rows, next_input_rows, on_isa, prefetch_share, row_of_blocks,
+    rows_to_lanes, Edge, ElmanDims, Term, MAX_GROUPS,
 };
 use super::isa::Isa;
 use super::lanes::{Lanes, Port};
@@ -250,7 +250,15 @@ pub(crate) unsafe fn forward<V: Lanes>(a: Forward<'_, V::E>) {
         }
         let (xp, hp, gp, np) = (xl.as_ptr(), hl.as_mut_ptr(), gl.as_mut_ptr(), nl.as_mut_ptr());
         let (sp, zp) = (ghs.as_mut_ptr(), zero.as_ptr());
+        // The next run's input rows, a share per step (as the Elman forward pass).
+        let ahead = [next_input_rows(
+            x,
+            ((g + gs) * n, V::GROUPS * n),
+            rows,
+            window * f,
+        )];
         for t in 0..window {
+            prefetch_share::<V, 1>(ahead, t, window);
             // SAFETY: blocks at + q (q < gs) lie inside the buffers (checked above); step t's
             // slots lie inside their block.
             let x_at = |q: usize| xp.add((at + q) * xg_len + t * f * n);
