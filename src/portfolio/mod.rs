@@ -120,6 +120,14 @@ impl Fee {
 /// length that is not a multiple of `assets`; [`Error::NonFinite`] for NaN or infinite entries;
 /// [`Error::InvalidParameter`] (`relatives`) naming day and asset of a zero or negative entry.
 pub fn check_relatives(relatives: &[f64], assets: usize) -> Result<usize> {
+    let days = check_shape(relatives, assets)?;
+    check_rows(relatives, assets, 0)?;
+    Ok(days)
+}
+
+/// The shape half of [`check_relatives`]: `assets > 0` and a whole number of days; returns the
+/// number of days without looking at the entries.
+pub(crate) fn check_shape(relatives: &[f64], assets: usize) -> Result<usize> {
     if assets == 0 {
         return Err(Error::param("assets", 0, "at least one asset is required"));
     }
@@ -131,16 +139,21 @@ pub fn check_relatives(relatives: &[f64], assets: usize) -> Result<usize> {
             relatives.len(),
         ));
     }
-    check_rows(relatives, assets, 0)?;
     Ok(relatives.len() / assets)
+}
+
+/// Whether every entry of `rows` lies in `(0, f64::MAX]` (so is finite and `> 0`; NaN fails the
+/// comparison): one pass without branches, which the compiler vectorises. [`check_rows`] names
+/// the first entry that is not.
+#[inline]
+pub(crate) fn rows_ok(rows: &[f64]) -> bool {
+    rows.iter().fold(true, |ok, &y| ok & (y > 0.0) & (y <= f64::MAX))
 }
 
 /// Validates rows of relatives; `first_day` is the day index of `rows[0]`, for error messages.
 pub(crate) fn check_rows(rows: &[f64], assets: usize, first_day: usize) -> Result<()> {
-    // Every entry in (0, MAX] (NaN fails the comparison): one pass without branches, which the
-    // compiler vectorises; only a failed pass looks for the entry to report.
-    let ok = rows.iter().fold(true, |ok, &y| ok & (y > 0.0) & (y <= f64::MAX));
-    if ok {
+    // Only a failed pass looks for the entry to report.
+    if rows_ok(rows) {
         return Ok(());
     }
     for (k, &y) in rows.iter().enumerate() {
