@@ -5,8 +5,8 @@
 //! comparison table (`cargo test --test baselines -- --nocapture`).
 
 use pimtl::baselines::{
-    check_relatives, linear_remainder, project_to_simplex, transaction_remainder, Backtest, Bcrp, BestAsset,
-    BuyAndHold, Crp, EqualCrp, Fee, Olmar, OlmarWarmup, OnlineStrategy, Pamr,
+    check_relatives, linear_remainder, project_to_simplex, transaction_remainder, Anticor, Backtest, Bcrp,
+    BestAsset, BuyAndHold, Crp, EqualCrp, Fee, Olmar, OlmarWarmup, OnlineStrategy, Pamr,
 };
 use pimtl::metrics::{gain_over, Metrics};
 use pimtl::portfolio::simulate;
@@ -962,6 +962,33 @@ fn pinned_final_wealth_bits() {
         0x3f72c17eb21ec9b2,
         0x3f1e91116f0a547e,
         0x3feedb454968d9ac,
+    ];
+    assert_eq!(got, pinned);
+}
+
+/// Anticor's allocations bit for bit: a hash of every weight's bits and the final wealth on 400
+/// days of 12 assets (claim rows summed 8 side by side and 4 alone), windows 2, 5 and 30, fee
+/// 0.25 % additive. Printed by the code of commit 0c09b20 (rows summed column by column); any
+/// change to the order of Anticor's sums fails here.
+#[test]
+fn pinned_anticor_bits() {
+    let (days, m) = (400, 12);
+    let y = Rng(77).relatives(days, m, 0.03);
+    let got: Vec<(u64, u64)> = [2, 5, 30]
+        .into_iter()
+        .map(|w| {
+            let bt = simulate(&mut Anticor::new(w).unwrap(), &y, m, Fee::Additive(0.0025)).unwrap();
+            // FNV-1a over the weights' bits.
+            let hash = bt.weights.iter().fold(0xcbf29ce484222325_u64, |h, x| {
+                (h ^ x.to_bits()).wrapping_mul(0x100000001b3)
+            });
+            (hash, bt.final_wealth().to_bits())
+        })
+        .collect();
+    let pinned: [(u64, u64); 3] = [
+        (0x719007100c41e96a, 0x3fd3db2fda05f11f),
+        (0xf9aff723dd860e4b, 0x3fdb5bfd3083fec1),
+        (0x60e41b3a58ec517f, 0x3fe02db97e59986b),
     ];
     assert_eq!(got, pinned);
 }

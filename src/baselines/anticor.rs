@@ -200,11 +200,8 @@ impl Anticor {
         for i in 0..m {
             claim_row(&mut claim[i * m..(i + 1) * m], i, mu, extra);
         }
-        // Σ_j claim(i → j) for every row at once, each in the order j = 0, 1, ….
-        total.fill(0.0);
-        for j in 0..m {
-            add_column(total, claim, j, m);
-        }
+        // Σ_j claim(i → j) for every row, each from 0 in the order j = 0, 1, ….
+        row_totals(total, claim, m);
         for i in 0..m {
             let (bi, ti) = (self.b[i], total[i]);
             let row = &mut transfer[i * m..(i + 1) * m];
@@ -255,11 +252,35 @@ fn claim_row(row: &mut [f64], i: usize, mu: &[f64], extra: &[f64]) {
     row[i] = 0.0;
 }
 
-fn add_column(total: &mut [f64], claim: &[f64], j: usize, m: usize) {
-    for (i, t) in total.iter_mut().enumerate() {
-        *t += claim[i * m + j];
+/// `total[i] = Σ_j claim[i·m + j]`, each row summed from 0 in the order `j = 0, 1, …` (the order
+/// of the package's claims loop), [`TOTAL_ROWS`] rows side by side so that their sums stay in
+/// registers (summing column by column through memory was a tenth of Anticor's time).
+// `j` indexes eight rows at once.
+#[allow(clippy::needless_range_loop)]
+fn row_totals(total: &mut [f64], claim: &[f64], m: usize) {
+    let mut rows = claim[..total.len() * m].chunks_exact(TOTAL_ROWS * m);
+    let mut blocks = total.chunks_exact_mut(TOTAL_ROWS);
+    for (t, block) in (&mut blocks).zip(&mut rows) {
+        let row: [&[f64]; TOTAL_ROWS] = std::array::from_fn(|r| &block[r * m..(r + 1) * m]);
+        let mut s = [0.0_f64; TOTAL_ROWS];
+        for j in 0..m {
+            for r in 0..TOTAL_ROWS {
+                s[r] += row[r][j];
+            }
+        }
+        t.copy_from_slice(&s);
+    }
+    for (t, row) in blocks
+        .into_remainder()
+        .iter_mut()
+        .zip(rows.remainder().chunks_exact(m))
+    {
+        *t = row.iter().fold(0.0, |s, &c| s + c);
     }
 }
+
+/// Rows summed side by side by [`row_totals`].
+const TOTAL_ROWS: usize = 8;
 
 /// `row[j] ← b_i · claim[j] / total_i`, in the package's order (`(b_i · claim) / total`), except
 /// where that product overflows: then `b_i · (claim[j] / total_i)`.
