@@ -263,8 +263,8 @@ impl Account {
         })
     }
 
-    /// The back-test of a fixed allocation `a` from a fresh account over `days` checked days of
-    /// `relatives`, under a fee without a fixed point ([`Fee::None`], [`Fee::Linear`],
+    /// The back-test of a fixed allocation `a` from a fresh account over the `days` days of
+    /// `relatives` (each checked as the growth pass reads it), under a fee without a fixed point ([`Fee::None`], [`Fee::Linear`],
     /// [`Fee::Additive`]): bit for bit the [`Backtest`] of one [`step`](Self::step) per day.
     ///
     /// `a` is checked once (the same check on every day gives the same answer). The growth
@@ -316,7 +316,7 @@ impl Account {
     }
 
     /// The back-test of buy and hold from the current drifted weights (day 0's allocation, on a
-    /// fresh account) over `days` checked days of `relatives`: every day trades the drifted
+    /// fresh account) over the `days` days of `relatives`: every day trades the drifted
     /// weights themselves, bit for bit the [`Backtest`] of [`step`](Self::step) with the
     /// allocation `a = w'` (which [`crate::baselines::BuyAndHold`] writes) under every fee
     /// model: the turnover `Σ_i |w'_i − w'_i|` is exactly 0, so `μ = 1` and the period return is
@@ -447,9 +447,9 @@ pub fn simulate(
     }
     let mut out = Backtest::with_capacity(days, a.len());
     if strategy.constant_allocation() {
-        // The allocation never changes and observing only checks the (already checked) days:
-        // ask once; every day is still checked by the trade (the exact
-        // remainder needs the drifted weights of every day).
+        // The allocation never changes and observing only checks the days (checked here
+        // already): ask once; every day's relatives and allocation are still checked (the
+        // exact remainder needs the drifted weights of every day).
         strategy.weights(&mut a)?;
         for (n, y) in relatives.chunks_exact(m).enumerate() {
             check_day(y, n)?;
