@@ -330,7 +330,10 @@ impl Account {
         debug_assert_eq!(self.days, 0);
         let m = self.drifted.len();
         let mut out = Backtest::with_capacity(days, m);
-        // Whether today's weights are known to pass the simplex check (see below).
+        // Whether today's weights are known to pass the simplex check (see below); never with a
+        // tolerance below the drift's rounding of the sum (only `with_tolerance` sets one).
+        let rounding = (m as f64 / 4.0 + 4.0) * f64::EPSILON;
+        let tolerant = self.tolerance >= rounding;
         let mut known = false;
         for (n, y) in relatives.chunks_exact(m).enumerate() {
             check_day(y, n)?;
@@ -351,7 +354,7 @@ impl Account {
             // Weights w ≥ 0 drifted by a growth g > 0 with a finite 1/g stay ≥ 0 and sum to 1
             // within (m/4 + 4)·2⁻⁵³ (w'_i = (w_i y_i)·(1/g), and g sums the same products), far
             // inside the tolerance: the check would pass, so it runs only when this fails.
-            known = nonneg && growth > 0.0 && (1.0 / growth).is_finite() && growth.is_finite();
+            known = tolerant && nonneg && growth > 0.0 && (1.0 / growth).is_finite() && growth.is_finite();
             self.days += 1;
         }
         Ok(out)
@@ -828,6 +831,32 @@ mod tests {
         assert!(matches!(fast, Error::InvalidAllocation { .. }), "{fast}");
         assert!(fast.to_string().contains("on day 3"), "{fast}");
         assert_eq!(fast.to_string(), slow.to_string());
+    }
+
+    /// With a tolerance below the drift's rounding (0 here), buy and hold's fast path checks every
+    /// day and stops where the day-by-day loop stops, with the same error.
+    #[test]
+    fn buy_and_hold_with_a_zero_tolerance_stops_where_the_loop_stops() {
+        let m = 5;
+        let y = relatives(40, m);
+        let mut fast = Account::new(m, Fee::None).unwrap().with_tolerance(0.0).unwrap();
+        fast.drifted.fill(1.0 / m as f64);
+        let fast = fast.hold_drifted(&y, 40).map(|bt| bt.final_wealth().to_bits());
+        let mut s = BuyAndHold::default();
+        s.reset(m).unwrap();
+        let mut slow = Account::new(m, Fee::None).unwrap().with_tolerance(0.0).unwrap();
+        let mut a = vec![0.0; m];
+        let slow = y
+            .chunks_exact(m)
+            .try_for_each(|yn| {
+                s.weights(&mut a)?;
+                slow.trade(&a, yn)?;
+                s.observe(yn)
+            })
+            .map(|()| slow.wealth().to_bits());
+        // Some drifted sum is not exactly 1, so both refuse it, on the same day.
+        let (fast, slow) = (fast.unwrap_err().to_string(), slow.unwrap_err().to_string());
+        assert_eq!(fast, slow);
     }
 
     #[test]
