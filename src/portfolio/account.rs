@@ -264,8 +264,8 @@ impl Account {
     }
 
     /// The back-test of a fixed allocation `a` from a fresh account over the `days` days of
-    /// `relatives` (each checked as the growth pass reads it), under a fee without a fixed point ([`Fee::None`], [`Fee::Linear`],
-    /// [`Fee::Additive`]): bit for bit the [`Backtest`] of one [`step`](Self::step) per day.
+    /// `relatives` (each checked as the growth pass reads it), under a fee without a fixed point
+    /// ([`Fee::None`], [`Fee::Linear`], [`Fee::Additive`]): bit for bit the [`Backtest`] of one [`step`](Self::step) per day.
     ///
     /// `a` is checked once (the same check on every day gives the same answer). The growth
     /// `g_n = a·y_n` ([`cost::growth`]) of every day is one pass over the days; the turnover
@@ -338,13 +338,13 @@ impl Account {
         for (n, y) in relatives.chunks_exact(m).enumerate() {
             check_day(y, n)?;
             let growth = cost::growth(&self.drifted, y);
-            let mut nonneg = known;
-            if !known {
+            // Checked today when not known: on the simplex, and whether exactly non-negative.
+            let nonneg = known || {
                 if !on_simplex(&self.drifted, self.tolerance) {
                     self.check_allocation(&self.drifted)?;
                 }
-                nonneg = self.drifted.iter().all(|&w| w >= 0.0);
-            }
+                self.drifted.iter().all(|&w| w >= 0.0)
+            };
             out.weights.extend_from_slice(&self.drifted);
             self.wealth *= growth;
             out.wealth.push(self.wealth);
@@ -600,6 +600,20 @@ mod tests {
     use super::*;
     use crate::baselines::{BuyAndHold, EqualCrp, Olmar, Pamr};
 
+    /// Buy and hold traded day by day through [`Account::trade`] (what the fast path must
+    /// match): the first error, or the final wealth's bits.
+    fn buy_and_hold_day_by_day(account: &mut Account, y: &[f64], m: usize) -> Result<u64> {
+        let mut s = BuyAndHold::default();
+        s.reset(m)?;
+        let mut a = vec![0.0; m];
+        for yn in y.chunks_exact(m) {
+            s.weights(&mut a)?;
+            account.trade(&a, yn)?;
+            s.observe(yn)?;
+        }
+        Ok(account.wealth().to_bits())
+    }
+
     fn relatives(days: usize, m: usize) -> Vec<f64> {
         let mut s = 7_u64;
         (0..days * m)
@@ -816,18 +830,10 @@ mod tests {
         let mut y = relatives(6, m);
         y[2 * m..3 * m].fill(1e-310);
         let fast = simulate(&mut BuyAndHold::default(), &y, m, Fee::None).unwrap_err();
-        let mut s = BuyAndHold::default();
-        s.reset(m).unwrap();
-        let mut account = Account::new(m, Fee::None).unwrap().named(s.name());
-        let mut a = vec![0.0; m];
-        let slow = y
-            .chunks_exact(m)
-            .try_for_each(|yn| {
-                s.weights(&mut a)?;
-                account.trade(&a, yn)?;
-                s.observe(yn)
-            })
-            .unwrap_err();
+        let mut account = Account::new(m, Fee::None)
+            .unwrap()
+            .named(BuyAndHold::default().name());
+        let slow = buy_and_hold_day_by_day(&mut account, &y, m).unwrap_err();
         assert!(matches!(fast, Error::InvalidAllocation { .. }), "{fast}");
         assert!(fast.to_string().contains("on day 3"), "{fast}");
         assert_eq!(fast.to_string(), slow.to_string());
@@ -842,18 +848,8 @@ mod tests {
         let mut fast = Account::new(m, Fee::None).unwrap().with_tolerance(0.0).unwrap();
         fast.drifted.fill(1.0 / m as f64);
         let fast = fast.hold_drifted(&y, 40).map(|bt| bt.final_wealth().to_bits());
-        let mut s = BuyAndHold::default();
-        s.reset(m).unwrap();
         let mut slow = Account::new(m, Fee::None).unwrap().with_tolerance(0.0).unwrap();
-        let mut a = vec![0.0; m];
-        let slow = y
-            .chunks_exact(m)
-            .try_for_each(|yn| {
-                s.weights(&mut a)?;
-                slow.trade(&a, yn)?;
-                s.observe(yn)
-            })
-            .map(|()| slow.wealth().to_bits());
+        let slow = buy_and_hold_day_by_day(&mut slow, &y, m);
         // Some drifted sum is not exactly 1, so both refuse it, on the same day.
         let (fast, slow) = (fast.unwrap_err().to_string(), slow.unwrap_err().to_string());
         assert_eq!(fast, slow);
